@@ -1,0 +1,15 @@
+"""Top-level URLs: the browser UI, the admin console and the REST API."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+admin.site.site_header = "CIR — Continual Improvement Register"
+admin.site.site_title = "CIR admin"
+admin.site.index_title = "CSI management console"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

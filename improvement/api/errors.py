@@ -1,0 +1,57 @@
+"""One error shape for the whole API: {"code", "message", "errors"}.
+
+Domain errors map to their HTTP status (TransitionBlocked/Conflict 409, Forbidden 403,
+InvalidInput 400); DRF's own errors keep their status and field errors.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from ..exceptions import CIRError
+
+
+def exception_handler(exc, context):
+    """Render every error of the API in the one shape."""
+    if isinstance(exc, CIRError):
+        return Response(
+            {"code": exc.code, "message": exc.message, "errors": exc.errors}, status=exc.status
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        first = _first_message(errors)
+        response.data = {"code": "invalid", "message": first or "Invalid input.", "errors": errors}
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        code = getattr(exc, "default_code", "error")
+        if isinstance(exc, exceptions.APIException) and hasattr(exc.detail, "code"):
+            code = exc.detail.code or code
+        response.data = {"code": code, "message": str(detail), "errors": {}}
+    if response.status_code == status.HTTP_401_UNAUTHORIZED:
+        response.data["code"] = "not_authenticated"
+    return response
+
+
+def _first_message(errors) -> str:
+    if isinstance(errors, dict):
+        for value in errors.values():
+            found = _first_message(value)
+            if found:
+                return found
+    elif isinstance(errors, list):
+        for value in errors:
+            found = _first_message(value)
+            if found:
+                return found
+    elif errors:
+        return str(errors)
+    return ""

@@ -1,0 +1,183 @@
+"""Choice sets of the register: steps, sources, KPI settings and statuses.
+
+Each status carries a colour so that the UI, the admin and charts agree.
+"""
+
+from django.db import models
+
+
+class Step(models.TextChoices):
+    """The states of an initiative: intake, the seven ITIL steps, and the ends."""
+
+    PROPOSED = "proposed", "Proposed"
+    VISION = "vision", "1 · What is the vision?"
+    BASELINE = "baseline", "2 · Where are we now?"
+    TARGET = "target", "3 · Where do we want to be?"
+    PLAN = "plan", "4 · How do we get there?"
+    ACTION = "action", "5 · Take action"
+    REVIEW = "review", "6 · Did we get there?"
+    SUSTAIN = "sustain", "7 · Keep the momentum going"
+    CLOSED = "closed", "Closed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+#: the seven model steps in order (intake and ends excluded)
+SEVEN_STEPS = (
+    Step.VISION,
+    Step.BASELINE,
+    Step.TARGET,
+    Step.PLAN,
+    Step.ACTION,
+    Step.REVIEW,
+    Step.SUSTAIN,
+)
+#: states after which nothing moves any more
+FINAL_STEPS = (Step.CLOSED, Step.REJECTED, Step.CANCELLED)
+#: states in which KPIs are checked (everything that is not final, plus closed for reverts)
+LIVE_STEPS = tuple(s for s in Step if s not in (Step.REJECTED, Step.CANCELLED))
+#: states after which an achieved KPI is watched for reverting
+WATCHED_STEPS = (Step.SUSTAIN, Step.CLOSED)
+
+
+class Source(models.TextChoices):
+    INCIDENT = "incident", "Incident"
+    PROBLEM = "problem", "Problem"
+    CHANGE = "change", "Change"
+    CUSTOMER_FEEDBACK = "customer_feedback", "Customer feedback"
+    SURVEY = "survey", "Survey"
+    AUDIT = "audit", "Audit"
+    STAFF_SUGGESTION = "staff_suggestion", "Staff suggestion"
+    MONITORING = "monitoring", "Monitoring"
+    RISK = "risk", "Risk"
+    OTHER = "other", "Other"
+
+
+class Priority(models.TextChoices):
+    P1 = "P1", "P1 · Critical"
+    P2 = "P2", "P2 · High"
+    P3 = "P3", "P3 · Moderate"
+    P4 = "P4", "P4 · Low"
+
+
+class Outcome(models.TextChoices):
+    SUCCESSFUL = "successful", "Successful"
+    PARTIALLY_SUCCESSFUL = "partially_successful", "Partially successful"
+    UNSUCCESSFUL = "unsuccessful", "Unsuccessful"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class ActionStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    DROPPED = "dropped", "Dropped"
+
+
+class Decision(models.TextChoices):
+    """A review's decision; it picks the next state (see workflow.DECISION_TARGETS)."""
+
+    ACHIEVED = "achieved", "Achieved: sustain it"
+    IMPROVED = "improved", "Improved enough: sustain it"
+    ITERATE = "iterate", "Iterate: plan the next round"
+    REVISIT_TARGET = "revisit_target", "Revisit the target"
+    REVISIT_BASELINE = "revisit_baseline", "Revisit the baseline"
+    STOP = "stop", "Stop: cancel the initiative"
+
+
+class KPIKind(models.TextChoices):
+    TECHNICAL = "technical", "Technical"
+    PROCESS = "process", "Process"
+    EXPERIENCE = "experience", "Experience"
+    BUSINESS = "business", "Business"
+
+
+class Direction(models.TextChoices):
+    INCREASE = "increase", "Increase (higher is better)"
+    DECREASE = "decrease", "Decrease (lower is better)"
+
+
+class Aggregation(models.TextChoices):
+    LATEST = "latest", "Latest measurement"
+    MEAN = "mean", "Mean over window"
+    MEDIAN = "median", "Median over window"
+    SUM = "sum", "Sum over window"
+    MIN = "min", "Minimum over window"
+    MAX = "max", "Maximum over window"
+    COUNT = "count", "Count over window"
+
+
+class KPIStatus(models.TextChoices):
+    """The verdict of a KPI check (SPEC §3), worst first in SEVERITY."""
+
+    NO_BASELINE = "no_baseline", "No baseline"
+    NO_TARGET = "no_target", "No target"
+    NO_DATA = "no_data", "No data"
+    ACHIEVED = "achieved", "Achieved"
+    MISSED = "missed", "Missed"
+    REGRESSED = "regressed", "Regressed"
+    ON_TRACK = "on_track", "On track"
+    AT_RISK = "at_risk", "At risk"
+    REVERTED = "reverted", "Reverted"
+
+
+class Health(models.TextChoices):
+    """An initiative's health: the worst current status of its KPIs."""
+
+    NONE = "none", "No KPIs"
+    NO_BASELINE = "no_baseline", "No baseline"
+    NO_TARGET = "no_target", "No target"
+    NO_DATA = "no_data", "No data"
+    ACHIEVED = "achieved", "Achieved"
+    MISSED = "missed", "Missed"
+    REGRESSED = "regressed", "Regressed"
+    ON_TRACK = "on_track", "On track"
+    AT_RISK = "at_risk", "At risk"
+    REVERTED = "reverted", "Reverted"
+
+
+#: worst first: an initiative's health is the first of these that any KPI has
+SEVERITY = (
+    KPIStatus.REVERTED,
+    KPIStatus.REGRESSED,
+    KPIStatus.MISSED,
+    KPIStatus.AT_RISK,
+    KPIStatus.NO_DATA,
+    KPIStatus.NO_TARGET,
+    KPIStatus.NO_BASELINE,
+    KPIStatus.ON_TRACK,
+    KPIStatus.ACHIEVED,
+)
+
+#: one colour per status, shared by the UI, the admin and the charts
+STATUS_COLOURS = {
+    "reverted": "#9f1239",
+    "regressed": "#b91c1c",
+    "missed": "#c2410c",
+    "at_risk": "#b45309",
+    "no_data": "#64748b",
+    "no_target": "#64748b",
+    "no_baseline": "#64748b",
+    "on_track": "#15803d",
+    "achieved": "#1d4ed8",
+    "none": "#94a3b8",
+}
+
+
+class EventType(models.TextChoices):
+    INITIATIVE_CREATED = "initiative.created", "initiative.created"
+    INITIATIVE_TRANSITIONED = "initiative.transitioned", "initiative.transitioned"
+    KPI_STATUS_CHANGED = "kpi.status_changed", "kpi.status_changed"
+    KPI_REVERTED = "kpi.reverted", "kpi.reverted"
+    ACTION_OVERDUE = "action.overdue", "action.overdue"
+
+
+class Role(models.TextChoices):
+    """The Django groups of SPEC §5, created by a data migration."""
+
+    VIEWER = "Viewer", "Viewer"
+    IMPROVEMENT_TEAM = "Improvement team", "Improvement team"
+    SERVICE_OWNER = "Service owner", "Service owner"
+    PROCESS_OWNER = "Process owner", "Process owner"
+    CSI_MANAGER = "CSI manager", "CSI manager"
+    ITSM_INTEGRATION = "ITSM integration", "ITSM integration"

@@ -1,0 +1,496 @@
+"""The register's data: initiatives, their seven step records, KPIs and the logs around them.
+
+Models hold fields, constraints and docstrings only: rules live in workflow.py, writes in
+services, reads in selectors.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Cast
+from django_fsm import ConcurrentTransitionMixin, FSMField
+from simple_history.models import HistoricalRecords
+
+from . import choices
+from .workflow import InitiativeWorkflow
+
+USER_MODEL = settings.AUTH_USER_MODEL
+
+
+class TimeStamped(models.Model):
+    """Adds created_at / updated_at to every model that needs them."""
+
+    created_at = models.DateTimeField("created", auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField("updated", auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Goal(TimeStamped):
+    """An organisational goal: the vision that initiatives serve (step 1)."""
+
+    title = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_goals"
+    )
+    horizon = models.DateField("horizon date", null=True, blank=True)
+    active = models.BooleanField(default=True, db_index=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Service(TimeStamped):
+    """An IT service from the service catalogue; its owner acts as Service owner for it."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_services"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Practice(TimeStamped):
+    """An ITIL 4 management practice; its owner acts as Process owner for it."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="owned_practices"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _range_1_5(field: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__gte": 1, f"{field}__lte": 5}),
+        name=f"%(app_label)s_%(class)s_{field}_1_to_5",
+        violation_error_message=f"{field.capitalize()} must be between 1 and 5.",
+    )
+
+
+class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
+    """One entry of the register, driven through the seven steps by workflow.py.
+
+    `step` is a protected FSM field: only `services.initiative_transition` moves it.
+    `score` is computed by the database, so it is always current.
+    """
+
+    reference = models.CharField(max_length=20, unique=True, editable=False)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=32, choices=choices.Source, default=choices.Source.OTHER)
+    external_system = models.CharField(max_length=64, blank=True)
+    external_id = models.CharField(max_length=128, blank=True)
+    external_url = models.URLField(max_length=500, blank=True)
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, null=True, blank=True, related_name="initiatives"
+    )
+    practice = models.ForeignKey(
+        Practice, on_delete=models.PROTECT, null=True, blank=True, related_name="initiatives"
+    )
+    goals = models.ManyToManyField(Goal, blank=True, related_name="initiatives")
+    value = models.PositiveSmallIntegerField(default=3)
+    effort = models.PositiveSmallIntegerField(default=3)
+    urgency = models.PositiveSmallIntegerField(default=3)
+    score = models.GeneratedField(
+        expression=Cast(F("value") + F("urgency"), models.FloatField()) / F("effort"),
+        output_field=models.FloatField(),
+        db_persist=True,
+    )
+    priority = models.CharField(
+        max_length=2, choices=choices.Priority, default=choices.Priority.P3, db_index=True
+    )
+    priority_set_manually = models.BooleanField(
+        default=False, help_text="Set by a CSI manager; otherwise derived from the score."
+    )
+    step = FSMField(
+        max_length=16, choices=choices.Step, default=choices.Step.PROPOSED, protected=True,
+        db_index=True,
+    )
+    health = models.CharField(
+        max_length=16, choices=choices.Health, default=choices.Health.NONE, db_index=True
+    )
+    accountable = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="accountable_for"
+    )
+    responsible = models.ManyToManyField(USER_MODEL, blank=True, related_name="responsible_for")
+    consulted = models.ManyToManyField(USER_MODEL, blank=True, related_name="consulted_on")
+    informed = models.ManyToManyField(USER_MODEL, blank=True, related_name="informed_of")
+    iteration = models.PositiveSmallIntegerField(default=1)
+    due_date = models.DateField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=24, choices=choices.Outcome, blank=True)
+    closure_reason = models.TextField(
+        blank=True, help_text="Why it was rejected or cancelled."
+    )
+    created_by = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="proposed_initiatives"
+    )
+    history = HistoricalRecords(
+        m2m_fields=[goals, responsible, consulted, informed], excluded_fields=["score"]
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            _range_1_5("value"),
+            _range_1_5("effort"),
+            _range_1_5("urgency"),
+            models.UniqueConstraint(
+                fields=["external_system", "external_id"],
+                condition=~Q(external_system="") & ~Q(external_id=""),
+                name="%(app_label)s_%(class)s_unique_external_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(iteration__gte=1), name="%(app_label)s_%(class)s_iteration_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(step="closed") | ~Q(outcome=""),
+                name="%(app_label)s_%(class)s_closed_has_outcome",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-score", "-created_at"], name="improvement_init_score_idx"),
+            models.Index(fields=["due_date"], name="improvement_init_due_idx"),
+            models.Index(fields=["source"], name="improvement_init_source_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference or 'CIR-new'} {self.title}"
+
+
+class StepRecord(TimeStamped):
+    """Base for the one-per-initiative records of steps 1–4 and 7."""
+
+    updated_by = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} of {self.initiative}"
+
+
+class Vision(StepRecord):
+    """Step 1 — What is the vision? The initiative's goals are its `goals`."""
+
+    initiative = models.OneToOneField(Initiative, on_delete=models.CASCADE, related_name="vision")
+    statement = models.TextField(blank=True)
+    stakeholders = models.TextField(blank=True)
+    expected_value = models.TextField(blank=True)
+    authority = models.TextField(blank=True, help_text="Who may decide to proceed.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["initiative"]
+
+
+class Baseline(StepRecord):
+    """Step 2 — Where are we now? The narrative; KPI baselines live on each KPI."""
+
+    initiative = models.OneToOneField(
+        Initiative, on_delete=models.CASCADE, related_name="baseline"
+    )
+    assessment = models.TextField(blank=True)
+    method = models.TextField(blank=True)
+    assessed_on = models.DateField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["initiative"]
+
+
+class Target(StepRecord):
+    """Step 3 — Where do we want to be? Objectives and CSFs; KPI targets live on each KPI."""
+
+    initiative = models.OneToOneField(Initiative, on_delete=models.CASCADE, related_name="target")
+    objectives = models.TextField(blank=True, help_text="SMART objectives.")
+    csfs = models.TextField("critical success factors", blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["initiative"]
+
+
+class Plan(StepRecord):
+    """Step 4 — How do we get there?"""
+
+    initiative = models.OneToOneField(Initiative, on_delete=models.CASCADE, related_name="plan")
+    approach = models.TextField(blank=True)
+    hypotheses = models.TextField(blank=True, help_text="Experiments and their success criteria.")
+    checkpoints = models.TextField(blank=True)
+    risks = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["initiative"]
+
+
+class Sustain(StepRecord):
+    """Step 7 — How do we keep the momentum going?"""
+
+    initiative = models.OneToOneField(
+        Initiative, on_delete=models.CASCADE, related_name="sustain"
+    )
+    embedding = models.TextField(blank=True, help_text="Knowledge articles, training, controls.")
+    lessons_learned = models.TextField(blank=True)
+    monitor_until = models.DateField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["initiative"]
+        verbose_name_plural = "sustain records"
+
+
+class Action(TimeStamped):
+    """Step 5 — one piece of work of the plan."""
+
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="actions")
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="actions"
+    )
+    due_date = models.DateField(null=True, blank=True, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=choices.ActionStatus, default=choices.ActionStatus.PLANNED,
+        db_index=True,
+    )
+    notes = models.TextField(blank=True)
+    iteration = models.PositiveSmallIntegerField(default=1)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    overdue_notified_on = models.DateField(null=True, blank=True, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["due_date", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Review(TimeStamped):
+    """Step 6 — Did we get there? One per iteration, with the KPIs as they were that day."""
+
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="reviews")
+    iteration = models.PositiveSmallIntegerField()
+    kpi_snapshot = models.JSONField(default=list, blank=True, editable=False)
+    progress_check = models.TextField(blank=True, help_text="Were the objectives achieved?")
+    value_check = models.TextField(blank=True, help_text="Is it still relevant and valuable?")
+    decision = models.CharField(max_length=20, choices=choices.Decision)
+    notes = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["initiative", "iteration"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["initiative", "iteration"], name="%(app_label)s_%(class)s_one_per_iteration"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Review {self.iteration} of {self.initiative}"
+
+
+class KPI(TimeStamped):
+    """A key performance indicator of one initiative, checked against baseline and target."""
+
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="kpis")
+    key = models.SlugField(max_length=100, unique=True, help_text="Stable key tools post to.")
+    name = models.CharField(max_length=200)
+    unit = models.CharField(max_length=32, blank=True)
+    kind = models.CharField(max_length=16, choices=choices.KPIKind, default=choices.KPIKind.PROCESS)
+    direction = models.CharField(max_length=8, choices=choices.Direction)
+    aggregation = models.CharField(
+        max_length=8, choices=choices.Aggregation, default=choices.Aggregation.LATEST
+    )
+    window_days = models.PositiveIntegerField(default=30)
+    baseline_value = models.FloatField(null=True, blank=True)
+    baseline_date = models.DateField(null=True, blank=True)
+    target_value = models.FloatField(null=True, blank=True)
+    target_date = models.DateField(null=True, blank=True)
+    tolerance = models.FloatField(default=0.05)
+    csf = models.CharField("critical success factor", max_length=200, blank=True)
+    # Kept by the checks (KPI issue): the latest verdict and when data/clock last moved.
+    status = models.CharField(
+        max_length=16, choices=choices.KPIStatus, default=choices.KPIStatus.NO_DATA, db_index=True
+    )
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    data_changed_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    history = HistoricalRecords(excluded_fields=["status", "last_checked_at", "data_changed_at"])
+
+    class Meta:
+        ordering = ["initiative", "name"]
+        verbose_name = "KPI"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(target_value__isnull=True)
+                | Q(baseline_value__isnull=True)
+                | Q(direction="increase", target_value__gt=F("baseline_value"))
+                | Q(direction="decrease", target_value__lt=F("baseline_value")),
+                name="%(app_label)s_%(class)s_target_better_than_baseline",
+                violation_error_message="The target must lie on the better side of the "
+                "baseline: below it for a KPI that should decrease, above it for one that "
+                "should increase.",
+            ),
+            models.CheckConstraint(
+                condition=Q(target_date__isnull=True)
+                | Q(baseline_date__isnull=True)
+                | Q(target_date__gt=F("baseline_date")),
+                name="%(app_label)s_%(class)s_target_date_after_baseline",
+                violation_error_message="The target date must be after the baseline date.",
+            ),
+            models.CheckConstraint(
+                condition=Q(tolerance__gte=0) & Q(tolerance__lte=1),
+                name="%(app_label)s_%(class)s_tolerance_0_to_1",
+                violation_error_message="The tolerance must be between 0 and 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_days__gte=1), name="%(app_label)s_%(class)s_window_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TransitionLog(models.Model):
+    """One move of an initiative: written in the same transaction as the move."""
+
+    initiative = models.ForeignKey(
+        Initiative, on_delete=models.CASCADE, related_name="transitions"
+    )
+    from_step = models.CharField(max_length=16, choices=choices.Step)
+    to_step = models.CharField(max_length=16, choices=choices.Step)
+    actor = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    comment = models.TextField(blank=True)
+    iteration = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["initiative", "at", "id"]
+        verbose_name = "transition"
+
+    def __str__(self) -> str:
+        return f"{self.initiative}: {self.from_step} → {self.to_step}"
+
+
+class Counter(models.Model):
+    """A named, ever-increasing number: initiative references are drawn from it.
+
+    Incrementing it with an UPDATE locks the row until commit, so two creators never get
+    the same number; a number is never reused because the counter only goes up.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+
+class Event(models.Model):
+    """An outbound event (SPEC §4), recorded in the transaction of the change it reports.
+
+    Webhook delivery reads these after commit, so an event is never sent for a change that
+    rolled back, and never lost when the broker is down.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    type = models.CharField(max_length=40, choices=choices.EventType, db_index=True)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class Measurement(models.Model):
+    """One data point of a KPI. (kpi, measured_at) is unique: re-sending a point updates it."""
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="measurements")
+    value = models.FloatField()
+    measured_at = models.DateTimeField()
+    source = models.CharField(max_length=64, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kpi", "measured_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kpi", "measured_at"], name="%(app_label)s_%(class)s_one_per_instant"
+            ),
+            # finite only: PostgreSQL sorts NaN above every number, so this excludes it too
+            models.CheckConstraint(
+                condition=Q(value__gte=-1e300) & Q(value__lte=1e300),
+                name="%(app_label)s_%(class)s_value_finite",
+                violation_error_message="The value must be a finite number.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kpi_id} {self.measured_at:%Y-%m-%d %H:%M} = {self.value}"
+
+
+class KPICheck(models.Model):
+    """The verdict of a KPI at one time (SPEC §3); the rows of a KPI are its status history.
+
+    A check whose data and status are those of the KPI's latest check only refreshes that
+    row, so a check run twice on the same data leaves one row.
+    """
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField(db_index=True)
+    data_version = models.DateTimeField(
+        null=True, blank=True, help_text="The KPI's data_changed_at that this check evaluated."
+    )
+    current = models.FloatField(null=True, blank=True)
+    progress = models.FloatField(null=True, blank=True)
+    expected = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=choices.KPIStatus)
+    previous_status = models.CharField(max_length=16, choices=choices.KPIStatus, blank=True)
+    measurement_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["kpi", "-checked_at"]
+        verbose_name = "KPI check"
+        indexes = [models.Index(fields=["kpi", "-checked_at"], name="improvement_check_latest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kpi", "data_version", "status"],
+                name="%(app_label)s_%(class)s_one_per_data_and_status",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kpi_id} {self.status} at {self.checked_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,130 @@
+"""Who may do what (SPEC §5): roles are Django groups, refined by RACI and ownership.
+
+One module used by the workflow, the API, the HTML views and the admin alike. Each
+function takes the user first and answers a plain bool.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .choices import SEVEN_STEPS, Role
+
+if TYPE_CHECKING:
+    from .models import KPI, Initiative
+
+_STEPS_TEAMS_MAY_MOVE = {str(s) for s in SEVEN_STEPS}
+_CONTRIBUTOR_ROLES = {Role.IMPROVEMENT_TEAM, Role.SERVICE_OWNER, Role.PROCESS_OWNER}
+
+
+def roles(user) -> frozenset[str]:
+    """The CIR role names of `user` (cached on the user object for the request)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_cir_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._cir_roles = cached
+    return cached
+
+
+def is_csi_manager(user) -> bool:
+    """CSI managers (and superusers) may do everything."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or Role.CSI_MANAGER in roles(user)
+
+
+def is_integration(user) -> bool:
+    """The ITSM integration role: API only, create proposed initiatives and post measurements."""
+    return Role.ITSM_INTEGRATION in roles(user)
+
+
+def may_view(user) -> bool:
+    """Any user holding a CIR role (or a superuser) reads the whole register."""
+    return is_csi_manager(user) or bool(roles(user) & set(Role.values))
+
+
+def may_propose(user) -> bool:
+    """Improvement teams, owners, integrations and CSI managers may propose initiatives."""
+    return is_csi_manager(user) or bool(
+        roles(user) & (_CONTRIBUTOR_ROLES | {Role.ITSM_INTEGRATION})
+    )
+
+
+def may_manage(user) -> bool:
+    """Priorities, goals, services, webhooks, schedules, deletion: CSI managers only."""
+    return is_csi_manager(user)
+
+
+def _holds_raci_r_or_a(user, initiative: Initiative) -> bool:
+    if initiative.accountable_id == user.pk:
+        return True
+    # use the prefetched RACI when the caller loaded it, else ask the database
+    cache = getattr(initiative, "_prefetched_objects_cache", {})
+    if "responsible" in cache:
+        return any(u.pk == user.pk for u in cache["responsible"])
+    return initiative.responsible.filter(pk=user.pk).exists()
+
+
+def _owns_service_or_practice(user, initiative: Initiative) -> bool:
+    user_roles = roles(user)
+    if Role.SERVICE_OWNER in user_roles and initiative.service_id is not None:
+        if initiative.service.owner_id == user.pk:
+            return True
+    if Role.PROCESS_OWNER in user_roles and initiative.practice_id is not None:
+        if initiative.practice.owner_id == user.pk:
+            return True
+    return False
+
+
+def may_edit(user, initiative: Initiative) -> bool:
+    """Edit the initiative, its step records, actions, KPIs and measurements.
+
+    Improvement team members, service owners and process owners may when they hold R or A
+    on it; service / process owners also on initiatives of their service / practice.
+    Nothing is edited once the initiative is closed, rejected or cancelled, except by a
+    CSI manager.
+    """
+    if is_csi_manager(user):
+        return True
+    if initiative.step in ("closed", "rejected", "cancelled"):
+        return False
+    user_roles = roles(user)
+    if not user_roles & _CONTRIBUTOR_ROLES:
+        return False
+    return _holds_raci_r_or_a(user, initiative) or _owns_service_or_practice(user, initiative)
+
+
+def may_record_measurements(user, kpi: KPI) -> bool:
+    """Post measurements to a KPI: its editors, ITSM integrations and CSI managers."""
+    if is_csi_manager(user) or is_integration(user):
+        return True
+    initiative = kpi.initiative
+    user_roles = roles(user)
+    if not user_roles & _CONTRIBUTOR_ROLES:
+        return False
+    # measurements keep flowing after closure: the gains are watched
+    return _holds_raci_r_or_a(user, initiative) or _owns_service_or_practice(user, initiative)
+
+
+# --- transition permissions (used by workflow.py as django-fsm `permission=`) --------------
+
+
+def may_decide_intake(initiative: Initiative, user) -> bool:
+    """Accept or reject a proposed initiative: CSI managers."""
+    return is_csi_manager(user)
+
+
+def may_end(initiative: Initiative, user) -> bool:
+    """Cancel or close: CSI managers."""
+    return is_csi_manager(user)
+
+
+def may_move(initiative: Initiative, user) -> bool:
+    """Move forward and back between vision and sustain: editors of the initiative."""
+    if is_csi_manager(user):
+        return True
+    if initiative.step not in _STEPS_TEAMS_MAY_MOVE:
+        return False
+    return may_edit(user, initiative)

@@ -1,0 +1,83 @@
+"""Helpers shared by the services: validated saves with the actor, and events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django_fsm import FSMFieldMixin
+
+from ..exceptions import Forbidden, InvalidInput
+from ..models import Event
+
+
+def invalid_from(exc: ValidationError) -> InvalidInput:
+    """A Django ValidationError as the domain's InvalidInput with field errors."""
+    if hasattr(exc, "error_dict"):
+        errors = {
+            ("non_field_errors" if k == "__all__" else k): [str(m) for m in v]
+            for k, v in exc.message_dict.items()
+        }
+    else:
+        errors = {"non_field_errors": [str(m) for m in exc.messages]}
+    first = next(iter(errors.values()))[0]
+    return InvalidInput(first, errors=errors)
+
+
+def apply_fields(instance: models.Model, data: dict, allowed: Iterable[str]) -> list[str]:
+    """Set the allowed fields present in `data`; unknown keys are an input error."""
+    allowed = set(allowed)
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown field(s): {', '.join(unknown)}.",
+            errors={k: ["This field cannot be set here."] for k in unknown},
+        )
+    changed = []
+    for name, value in data.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed.append(name)
+    return changed
+
+
+def save_validated(instance: models.Model, *, actor, exclude: Iterable[str] = ()) -> None:
+    """Validate (fields, choices, lengths, constraints) and save, recording the actor."""
+    # the protected workflow field is never assigned outside a transition, not even by clean
+    exclude = set(exclude) | {
+        f.name for f in instance._meta.concrete_fields if isinstance(f, FSMFieldMixin)
+    }
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        raise invalid_from(exc) from exc
+    instance._history_user = actor
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:  # a constraint the validation could not see (a race)
+        raise InvalidInput(f"The change breaks a rule of the register: {exc}") from exc
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise Forbidden with `message` unless `condition` holds."""
+    if not condition:
+        raise Forbidden(message)
+
+
+def event_emit(*, type: str, payload: dict) -> Event:
+    """Record an outbound event in the current transaction; deliver it after commit."""
+    event = Event.objects.create(id=uuid.uuid4(), type=type, payload=payload)
+
+    def dispatch() -> None:
+        from .. import tasks
+
+        dispatch_task = getattr(tasks, "event_dispatch", None)
+        if dispatch_task is not None:
+            dispatch_task.delay(str(event.id))
+
+    # robust: a broker outage must not fail the change; the periodic dispatcher catches up
+    transaction.on_commit(dispatch, robust=True)
+    return event

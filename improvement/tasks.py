@@ -1,0 +1,1 @@
+"""Celery tasks: thin wrappers that load fresh rows by id and call services."""

@@ -1,0 +1,409 @@
+"""The seven-step state machine (SPEC §2), declared once with django-fsm-2.
+
+Each transition names its sources, target, guard and permission. A guard is a pure
+function of the initiative that returns the unmet conditions in the user's words (empty
+list: it may move). `services.initiative_transition` is the only caller of the transition
+methods; it locks the row, checks, moves and writes the log in one transaction.
+
+The state diagram in docs/ is drawn from this module (`manage.py workflow_diagram`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils import timezone
+from django_fsm import transition
+
+from . import permissions
+from .choices import ActionStatus, Decision, Step
+
+if TYPE_CHECKING:
+    from .models import Initiative
+
+Guard = Callable[["Initiative"], list[str]]
+
+#: the step a review's decision leads to
+DECISION_TARGETS: dict[str, str] = {
+    Decision.ACHIEVED: Step.SUSTAIN,
+    Decision.IMPROVED: Step.SUSTAIN,
+    Decision.ITERATE: Step.PLAN,
+    Decision.REVISIT_TARGET: Step.TARGET,
+    Decision.REVISIT_BASELINE: Step.BASELINE,
+    Decision.STOP: Step.CANCELLED,
+}
+
+#: every state from which an initiative may be cancelled
+CANCELLABLE = [
+    Step.PROPOSED, Step.VISION, Step.BASELINE, Step.TARGET, Step.PLAN, Step.ACTION,
+    Step.REVIEW, Step.SUSTAIN,
+]
+
+
+def _record(initiative: Initiative, name: str):
+    """The one-to-one step record `name` of the initiative, or None if not written yet."""
+    try:
+        return getattr(initiative, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# --- guards: pure functions returning the unmet conditions --------------------------------
+
+
+def vision_reasons(initiative: Initiative) -> list[str]:
+    """Step 1 is complete: statement, ≥ 1 goal, an accountable owner, the expected value."""
+    vision = _record(initiative, "vision")
+    reasons = []
+    if vision is None or _blank(vision.statement):
+        reasons.append("The vision statement is missing.")
+    if not initiative.goals.exists():
+        reasons.append("The initiative is not linked to any organisational goal.")
+    if initiative.accountable_id is None:
+        reasons.append("No accountable owner is set.")
+    if vision is None or _blank(vision.expected_value):
+        reasons.append("The expected value is not described.")
+    return reasons
+
+
+def baseline_reasons(initiative: Initiative) -> list[str]:
+    """Step 2 is complete: every KPI has a baseline value and date, or (no KPIs) a narrative."""
+    kpis = list(initiative.kpis.all())
+    reasons = []
+    if not kpis:
+        baseline = _record(initiative, "baseline")
+        if baseline is None or _blank(baseline.assessment):
+            reasons.append(
+                "Describe where we are now (the baseline assessment) or add a KPI with a baseline."
+            )
+    for kpi in kpis:
+        if kpi.baseline_value is None:
+            reasons.append(f"KPI '{kpi.name}' has no baseline value.")
+        if kpi.baseline_date is None:
+            reasons.append(f"KPI '{kpi.name}' has no baseline date.")
+    return reasons
+
+
+def target_reasons(initiative: Initiative) -> list[str]:
+    """Step 3 is complete: ≥ 1 KPI, each with baseline and target, target date after baseline."""
+    kpis = list(initiative.kpis.all())
+    if not kpis:
+        return ["Add at least one KPI with a baseline and a target."]
+    reasons = []
+    for kpi in kpis:
+        if kpi.baseline_value is None:
+            reasons.append(f"KPI '{kpi.name}' has no baseline value.")
+        if kpi.target_value is None:
+            reasons.append(f"KPI '{kpi.name}' has no target value.")
+        if kpi.target_date is None:
+            reasons.append(f"KPI '{kpi.name}' has no target date.")
+        elif kpi.baseline_date and kpi.target_date <= kpi.baseline_date:
+            reasons.append(f"KPI '{kpi.name}' has a target date that is not after its baseline.")
+    return reasons
+
+
+def plan_reasons(initiative: Initiative) -> list[str]:
+    """Step 4 is complete: an approach and at least one planned action."""
+    plan = _record(initiative, "plan")
+    reasons = []
+    if plan is None or _blank(plan.approach):
+        reasons.append("The plan has no approach.")
+    if not initiative.actions.exclude(status=ActionStatus.DROPPED).exists():
+        reasons.append("No action is planned.")
+    return reasons
+
+
+def action_reasons(initiative: Initiative) -> list[str]:
+    """Step 5 may move to review once at least one action is done."""
+    if not initiative.actions.filter(status=ActionStatus.DONE).exists():
+        return ["No action is done yet."]
+    return []
+
+
+def review_reasons_for(target: str) -> Guard:
+    """Step 6: this iteration's review exists and its decision leads to `target`."""
+
+    def reasons(initiative: Initiative) -> list[str]:
+        review = initiative.reviews.filter(iteration=initiative.iteration).first()
+        if review is None:
+            return [f"There is no review of iteration {initiative.iteration} yet."]
+        leads_to = DECISION_TARGETS[review.decision]
+        if leads_to != target:
+            return [
+                f"The review decided '{review.get_decision_display()}', which leads to "
+                f"'{Step(leads_to).label}', not '{Step(target).label}'."
+            ]
+        return []
+
+    reasons.__name__ = f"review_decides_{target}"
+    return reasons
+
+
+def sustain_reasons(initiative: Initiative) -> list[str]:
+    """Step 7 is complete: lessons learned and embedding measures are recorded."""
+    sustain = _record(initiative, "sustain")
+    reasons = []
+    if sustain is None or _blank(sustain.lessons_learned):
+        reasons.append("Lessons learned are not recorded.")
+    if sustain is None or _blank(sustain.embedding):
+        reasons.append("Embedding measures (knowledge, training, controls) are not recorded.")
+    return reasons
+
+
+def no_reasons(initiative: Initiative) -> list[str]:
+    """No condition to meet (back moves, intake decisions)."""
+    return []
+
+
+def _ok(guard: Guard) -> Callable[[Initiative], bool]:
+    """Adapts a reasons-guard to django-fsm's boolean condition."""
+
+    def condition(initiative: Initiative) -> bool:
+        return not guard(initiative)
+
+    condition.__name__ = guard.__name__
+    return condition
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """An input the actor must give with a move (a reason, lessons learned, an outcome)."""
+
+    name: str
+    message: str
+
+
+REASON = Requirement("reason", "A reason is required.")
+LESSONS = Requirement("lessons_learned", "Lessons learned are required to cancel.")
+OUTCOME = Requirement("outcome", "An outcome is required to close.")
+
+
+@dataclass(frozen=True)
+class Move:
+    """What the UI and API need to know about a transition besides its source and target."""
+
+    label: str
+    guard: Guard = no_reasons
+    requires: tuple[Requirement, ...] = field(default_factory=tuple)
+    back: bool = False
+
+
+def _custom(move: Move) -> dict:
+    return {"move": move}
+
+
+ACCEPT = Move("Accept")
+REJECT = Move("Reject", requires=(REASON,))
+TO_BASELINE = Move("Move to 2 · Where are we now?", vision_reasons)
+TO_TARGET = Move("Move to 3 · Where do we want to be?", baseline_reasons)
+TO_PLAN = Move("Move to 4 · How do we get there?", target_reasons)
+TO_ACTION = Move("Start 5 · Take action", plan_reasons)
+TO_REVIEW = Move("Move to 6 · Did we get there?", action_reasons)
+REPLAN = Move("Back to the plan", back=True)
+RETARGET = Move("Back to the target", back=True)
+ITERATE = Move("Next iteration: back to the plan", review_reasons_for(Step.PLAN), back=True)
+REVISIT_TARGET = Move("Revisit the target", review_reasons_for(Step.TARGET), back=True)
+REVISIT_BASELINE = Move("Revisit the baseline", review_reasons_for(Step.BASELINE), back=True)
+TO_SUSTAIN = Move("Move to 7 · Keep the momentum going", review_reasons_for(Step.SUSTAIN))
+CLOSE = Move("Close", sustain_reasons, requires=(OUTCOME,))
+CANCEL = Move("Cancel", requires=(REASON, LESSONS))
+
+
+
+class InitiativeWorkflow:
+    """Transition methods of Initiative. Call them only through services.initiative_transition.
+
+    Each method receives the inputs its Move requires as keyword arguments.
+    """
+
+    # intake (CSI manager)
+    @transition(field="step", source=Step.PROPOSED, target=Step.VISION,
+                permission=permissions.may_decide_intake, custom=_custom(ACCEPT))
+    def accept(self, **inputs) -> None:
+        pass
+
+    @transition(field="step", source=Step.PROPOSED, target=Step.REJECTED,
+                permission=permissions.may_decide_intake, custom=_custom(REJECT))
+    def reject(self, *, reason: str = "", **inputs) -> None:
+        self.closure_reason = reason
+        self.closed_at = timezone.now()
+
+    # forward through the seven steps
+    @transition(field="step", source=Step.VISION, target=Step.BASELINE,
+                conditions=[_ok(TO_BASELINE.guard)], permission=permissions.may_move,
+                custom=_custom(TO_BASELINE))
+    def to_baseline(self, **inputs) -> None:
+        pass
+
+    @transition(field="step", source=Step.BASELINE, target=Step.TARGET,
+                conditions=[_ok(TO_TARGET.guard)], permission=permissions.may_move,
+                custom=_custom(TO_TARGET))
+    def to_target(self, **inputs) -> None:
+        pass
+
+    @transition(field="step", source=Step.TARGET, target=Step.PLAN,
+                conditions=[_ok(TO_PLAN.guard)], permission=permissions.may_move,
+                custom=_custom(TO_PLAN))
+    def to_plan(self, **inputs) -> None:
+        pass
+
+    @transition(field="step", source=Step.PLAN, target=Step.ACTION,
+                conditions=[_ok(TO_ACTION.guard)], permission=permissions.may_move,
+                custom=_custom(TO_ACTION))
+    def to_action(self, **inputs) -> None:
+        pass
+
+    @transition(field="step", source=Step.ACTION, target=Step.REVIEW,
+                conditions=[_ok(TO_REVIEW.guard)], permission=permissions.may_move,
+                custom=_custom(TO_REVIEW))
+    def to_review(self, **inputs) -> None:
+        pass
+
+    # back moves during action
+    @transition(field="step", source=Step.ACTION, target=Step.PLAN,
+                permission=permissions.may_move, custom=_custom(REPLAN))
+    def replan(self, **inputs) -> None:
+        pass
+
+    @transition(field="step", source=Step.ACTION, target=Step.TARGET,
+                permission=permissions.may_move, custom=_custom(RETARGET))
+    def retarget(self, **inputs) -> None:
+        pass
+
+    # the review's decision picks the next state; going back starts the next iteration
+    @transition(field="step", source=Step.REVIEW, target=Step.PLAN,
+                conditions=[_ok(ITERATE.guard)], permission=permissions.may_move,
+                custom=_custom(ITERATE))
+    def iterate(self, **inputs) -> None:
+        self.iteration += 1
+
+    @transition(field="step", source=Step.REVIEW, target=Step.TARGET,
+                conditions=[_ok(REVISIT_TARGET.guard)], permission=permissions.may_move,
+                custom=_custom(REVISIT_TARGET))
+    def revisit_target(self, **inputs) -> None:
+        self.iteration += 1
+
+    @transition(field="step", source=Step.REVIEW, target=Step.BASELINE,
+                conditions=[_ok(REVISIT_BASELINE.guard)], permission=permissions.may_move,
+                custom=_custom(REVISIT_BASELINE))
+    def revisit_baseline(self, **inputs) -> None:
+        self.iteration += 1
+
+    @transition(field="step", source=Step.REVIEW, target=Step.SUSTAIN,
+                conditions=[_ok(TO_SUSTAIN.guard)], permission=permissions.may_move,
+                custom=_custom(TO_SUSTAIN))
+    def to_sustain(self, **inputs) -> None:
+        pass
+
+    # endings (CSI manager)
+    @transition(field="step", source=Step.SUSTAIN, target=Step.CLOSED,
+                conditions=[_ok(CLOSE.guard)], permission=permissions.may_end,
+                custom=_custom(CLOSE))
+    def close(self, *, outcome: str = "", **inputs) -> None:
+        self.outcome = outcome
+        self.closed_at = timezone.now()
+
+    @transition(field="step", source=CANCELLABLE, target=Step.CANCELLED,
+                permission=permissions.may_end, custom=_custom(CANCEL))
+    def cancel(self, *, reason: str = "", **inputs) -> None:
+        self.closure_reason = reason
+        self.closed_at = timezone.now()
+
+
+@dataclass(frozen=True)
+class AllowedTransition:
+    """One possible next state for a user: whether it is allowed now, and why not."""
+
+    to: str
+    label: str
+    method: str
+    allowed: bool
+    permitted: bool
+    reasons: list[str]
+    requires: tuple[str, ...]
+    back: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "to": str(self.to),
+            "label": self.label,
+            "allowed": self.allowed,
+            "permitted": self.permitted,
+            "reasons": list(self.reasons),
+            "requires": list(self.requires),
+            "back": self.back,
+        }
+
+
+def transitions_from(initiative: Initiative) -> list:
+    """django-fsm Transition objects leaving the initiative's current step.
+
+    Ordered for display: forward moves first, then back moves, then reject and cancel.
+    """
+    found = [t for t in initiative.get_all_step_transitions() if t.source == initiative.step]
+    ends = (Step.CANCELLED, Step.REJECTED)
+    return sorted(found, key=lambda t: (t.target in ends, t.custom["move"].back))
+
+
+def find_transition(initiative: Initiative, to: str):
+    """The transition from the initiative's current step to `to`, or None."""
+    for t in transitions_from(initiative):
+        if t.target == to:
+            return t
+    return None
+
+
+def unmet_conditions(initiative: Initiative, t, inputs: dict | None = None) -> list[str]:
+    """Every unmet condition of transition `t`, including the inputs it requires."""
+    move: Move = t.custom["move"]
+    reasons = list(move.guard(initiative))
+    if inputs is not None:
+        for req in move.requires:
+            if _blank(inputs.get(req.name)):
+                reasons.append(req.message)
+    return reasons
+
+
+def allowed_transitions(initiative: Initiative, user) -> list[AllowedTransition]:
+    """Each next state with whether `user` may take it now and its unmet conditions.
+
+    A move the user has no permission for is listed with permitted=False so that the
+    UI can leave it out; the API shows it, with the reason.
+    """
+    result = []
+    for t in transitions_from(initiative):
+        move: Move = t.custom["move"]
+        permitted = t.has_perm(initiative, user)
+        reasons = list(move.guard(initiative))
+        if not permitted:
+            reasons.insert(0, "You do not have permission to make this move.")
+        result.append(
+            AllowedTransition(
+                to=str(t.target),
+                label=move.label,
+                method=t.name,
+                allowed=permitted and not reasons,
+                permitted=permitted,
+                reasons=reasons,
+                requires=tuple(r.name for r in move.requires),
+                back=move.back,
+            )
+        )
+    return result
+
+
+def all_edges() -> list[tuple[str, str, str]]:
+    """(source, target, label) of every declared transition: the diagram's edges."""
+    from .models import Initiative
+
+    edges = []
+    for t in Initiative().get_all_step_transitions():
+        edges.append((t.source, t.target, t.custom["move"].label))
+    return edges

@@ -122,7 +122,10 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
         default=False, help_text="Set by a CSI manager; otherwise derived from the score."
     )
     step = FSMField(
-        max_length=16, choices=choices.Step, default=choices.Step.PROPOSED, protected=True,
+        max_length=16,
+        choices=choices.Step,
+        default=choices.Step.PROPOSED,
+        protected=True,
         db_index=True,
     )
     health = models.CharField(
@@ -138,11 +141,13 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
     due_date = models.DateField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=24, choices=choices.Outcome, blank=True)
-    closure_reason = models.TextField(
-        blank=True, help_text="Why it was rejected or cancelled."
-    )
+    closure_reason = models.TextField(blank=True, help_text="Why it was rejected or cancelled.")
     created_by = models.ForeignKey(
-        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="proposed_initiatives"
+        USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="proposed_initiatives",
     )
     history = HistoricalRecords(
         m2m_fields=[goals, responsible, consulted, informed], excluded_fields=["score"]
@@ -180,7 +185,9 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
 class StepRecord(TimeStamped):
     """Base for the one-per-initiative records of steps 1–4 and 7."""
 
-    updated_by = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    updated_by = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
 
     class Meta:
         abstract = True
@@ -206,9 +213,7 @@ class Vision(StepRecord):
 class Baseline(StepRecord):
     """Step 2 — Where are we now? The narrative; KPI baselines live on each KPI."""
 
-    initiative = models.OneToOneField(
-        Initiative, on_delete=models.CASCADE, related_name="baseline"
-    )
+    initiative = models.OneToOneField(Initiative, on_delete=models.CASCADE, related_name="baseline")
     assessment = models.TextField(blank=True)
     method = models.TextField(blank=True)
     assessed_on = models.DateField(null=True, blank=True)
@@ -247,9 +252,7 @@ class Plan(StepRecord):
 class Sustain(StepRecord):
     """Step 7 — How do we keep the momentum going?"""
 
-    initiative = models.OneToOneField(
-        Initiative, on_delete=models.CASCADE, related_name="sustain"
-    )
+    initiative = models.OneToOneField(Initiative, on_delete=models.CASCADE, related_name="sustain")
     embedding = models.TextField(blank=True, help_text="Knowledge articles, training, controls.")
     lessons_learned = models.TextField(blank=True)
     monitor_until = models.DateField(null=True, blank=True)
@@ -270,7 +273,9 @@ class Action(TimeStamped):
     )
     due_date = models.DateField(null=True, blank=True, db_index=True)
     status = models.CharField(
-        max_length=16, choices=choices.ActionStatus, default=choices.ActionStatus.PLANNED,
+        max_length=16,
+        choices=choices.ActionStatus,
+        default=choices.ActionStatus.PLANNED,
         db_index=True,
     )
     notes = models.TextField(blank=True)
@@ -296,7 +301,9 @@ class Review(TimeStamped):
     value_check = models.TextField(blank=True, help_text="Is it still relevant and valuable?")
     decision = models.CharField(max_length=20, choices=choices.Decision)
     notes = models.TextField(blank=True)
-    reviewed_by = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    reviewed_by = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -376,9 +383,7 @@ class KPI(TimeStamped):
 class TransitionLog(models.Model):
     """One move of an initiative: written in the same transaction as the move."""
 
-    initiative = models.ForeignKey(
-        Initiative, on_delete=models.CASCADE, related_name="transitions"
-    )
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="transitions")
     from_step = models.CharField(max_length=16, choices=choices.Step)
     to_step = models.CharField(max_length=16, choices=choices.Step)
     actor = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -69,13 +69,17 @@ def _holds_raci_r_or_a(user, initiative: Initiative) -> bool:
 
 def _owns_service_or_practice(user, initiative: Initiative) -> bool:
     user_roles = roles(user)
-    if Role.SERVICE_OWNER in user_roles and initiative.service_id is not None:
-        if initiative.service.owner_id == user.pk:
-            return True
-    if Role.PROCESS_OWNER in user_roles and initiative.practice_id is not None:
-        if initiative.practice.owner_id == user.pk:
-            return True
-    return False
+    owns_service = (
+        Role.SERVICE_OWNER in user_roles
+        and initiative.service_id is not None
+        and initiative.service.owner_id == user.pk
+    )
+    owns_practice = (
+        Role.PROCESS_OWNER in user_roles
+        and initiative.practice_id is not None
+        and initiative.practice.owner_id == user.pk
+    )
+    return owns_service or owns_practice
 
 
 def may_edit(user, initiative: Initiative) -> bool:

@@ -17,18 +17,24 @@ def initiatives_visible_to(user) -> QuerySet[Initiative]:
 
 def initiative_list(user) -> QuerySet[Initiative]:
     """The register as list pages and the API show it: owners and goals loaded up front."""
-    return initiatives_visible_to(user).select_related(
-        "accountable", "service", "practice"
-    ).prefetch_related("goals")
+    return (
+        initiatives_visible_to(user)
+        .select_related("accountable", "service", "practice")
+        .prefetch_related("goals")
+    )
 
 
 def initiative_detail(user) -> QuerySet[Initiative]:
     """One initiative with everything its page needs, loaded in a fixed number of queries."""
-    return initiative_list(user).select_related(
-        "created_by", "service__owner", "practice__owner"
-    ).prefetch_related(
-        "responsible", "consulted", "informed",
-        Prefetch("kpis", queryset=KPI.objects.order_by("name")),
+    return (
+        initiative_list(user)
+        .select_related("created_by", "service__owner", "practice__owner")
+        .prefetch_related(
+            "responsible",
+            "consulted",
+            "informed",
+            Prefetch("kpis", queryset=KPI.objects.order_by("name")),
+        )
     )
 
 

@@ -38,8 +38,14 @@ DECISION_TARGETS: dict[str, str] = {
 
 #: every state from which an initiative may be cancelled
 CANCELLABLE = [
-    Step.PROPOSED, Step.VISION, Step.BASELINE, Step.TARGET, Step.PLAN, Step.ACTION,
-    Step.REVIEW, Step.SUSTAIN,
+    Step.PROPOSED,
+    Step.VISION,
+    Step.BASELINE,
+    Step.TARGET,
+    Step.PLAN,
+    Step.ACTION,
+    Step.REVIEW,
+    Step.SUSTAIN,
 ]
 
 
@@ -216,7 +222,6 @@ CLOSE = Move("Close", sustain_reasons, requires=(OUTCOME,))
 CANCEL = Move("Cancel", requires=(REASON, LESSONS))
 
 
-
 class InitiativeWorkflow:
     """Transition methods of Initiative. Call them only through services.initiative_transition.
 
@@ -224,94 +229,169 @@ class InitiativeWorkflow:
     """
 
     # intake (CSI manager)
-    @transition(field="step", source=Step.PROPOSED, target=Step.VISION,
-                permission=permissions.may_decide_intake, custom=_custom(ACCEPT))
+    @transition(
+        field="step",
+        source=Step.PROPOSED,
+        target=Step.VISION,
+        permission=permissions.may_decide_intake,
+        custom=_custom(ACCEPT),
+    )
     def accept(self, **inputs) -> None:
         pass
 
-    @transition(field="step", source=Step.PROPOSED, target=Step.REJECTED,
-                permission=permissions.may_decide_intake, custom=_custom(REJECT))
+    @transition(
+        field="step",
+        source=Step.PROPOSED,
+        target=Step.REJECTED,
+        permission=permissions.may_decide_intake,
+        custom=_custom(REJECT),
+    )
     def reject(self, *, reason: str = "", **inputs) -> None:
         self.closure_reason = reason
         self.closed_at = timezone.now()
 
     # forward through the seven steps
-    @transition(field="step", source=Step.VISION, target=Step.BASELINE,
-                conditions=[_ok(TO_BASELINE.guard)], permission=permissions.may_move,
-                custom=_custom(TO_BASELINE))
+    @transition(
+        field="step",
+        source=Step.VISION,
+        target=Step.BASELINE,
+        conditions=[_ok(TO_BASELINE.guard)],
+        permission=permissions.may_move,
+        custom=_custom(TO_BASELINE),
+    )
     def to_baseline(self, **inputs) -> None:
         pass
 
-    @transition(field="step", source=Step.BASELINE, target=Step.TARGET,
-                conditions=[_ok(TO_TARGET.guard)], permission=permissions.may_move,
-                custom=_custom(TO_TARGET))
+    @transition(
+        field="step",
+        source=Step.BASELINE,
+        target=Step.TARGET,
+        conditions=[_ok(TO_TARGET.guard)],
+        permission=permissions.may_move,
+        custom=_custom(TO_TARGET),
+    )
     def to_target(self, **inputs) -> None:
         pass
 
-    @transition(field="step", source=Step.TARGET, target=Step.PLAN,
-                conditions=[_ok(TO_PLAN.guard)], permission=permissions.may_move,
-                custom=_custom(TO_PLAN))
+    @transition(
+        field="step",
+        source=Step.TARGET,
+        target=Step.PLAN,
+        conditions=[_ok(TO_PLAN.guard)],
+        permission=permissions.may_move,
+        custom=_custom(TO_PLAN),
+    )
     def to_plan(self, **inputs) -> None:
         pass
 
-    @transition(field="step", source=Step.PLAN, target=Step.ACTION,
-                conditions=[_ok(TO_ACTION.guard)], permission=permissions.may_move,
-                custom=_custom(TO_ACTION))
+    @transition(
+        field="step",
+        source=Step.PLAN,
+        target=Step.ACTION,
+        conditions=[_ok(TO_ACTION.guard)],
+        permission=permissions.may_move,
+        custom=_custom(TO_ACTION),
+    )
     def to_action(self, **inputs) -> None:
         pass
 
-    @transition(field="step", source=Step.ACTION, target=Step.REVIEW,
-                conditions=[_ok(TO_REVIEW.guard)], permission=permissions.may_move,
-                custom=_custom(TO_REVIEW))
+    @transition(
+        field="step",
+        source=Step.ACTION,
+        target=Step.REVIEW,
+        conditions=[_ok(TO_REVIEW.guard)],
+        permission=permissions.may_move,
+        custom=_custom(TO_REVIEW),
+    )
     def to_review(self, **inputs) -> None:
         pass
 
     # back moves during action
-    @transition(field="step", source=Step.ACTION, target=Step.PLAN,
-                permission=permissions.may_move, custom=_custom(REPLAN))
+    @transition(
+        field="step",
+        source=Step.ACTION,
+        target=Step.PLAN,
+        permission=permissions.may_move,
+        custom=_custom(REPLAN),
+    )
     def replan(self, **inputs) -> None:
         pass
 
-    @transition(field="step", source=Step.ACTION, target=Step.TARGET,
-                permission=permissions.may_move, custom=_custom(RETARGET))
+    @transition(
+        field="step",
+        source=Step.ACTION,
+        target=Step.TARGET,
+        permission=permissions.may_move,
+        custom=_custom(RETARGET),
+    )
     def retarget(self, **inputs) -> None:
         pass
 
     # the review's decision picks the next state; going back starts the next iteration
-    @transition(field="step", source=Step.REVIEW, target=Step.PLAN,
-                conditions=[_ok(ITERATE.guard)], permission=permissions.may_move,
-                custom=_custom(ITERATE))
+    @transition(
+        field="step",
+        source=Step.REVIEW,
+        target=Step.PLAN,
+        conditions=[_ok(ITERATE.guard)],
+        permission=permissions.may_move,
+        custom=_custom(ITERATE),
+    )
     def iterate(self, **inputs) -> None:
         self.iteration += 1
 
-    @transition(field="step", source=Step.REVIEW, target=Step.TARGET,
-                conditions=[_ok(REVISIT_TARGET.guard)], permission=permissions.may_move,
-                custom=_custom(REVISIT_TARGET))
+    @transition(
+        field="step",
+        source=Step.REVIEW,
+        target=Step.TARGET,
+        conditions=[_ok(REVISIT_TARGET.guard)],
+        permission=permissions.may_move,
+        custom=_custom(REVISIT_TARGET),
+    )
     def revisit_target(self, **inputs) -> None:
         self.iteration += 1
 
-    @transition(field="step", source=Step.REVIEW, target=Step.BASELINE,
-                conditions=[_ok(REVISIT_BASELINE.guard)], permission=permissions.may_move,
-                custom=_custom(REVISIT_BASELINE))
+    @transition(
+        field="step",
+        source=Step.REVIEW,
+        target=Step.BASELINE,
+        conditions=[_ok(REVISIT_BASELINE.guard)],
+        permission=permissions.may_move,
+        custom=_custom(REVISIT_BASELINE),
+    )
     def revisit_baseline(self, **inputs) -> None:
         self.iteration += 1
 
-    @transition(field="step", source=Step.REVIEW, target=Step.SUSTAIN,
-                conditions=[_ok(TO_SUSTAIN.guard)], permission=permissions.may_move,
-                custom=_custom(TO_SUSTAIN))
+    @transition(
+        field="step",
+        source=Step.REVIEW,
+        target=Step.SUSTAIN,
+        conditions=[_ok(TO_SUSTAIN.guard)],
+        permission=permissions.may_move,
+        custom=_custom(TO_SUSTAIN),
+    )
     def to_sustain(self, **inputs) -> None:
         pass
 
     # endings (CSI manager)
-    @transition(field="step", source=Step.SUSTAIN, target=Step.CLOSED,
-                conditions=[_ok(CLOSE.guard)], permission=permissions.may_end,
-                custom=_custom(CLOSE))
+    @transition(
+        field="step",
+        source=Step.SUSTAIN,
+        target=Step.CLOSED,
+        conditions=[_ok(CLOSE.guard)],
+        permission=permissions.may_end,
+        custom=_custom(CLOSE),
+    )
     def close(self, *, outcome: str = "", **inputs) -> None:
         self.outcome = outcome
         self.closed_at = timezone.now()
 
-    @transition(field="step", source=CANCELLABLE, target=Step.CANCELLED,
-                permission=permissions.may_end, custom=_custom(CANCEL))
+    @transition(
+        field="step",
+        source=CANCELLABLE,
+        target=Step.CANCELLED,
+        permission=permissions.may_end,
+        custom=_custom(CANCEL),
+    )
     def cancel(self, *, reason: str = "", **inputs) -> None:
         self.closure_reason = reason
         self.closed_at = timezone.now()

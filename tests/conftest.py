@@ -50,7 +50,10 @@ def make_user(db):
 
     def make(role: str | None = None, **kwargs):
         roles = [ROLE_NAMES[role]] if role else []
-        username = kwargs.pop("username", None) or f"{role or 'norole'}-{factories.UserFactory._meta.model.objects.count()}"
+        username = (
+            kwargs.pop("username", None)
+            or f"{role or 'norole'}-{factories.UserFactory._meta.model.objects.count()}"
+        )
         return factories.UserFactory(username=username, roles=roles, **kwargs)
 
     return make

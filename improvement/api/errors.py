@@ -27,7 +27,11 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        errors = (
+            response.data
+            if isinstance(response.data, dict)
+            else {"non_field_errors": response.data}
+        )
         first = _first_message(errors)
         response.data = {"code": "invalid", "message": first or "Invalid input.", "errors": errors}
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
@@ -33,8 +32,19 @@ from .common import apply_fields, event_emit, require, save_validated
 User = get_user_model()
 
 INITIATIVE_FIELDS = (
-    "title", "description", "source", "external_system", "external_id", "external_url",
-    "service", "practice", "value", "effort", "urgency", "due_date", "accountable",
+    "title",
+    "description",
+    "source",
+    "external_system",
+    "external_id",
+    "external_url",
+    "service",
+    "practice",
+    "value",
+    "effort",
+    "urgency",
+    "due_date",
+    "accountable",
 )
 RACI_FIELDS = ("responsible", "consulted", "informed")
 RECORDS = {
@@ -45,8 +55,19 @@ RECORDS = {
     "sustain": (Sustain, ("embedding", "lessons_learned", "monitor_until")),
 }
 KPI_FIELDS = (
-    "key", "name", "unit", "kind", "direction", "aggregation", "window_days",
-    "baseline_value", "baseline_date", "target_value", "target_date", "tolerance", "csf",
+    "key",
+    "name",
+    "unit",
+    "kind",
+    "direction",
+    "aggregation",
+    "window_days",
+    "baseline_value",
+    "baseline_date",
+    "target_value",
+    "target_date",
+    "tolerance",
+    "csf",
 )
 ACTION_FIELDS = ("title", "owner", "due_date", "status", "notes")
 
@@ -167,7 +188,8 @@ def initiative_set_priority(*, initiative: Initiative, actor, priority: str | No
     else:
         if priority not in Priority.values:
             raise InvalidInput(
-                f"'{priority}' is not a priority.", errors={"priority": ["Choose P1, P2, P3 or P4."]}
+                f"'{priority}' is not a priority.",
+                errors={"priority": ["Choose P1, P2, P3 or P4."]},
             )
         initiative.priority = priority
         initiative.priority_set_manually = True
@@ -220,18 +242,16 @@ def initiative_transition(
         t = find_transition(locked, to)
         if t is None:
             raise TransitionBlocked(
-                f"An initiative in '{Step(locked.step).label}' cannot move to "
-                f"'{Step(to).label}'.",
-                reasons=[f"There is no move from '{Step(locked.step).label}' to "
-                         f"'{Step(to).label}'."],
+                f"An initiative in '{Step(locked.step).label}' cannot move to '{Step(to).label}'.",
+                reasons=[
+                    f"There is no move from '{Step(locked.step).label}' to '{Step(to).label}'."
+                ],
             )
         if not t.has_perm(locked, actor):
             raise Forbidden("You do not have permission to make this move.")
         reasons = unmet_conditions(locked, t, inputs)
         if reasons:
-            raise TransitionBlocked(
-                f"It cannot move to '{Step(to).label}' yet.", reasons=reasons
-            )
+            raise TransitionBlocked(f"It cannot move to '{Step(to).label}' yet.", reasons=reasons)
         from_step = locked.step
         getattr(locked, t.name)(**inputs)
         locked._history_user = actor
@@ -239,21 +259,33 @@ def initiative_transition(
         try:
             locked.save()
         except ConcurrentTransition as exc:
-            raise Conflict("The initiative was moved by someone else. Reload and try again.") from exc
+            raise Conflict(
+                "The initiative was moved by someone else. Reload and try again."
+            ) from exc
         if to == Step.CANCELLED and inputs.get("lessons_learned"):
             _append_lessons(locked, inputs["lessons_learned"], actor)
         TransitionLog.objects.create(
-            initiative=locked, from_step=from_step, to_step=to, actor=actor,
-            comment=comment or inputs.get("reason", ""), iteration=locked.iteration,
+            initiative=locked,
+            from_step=from_step,
+            to_step=to,
+            actor=actor,
+            comment=comment or inputs.get("reason", ""),
+            iteration=locked.iteration,
         )
-        payload = _initiative_payload(locked) | {"from": from_step, "to": to,
-                                                 "by": actor.get_username(), "comment": comment}
+        payload = _initiative_payload(locked) | {
+            "from": from_step,
+            "to": to,
+            "by": actor.get_username(),
+            "comment": comment,
+        }
         event_emit(type=EventType.INITIATIVE_TRANSITIONED, payload=payload)
     return locked
 
 
 def _append_lessons(initiative: Initiative, lessons: str, actor) -> None:
-    sustain, _ = Sustain.objects.get_or_create(initiative=initiative, defaults={"updated_by": actor})
+    sustain, _ = Sustain.objects.get_or_create(
+        initiative=initiative, defaults={"updated_by": actor}
+    )
     sustain.lessons_learned = (
         f"{sustain.lessons_learned}\n\n{lessons}".strip() if sustain.lessons_learned else lessons
     )
@@ -327,8 +359,11 @@ def review_create(*, initiative: Initiative, actor, decision: str, **data) -> Re
     from ..selectors import kpi_snapshot
 
     review = Review(
-        initiative=initiative, iteration=initiative.iteration, decision=decision,
-        reviewed_by=actor, kpi_snapshot=kpi_snapshot(initiative),
+        initiative=initiative,
+        iteration=initiative.iteration,
+        decision=decision,
+        reviewed_by=actor,
+        kpi_snapshot=kpi_snapshot(initiative),
     )
     apply_fields(review, data, ("progress_check", "value_check", "notes"))
     save_validated(review, actor=actor)
@@ -374,7 +409,9 @@ def _kpi_apply_target_change(kpi: KPI, data: dict) -> None:
     data["target_value"] = evaluation.target_from_change_pct(float(baseline), float(pct))
 
 
-def kpi_create(*, initiative: Initiative, actor, key: str, name: str, direction: str, **data) -> KPI:
+def kpi_create(
+    *, initiative: Initiative, actor, key: str, name: str, direction: str, **data
+) -> KPI:
     """Define a KPI of an initiative. `target_change_pct` (e.g. -15) sets the target relative
     to the baseline and is stored as the absolute value."""
     require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
@@ -434,5 +471,3 @@ def goal_update(*, goal: Goal, actor, **data) -> Goal:
     apply_fields(goal, data, ("title", "description", "owner", "horizon", "active"))
     save_validated(goal, actor=actor)
     return goal
-
-

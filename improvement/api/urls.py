@@ -1,0 +1,5 @@
+"""REST API URLs under /api/v1/."""
+
+app_name = "api"
+
+urlpatterns: list = []

@@ -1,0 +1,7 @@
+"""Celery tasks: thin wrappers that load fresh rows by id and call services.
+
+Split by concern: KPI checks in kpis.py, webhook delivery in webhooks.py.
+"""
+
+from .kpis import *  # noqa: F403
+from .webhooks import *  # noqa: F403

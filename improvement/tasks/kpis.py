@@ -1,0 +1,3 @@
+"""Tasks that check KPIs."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Tasks that deliver outbound events to webhooks."""
+
+__all__: list[str] = []

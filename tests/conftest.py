@@ -84,6 +84,8 @@ def force_step(initiative: Initiative, step: str, **fields) -> Initiative:
 
     Only tests do this; production code moves the step through the service alone.
     """
+    if step == choices.Step.CLOSED:
+        fields.setdefault("outcome", choices.Outcome.SUCCESSFUL)
     Initiative.objects.filter(pk=initiative.pk).update(step=step, **fields)
     field = next(f for f in Initiative._meta.concrete_fields if isinstance(f, FSMFieldMixin))
     field.protected = False
@@ -125,3 +127,72 @@ def initiative_at(db, team_member):
         return force_step(initiative, step)
 
     return make
+
+
+def initiative_state(initiative: Initiative) -> dict:
+    """Everything a write could touch on one initiative, read fresh from the database.
+
+    Compare it before and after a refused write to prove that nothing changed.
+    """
+    from improvement.models import (
+        KPI,
+        Action,
+        Baseline,
+        Event,
+        Plan,
+        Review,
+        Sustain,
+        Target,
+        TransitionLog,
+        Vision,
+    )
+
+    pk = initiative.pk
+    records = {
+        model.__name__: list(model.objects.filter(initiative_id=pk).order_by("pk").values())
+        for model in (Vision, Baseline, Target, Plan, Sustain, Action, Review, KPI)
+    }
+    return {
+        "row": Initiative.objects.filter(pk=pk).values().first(),
+        "m2m": {
+            name: sorted(
+                Initiative._meta.get_field(name)
+                .remote_field.through.objects.filter(initiative_id=pk)
+                .values_list(Initiative._meta.get_field(name).m2m_reverse_name(), flat=True)
+            )
+            for name in ("goals", "responsible", "consulted", "informed")
+        },
+        "records": records,
+        "transition_logs": TransitionLog.objects.filter(initiative_id=pk).count(),
+        "history": Initiative.history.filter(id=pk).count(),
+        "events": Event.objects.count(),
+    }
+
+
+@pytest.fixture
+def state_of():
+    """state_of(initiative) → a dict of its row, m2m, records, log/history/event counts."""
+    return initiative_state
+
+
+@pytest.fixture
+def run_on_commit(monkeypatch):
+    """Run transaction.on_commit callbacks at once: a test's transaction never commits.
+
+    Tests of after-commit behaviour itself use transactional tests instead.
+    """
+    from django.db import transaction
+
+    def immediately(func, using=None, robust=False):
+        func()
+
+    monkeypatch.setattr(transaction, "on_commit", immediately)
+
+
+@pytest.fixture
+def role_groups(db):
+    """The six role groups, for transactional tests: a flush after an earlier transactional
+    test empties the groups that the data migration created."""
+    from django.contrib.auth.models import Group
+
+    return [Group.objects.get_or_create(name=name)[0] for name in choices.Role.values]

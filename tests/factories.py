@@ -40,7 +40,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     def roles(self, create, extracted, **kwargs):
         """UserFactory(roles=["CSI manager"]) puts the user in those groups."""
         if create and extracted:
-            self.groups.add(*[Group.objects.get(name=name) for name in extracted])
+            # get_or_create: transactional tests flush the groups the migration made
+            self.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in extracted])
 
 
 class GoalFactory(factory.django.DjangoModelFactory):

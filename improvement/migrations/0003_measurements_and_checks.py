@@ -13,6 +13,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="kpi",
+            name="checked_version",
+            field=models.DateTimeField(
+                blank=True, editable=False, help_text="The data_changed_at last checked.", null=True
+            ),
+        ),
         migrations.CreateModel(
             name='KPICheck',
             fields=[

@@ -22,6 +22,24 @@ from .initiatives import (
     review_create,
     step_record_update,
 )
+from .kpis import (
+    initiative_refresh_health,
+    kpi_check,
+    kpi_schedule_check,
+    kpis_check,
+    measurement_record,
+    measurements_record_bulk,
+)
+from .webhooks import (
+    event_dispatch,
+    events_dispatch_pending,
+    webhook_create,
+    webhook_delete,
+    webhook_deliver,
+    webhook_delivery_retry,
+    webhook_rotate_secret,
+    webhook_update,
+)
 
 __all__ = [
     "action_create",
@@ -38,6 +56,20 @@ __all__ = [
     "kpi_create",
     "kpi_delete",
     "kpi_update",
+    "initiative_refresh_health",
+    "kpi_check",
+    "kpi_schedule_check",
+    "kpis_check",
+    "measurement_record",
+    "measurements_record_bulk",
     "review_create",
     "step_record_update",
+    "event_dispatch",
+    "events_dispatch_pending",
+    "webhook_create",
+    "webhook_delete",
+    "webhook_deliver",
+    "webhook_delivery_retry",
+    "webhook_rotate_secret",
+    "webhook_update",
 ]

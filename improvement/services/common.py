@@ -70,14 +70,26 @@ def require(condition: bool, message: str) -> None:
 def event_emit(*, type: str, payload: dict) -> Event:
     """Record an outbound event in the current transaction; deliver it after commit."""
     event = Event.objects.create(id=uuid.uuid4(), type=type, payload=payload)
+    events_schedule_dispatch([event.id])
+    return event
+
+
+def events_schedule_dispatch(event_ids: Iterable) -> None:
+    """After commit, hand the events to webhook delivery.
+
+    robust: a broker outage must not fail the change that emitted them; events not
+    dispatched keep dispatched_at empty and the periodic dispatcher sends them later.
+    """
+    ids = [str(i) for i in event_ids]
+    if not ids:
+        return
 
     def dispatch() -> None:
         from .. import tasks
 
         dispatch_task = getattr(tasks, "event_dispatch", None)
         if dispatch_task is not None:
-            dispatch_task.delay(str(event.id))
+            for event_id in ids:
+                dispatch_task.apply_async(args=[event_id], retry=False)
 
-    # robust: a broker outage must not fail the change; the periodic dispatcher catches up
     transaction.on_commit(dispatch, robust=True)
-    return event

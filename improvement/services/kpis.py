@@ -1,0 +1,501 @@
+"""Writes of KPI data: recording measurements and checking KPIs against baseline and target.
+
+The check engine is set-based: a batch of KPIs is read, aggregated over each KPI's own
+window in ONE SQL statement, classified by the pure functions of evaluation.py, and written
+back with a handful of bulk statements — never a query per KPI. `kpi_check` (one KPI, the
+API's "check now"), the after-commit check of new measurements and the periodic sweep all
+run through `kpis_check`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .. import evaluation, permissions
+from ..choices import LIVE_STEPS, WATCHED_STEPS, Aggregation, EventType, KPIStatus, Step
+from ..exceptions import Forbidden, InvalidInput
+from ..models import KPI, Event, Initiative, KPICheck, Measurement
+from .common import events_schedule_dispatch, require
+
+log = logging.getLogger(__name__)
+
+#: KPIs per batch: bounds each statement's parameters on SQLite (3 per KPI) and memory
+BATCH_SIZE = 2000
+#: measurements per INSERT statement when recording
+INSERT_BATCH = 5000
+#: most rows accepted by one bulk request (SPEC §4)
+MAX_BULK_ROWS = 10_000
+MAX_SOURCE = Measurement._meta.get_field("source").max_length
+MAX_NOTE = Measurement._meta.get_field("note").max_length
+FINITE_LIMIT = 1e300
+
+
+# --- recording measurements ---------------------------------------------------------------
+
+
+def _clean_point(point: dict, *, now: dt.datetime) -> tuple[dict, dict]:
+    """Validate one point; returns (clean values, field errors)."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(point, dict):
+        return {}, {"non_field_errors": ["Expected an object with value and measured_at."]}
+    value = point.get("value")
+    if isinstance(value, bool) or value is None:
+        errors["value"] = ["A number is required."]
+    else:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            errors["value"] = ["A number is required."]
+        else:
+            if not math.isfinite(value) or abs(value) > FINITE_LIMIT:
+                errors["value"] = ["The value must be a finite number."]
+    measured_at = point.get("measured_at")
+    if isinstance(measured_at, str):
+        try:
+            measured_at = parse_datetime(measured_at)
+        except ValueError:
+            measured_at = None
+    if not isinstance(measured_at, dt.datetime):
+        errors["measured_at"] = ["A date and time is required (ISO 8601 with a time zone)."]
+    elif timezone.is_naive(measured_at):
+        errors["measured_at"] = ["The time must carry a time zone, e.g. 2026-11-21T09:00:00Z."]
+    elif measured_at > now + dt.timedelta(minutes=5):
+        errors["measured_at"] = ["The time is in the future."]
+    source = point.get("source") or ""
+    note = point.get("note") or ""
+    if not isinstance(source, str) or len(source) > MAX_SOURCE:
+        errors["source"] = [f"At most {MAX_SOURCE} characters of text."]
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        errors["note"] = [f"At most {MAX_NOTE} characters of text."]
+    unknown = set(point) - {"value", "measured_at", "source", "note", "kpi"}
+    for name in sorted(unknown):
+        errors[name] = ["Unknown field."]
+    clean = {"value": value, "measured_at": measured_at, "source": source, "note": note}
+    return clean, errors
+
+
+def _upsert_measurements(rows: list[Measurement]) -> None:
+    """Insert or update points; (kpi, measured_at) decides, so a re-sent point updates."""
+    for start in range(0, len(rows), INSERT_BATCH):
+        Measurement.objects.bulk_create(
+            rows[start : start + INSERT_BATCH],
+            update_conflicts=True,
+            unique_fields=["kpi", "measured_at"],
+            update_fields=["value", "source", "note", "recorded_by", "recorded_at"],
+        )
+
+
+def _dedupe(rows: list[Measurement]) -> list[Measurement]:
+    """The last of several points at the same instant of one KPI wins (as a re-send would)."""
+    seen: dict[tuple[int, dt.datetime], Measurement] = {}
+    for row in rows:
+        seen[(row.kpi_id, row.measured_at)] = row
+    return list(seen.values())
+
+
+def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
+    kpi_ids = sorted(set(kpi_ids))
+    KPI.objects.filter(pk__in=kpi_ids).update(data_changed_at=timezone.now())
+    kpi_schedule_check(kpi_ids=kpi_ids)
+
+
+def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> list[Measurement]:
+    """Record points of one KPI (value, measured_at, source, note), all or nothing.
+
+    A point at an instant already recorded replaces it, so retries never double count.
+    The KPI is checked after commit. Raises Forbidden or InvalidInput (errors by index).
+    """
+    require(
+        permissions.may_record_measurements(actor, kpi),
+        "You may not record measurements for this KPI.",
+    )
+    now = timezone.now()
+    rows, errors = [], {}
+    for index, point in enumerate(points):
+        clean, point_errors = _clean_point(point, now=now)
+        if point_errors:
+            errors[index] = point_errors
+        else:
+            rows.append(Measurement(kpi_id=kpi.pk, recorded_by=actor, recorded_at=now, **clean))
+    if errors:
+        raise _rows_invalid(errors)
+    if not rows:
+        raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
+    rows = _dedupe(rows)
+    with transaction.atomic():
+        _upsert_measurements(rows)
+        _mark_changed_and_schedule([kpi.pk])
+    return rows
+
+
+def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
+    """Record up to 10 000 points across KPIs addressed by key, all or nothing.
+
+    Every row is validated before anything is written; errors name the row index and
+    field: InvalidInput(errors={"rows": {3: {"kpi": ["Unknown KPI key 'x'."]}}}).
+    Re-sending the same batch changes nothing. Returns the number of rows stored.
+    """
+    if not isinstance(rows, list | tuple) or not rows:
+        raise InvalidInput("Send a non-empty list of measurements.", errors={"rows": ["Empty."]})
+    if len(rows) > MAX_BULK_ROWS:
+        raise InvalidInput(
+            f"At most {MAX_BULK_ROWS} measurements per request; this one has {len(rows)}.",
+            errors={"rows": [f"At most {MAX_BULK_ROWS} rows."]},
+        )
+    keys = {r.get("kpi") for r in rows if isinstance(r, dict) and isinstance(r.get("kpi"), str)}
+    kpis = {
+        k.key: k
+        for k in KPI.objects.filter(key__in=keys).select_related(
+            "initiative__service", "initiative__practice"
+        )
+    }
+    allowed: dict[int, bool] = {}
+    now = timezone.now()
+    clean_rows, errors = [], {}
+    for index, row in enumerate(rows):
+        clean, row_errors = _clean_point(row, now=now)
+        key = row.get("kpi") if isinstance(row, dict) else None
+        kpi = kpis.get(key) if isinstance(key, str) else None
+        if kpi is None and isinstance(row, dict):
+            row_errors["kpi"] = [f"Unknown KPI key '{key}'." if key else "The KPI key is required."]
+        elif kpi is not None:
+            if kpi.pk not in allowed:
+                allowed[kpi.pk] = permissions.may_record_measurements(actor, kpi)
+            if not allowed[kpi.pk]:
+                row_errors["kpi"] = [f"You may not record measurements for KPI '{key}'."]
+        if row_errors:
+            errors[index] = row_errors
+        else:
+            clean_rows.append(
+                Measurement(kpi_id=kpi.pk, recorded_by=actor, recorded_at=now, **clean)
+            )
+    if errors:
+        if all(set(e) == {"kpi"} and "may not" in e["kpi"][0] for e in errors.values()):
+            raise Forbidden(
+                "You may not record measurements for these KPIs.", errors={"rows": errors}
+            )
+        raise _rows_invalid(errors)
+    clean_rows = _dedupe(clean_rows)
+    with transaction.atomic():
+        _upsert_measurements(clean_rows)
+        _mark_changed_and_schedule(r.kpi_id for r in clean_rows)
+    return len(clean_rows)
+
+
+def _rows_invalid(errors: dict) -> InvalidInput:
+    index, first = next(iter(errors.items()))
+    field_name, messages = next(iter(first.items()))
+    return InvalidInput(
+        f"Row {index}: {field_name}: {messages[0]} ({len(errors)} row(s) with errors; "
+        f"nothing was recorded.)",
+        errors={"rows": errors},
+    )
+
+
+def kpi_schedule_check(*, kpi_ids: Sequence[int], countdown: float = 2.0) -> None:
+    """After commit, check these KPIs (a task per burst; stale KPIs only, so one check
+    serves every point of a burst). A broker outage is logged, never raised: the sweep
+    catches up."""
+    ids = list(kpi_ids)
+
+    def enqueue() -> None:
+        from ..tasks import kpis_check_stale
+
+        for start in range(0, len(ids), BATCH_SIZE):
+            kpis_check_stale.apply_async(
+                args=[ids[start : start + BATCH_SIZE]], countdown=countdown, retry=False
+            )
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+# --- the check engine ---------------------------------------------------------------------
+
+
+@dataclass
+class CheckSummary:
+    """What one run of the engine did (for logs, the API and the benchmark)."""
+
+    checked: int = 0
+    created: int = 0
+    status_changes: int = 0
+    batches: int = 0
+    checks: dict[int, KPICheck] = field(default_factory=dict)
+
+
+_KPI_COLUMNS = (
+    "id", "direction", "aggregation", "window_days", "baseline_value", "baseline_date",
+    "target_value", "target_date", "tolerance", "status", "data_changed_at",
+    "checked_version", "created_at", "initiative_id", "initiative__step",
+)  # fmt: skip
+
+
+def _definition(row: dict) -> evaluation.KPIDefinition:
+    return evaluation.KPIDefinition(
+        direction=row["direction"],
+        aggregation=row["aggregation"],
+        window_days=row["window_days"],
+        baseline_value=row["baseline_value"],
+        baseline_date=row["baseline_date"],
+        target_value=row["target_value"],
+        target_date=row["target_date"],
+        tolerance=row["tolerance"],
+    )
+
+
+def _complete(row: dict) -> bool:
+    return None not in (
+        row["baseline_value"], row["baseline_date"], row["target_value"], row["target_date"]
+    )  # fmt: skip
+
+
+def aggregate_windows(
+    bounds: dict[int, tuple[dt.datetime, dt.datetime]], medians: set[int]
+) -> dict[int, dict]:
+    """For each KPI id, aggregate its measurements within its own (lower, upper] bounds.
+
+    One statement for the whole batch: the bounds travel as a VALUES list joined to the
+    measurements, using the (kpi, measured_at) unique index. Returns
+    {kpi_id: {"count", "mean", "sum", "min", "max", "latest", "median"}}.
+    On SQLite (no percentile function) medians take one more query for the batch.
+    """
+    if not bounds:
+        return {}
+    adapt = connection.ops.adapt_datetimefield_value
+    table = Measurement._meta.db_table
+    postgres = connection.vendor == "postgresql"
+    params: list = []
+    values_sql = []
+    for kpi_id, (lower, upper) in bounds.items():
+        params.extend([kpi_id, adapt(lower), adapt(upper)])
+        values_sql.append(
+            "(%s::bigint, %s::timestamptz, %s::timestamptz)" if postgres else "(%s, %s, %s)"
+        )
+    median_sql = "percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)" if postgres else "NULL"
+    sql = f"""
+        WITH b(kpi_id, lo, hi) AS (VALUES {", ".join(values_sql)})
+        SELECT b.kpi_id, COUNT(m.value), AVG(m.value), SUM(m.value), MIN(m.value),
+               MAX(m.value), {median_sql},
+               (SELECT l.value FROM {table} l
+                 WHERE l.kpi_id = b.kpi_id AND l.measured_at >= b.lo AND l.measured_at <= b.hi
+                 ORDER BY l.measured_at DESC LIMIT 1)
+          FROM b LEFT JOIN {table} m
+            ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= b.hi
+         GROUP BY b.kpi_id, b.lo, b.hi
+    """  # noqa: S608 - only the table name and placeholders are interpolated
+    result = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for kpi_id, count, mean, total, low, high, median, latest in cursor.fetchall():
+            result[kpi_id] = {
+                "count": count, "mean": mean, "sum": total, "min": low, "max": high,
+                "median": median, "latest": latest,
+            }  # fmt: skip
+    if medians and not postgres:
+        _sqlite_medians(bounds, medians, result)
+    return result
+
+
+def _sqlite_medians(bounds, medians: set[int], result: dict) -> None:
+    adapt = connection.ops.adapt_datetimefield_value
+    table = Measurement._meta.db_table
+    params, values_sql = [], []
+    for kpi_id in medians:
+        lower, upper = bounds[kpi_id]
+        params.extend([kpi_id, adapt(lower), adapt(upper)])
+        values_sql.append("(%s, %s, %s)")
+    sql = f"""
+        WITH b(kpi_id, lo, hi) AS (VALUES {", ".join(values_sql)})
+        SELECT m.kpi_id, m.value FROM b JOIN {table} m
+            ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= b.hi
+    """  # noqa: S608
+    values: dict[int, list[float]] = {k: [] for k in medians}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for kpi_id, value in cursor.fetchall():
+            values[kpi_id].append(value)
+    for kpi_id, vals in values.items():
+        result[kpi_id]["median"] = evaluation.aggregate(vals, Aggregation.MEDIAN)
+
+
+def _current(aggregation: str, agg: dict) -> float | None:
+    if not agg or not agg["count"]:
+        return None
+    if aggregation == Aggregation.COUNT:
+        return float(agg["count"])
+    return {
+        Aggregation.LATEST: agg["latest"],
+        Aggregation.MEAN: agg["mean"],
+        Aggregation.MEDIAN: agg["median"],
+        Aggregation.SUM: agg["sum"],
+        Aggregation.MIN: agg["min"],
+        Aggregation.MAX: agg["max"],
+    }[aggregation]
+
+
+def _check_batch(rows: list[dict], at: dt.datetime, summary: CheckSummary) -> None:
+    """Check one batch of KPI rows (dicts of _KPI_COLUMNS) at instant `at`."""
+    bounds, medians = {}, set()
+    for row in rows:
+        if _complete(row):
+            lower, upper = evaluation.window_bounds(_definition(row), at)
+            bounds[row["id"]] = (lower, upper)
+            if row["aggregation"] == Aggregation.MEDIAN:
+                medians.add(row["id"])
+    aggregates = aggregate_windows(bounds, medians)
+
+    checks, changed = [], []
+    for row in rows:
+        agg = aggregates.get(row["id"], {})
+        result = evaluation.classify(
+            _definition(row),
+            current=_current(row["aggregation"], agg),
+            count=int(agg.get("count") or 0),
+            at=at,
+            watched=row["initiative__step"] in WATCHED_STEPS,
+            previous_status=row["status"],
+        )
+        version = row["data_changed_at"] or row["created_at"]
+        checks.append(
+            KPICheck(
+                kpi_id=row["id"], checked_at=at, data_version=version, current=result.current,
+                progress=result.progress, expected=result.expected, status=str(result.status),
+                previous_status=row["status"], measurement_count=result.measurement_count,
+            )
+        )  # fmt: skip
+        if str(result.status) != row["status"]:
+            changed.append((row, str(result.status), result))
+    _write_checks(rows, checks, at)
+    summary.checked += len(rows)
+    summary.batches += 1
+    for check in checks:
+        summary.checks[check.kpi_id] = check
+    if changed:
+        summary.status_changes += len(changed)
+        _record_status_changes(changed, at)
+        _refresh_health({row["initiative_id"] for row, _, _ in changed})
+
+
+def _write_checks(rows: list[dict], checks: list[KPICheck], at: dt.datetime) -> None:
+    """Upsert the checks (same data and status → the same row) and the KPIs' verdicts."""
+    KPICheck.objects.bulk_create(
+        checks,
+        update_conflicts=True,
+        unique_fields=["kpi", "data_version", "status"],
+        update_fields=["checked_at", "current", "progress", "expected", "measurement_count"],
+    )
+    kpis = [
+        KPI(
+            pk=row["id"], status=check.status, last_checked_at=at,
+            checked_version=row["data_changed_at"],
+        )
+        for row, check in zip(rows, checks, strict=True)
+    ]  # fmt: skip
+    KPI.objects.bulk_update(kpis, ["status", "last_checked_at", "checked_version"])
+
+
+def _record_status_changes(changed: list, at: dt.datetime) -> None:
+    """One kpi.status_changed event per change (kpi.reverted as well when it reverted)."""
+    events = []
+    kpi_info = {
+        k["id"]: k
+        for k in KPI.objects.filter(pk__in=[row["id"] for row, _, _ in changed]).values(
+            "id", "key", "name", "initiative_id", "initiative__reference"
+        )
+    }
+    for row, status, result in changed:
+        info = kpi_info[row["id"]]
+        payload = {
+            "kpi": info["key"], "kpi_id": info["id"], "name": info["name"],
+            "initiative_id": info["initiative_id"], "initiative": info["initiative__reference"],
+            "from": row["status"], "to": status, "current": result.current,
+            "progress": result.progress, "expected": result.expected,
+            "checked_at": at.isoformat(),
+        }  # fmt: skip
+        events.append(Event(id=uuid.uuid4(), type=EventType.KPI_STATUS_CHANGED, payload=payload))
+        if status == KPIStatus.REVERTED:
+            events.append(Event(id=uuid.uuid4(), type=EventType.KPI_REVERTED, payload=payload))
+    Event.objects.bulk_create(events)
+    events_schedule_dispatch(e.id for e in events)
+
+
+def _refresh_health(initiative_ids: set[int]) -> None:
+    """Recompute the health (worst KPI status) of these initiatives in two statements."""
+    statuses: dict[int, list[str]] = {i: [] for i in initiative_ids}
+    for initiative_id, status in KPI.objects.filter(initiative_id__in=initiative_ids).values_list(
+        "initiative_id", "status"
+    ):
+        statuses[initiative_id].append(status)
+    updates = [Initiative(pk=i, health=evaluation.worst_status(s)) for i, s in statuses.items()]
+    # bulk_update bypasses save(): the protected step is neither read nor written
+    Initiative.objects.bulk_update(updates, ["health"])
+
+
+def initiative_refresh_health(*, initiative: Initiative) -> str:
+    """Recompute one initiative's health now (after a KPI is added or removed)."""
+    _refresh_health({initiative.pk})
+    return Initiative.objects.values_list("health", flat=True).get(pk=initiative.pk)
+
+
+def live_kpis(at: dt.datetime | None = None):
+    """KPIs that are checked: of initiatives not rejected or cancelled; after closure while
+    the sustain record's monitor_until has not passed (or is not set)."""
+    today = (at or timezone.now()).date()
+    return KPI.objects.filter(initiative__step__in=LIVE_STEPS).exclude(
+        Q(initiative__step=Step.CLOSED) & Q(initiative__sustain__monitor_until__lt=today)
+    )
+
+
+def kpis_check(
+    *, kpi_ids: Sequence[int] | None = None, at: dt.datetime | None = None,
+    only_stale: bool = False, batch_size: int = BATCH_SIZE,
+) -> CheckSummary:  # fmt: skip
+    """Check KPIs at `at` (default now), set-based, in batches of `batch_size`.
+
+    kpi_ids=None checks every live KPI (the sweep). only_stale=True skips KPIs whose data
+    has not changed since their last check (the after-measurement check: one per burst).
+    Idempotent: the same data and status refresh the same KPICheck row; only a status
+    change writes an event. Each batch commits on its own.
+    """
+    at = at or timezone.now()
+    summary = CheckSummary()
+    queryset = live_kpis(at) if kpi_ids is None else KPI.objects.filter(pk__in=list(kpi_ids))
+    if only_stale:
+        queryset = queryset.filter(
+            Q(checked_version__isnull=True)
+            | Q(data_changed_at__isnull=False, data_changed_at__gt=F("checked_version"))
+        )
+    last_id = 0
+    while True:
+        rows = list(
+            queryset.filter(pk__gt=last_id).order_by("pk").values(*_KPI_COLUMNS)[:batch_size]
+        )
+        if not rows:
+            break
+        with transaction.atomic():
+            _check_batch(rows, at, summary)
+        last_id = rows[-1]["id"]
+        if len(rows) < batch_size:
+            break
+    return summary
+
+
+def kpi_check(*, kpi: KPI, actor=None, at: dt.datetime | None = None) -> KPICheck:
+    """Check one KPI now (the API's "run a check"): the same engine as the sweep."""
+    if actor is not None:
+        require(permissions.may_view(actor), "You may not check this KPI.")
+    summary = kpis_check(kpi_ids=[kpi.pk], at=at)
+    check = summary.checks.get(kpi.pk)
+    if check is None:
+        raise InvalidInput("The KPI could not be checked.")
+    return KPICheck.objects.filter(kpi=kpi).order_by("-checked_at", "-id").first()

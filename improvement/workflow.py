@@ -479,11 +479,12 @@ def allowed_transitions(initiative: Initiative, user) -> list[AllowedTransition]
     return result
 
 
-def all_edges() -> list[tuple[str, str, str]]:
-    """(source, target, label) of every declared transition: the diagram's edges."""
+def all_edges() -> list[tuple[str, str, Move]]:
+    """(source, target, move) of every declared transition: the diagram's edges."""
     from .models import Initiative
 
-    edges = []
-    for t in Initiative().get_all_step_transitions():
-        edges.append((t.source, t.target, t.custom["move"].label))
-    return edges
+    edges = [
+        (str(t.source), str(t.target), t.custom["move"])
+        for t in Initiative().get_all_step_transitions()
+    ]
+    return sorted(edges, key=lambda e: (Step.values.index(e[0]), Step.values.index(e[1])))

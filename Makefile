@@ -1,0 +1,60 @@
+# CIR — the two commands a new user needs: `make run` and `make test`.
+# Each sets itself up: a virtualenv in .venv, the pinned packages, the database.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install install-dev lint bench diagram worker beat clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Start the app with demo data at http://$(HOST):$(PORT) (SQLite and in-process tasks
+## unless DATABASE_URL / CELERY_BROKER_URL say otherwise).
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  CIR is starting at http://$(HOST):$(PORT)/  (admin console: /admin/, API docs: /api/docs/)"
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+## Run the whole test suite (SQLite by default; PostgreSQL/Redis when configured).
+test: install-dev
+	$(PY) -m pytest -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## Benchmarks on PostgreSQL; SCALE=large for 100 000 KPIs.
+bench: install-dev
+	$(PY) bench/run.py
+
+## Redraw docs/workflow.svg from the state machine in the code.
+diagram: install
+	$(PY) manage.py workflow_diagram
+
+worker: install
+	$(VENV)/bin/celery -A cir worker -l info
+
+beat: install
+	$(VENV)/bin/celery -A cir beat -l info
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache

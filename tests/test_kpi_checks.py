@@ -222,16 +222,17 @@ def test_sweep_is_set_based_with_a_fixed_number_of_queries(django_assert_num_que
             Measurement.objects.create(kpi=k, value=9, measured_at=at(1))
     kpis_check(batch_size=10)
     # when the sweep runs again in batches of 10 with no status change
-    # then: per batch 1 read + 1 aggregate + 1 median (SQLite only) + 1 upsert + 1 update,
-    # plus the batch transaction (a savepoint pair inside the test's transaction), and one
-    # final empty read — whatever the number of KPIs per batch
+    # then: per batch 1 read + 1 aggregate + 1 median (SQLite only) — no write, as no
+    # status and no data changed — plus the batch transaction (a savepoint pair inside the
+    # test's transaction), and one final empty read, whatever the number of KPIs per batch
     from django.db import connection
 
-    per_batch = (5 if connection.vendor == "sqlite" else 4) + 2
+    per_batch = (3 if connection.vendor == "sqlite" else 2) + 2
     with django_assert_num_queries(3 * per_batch + 1):
         summary = kpis_check(batch_size=10)
     assert summary.checked == 30
     assert summary.batches == 3
+    assert summary.created == 0
 
 
 def test_sweep_skips_rejected_cancelled_and_expired_monitoring(initiative_at):
@@ -244,7 +245,7 @@ def test_sweep_skips_rejected_cancelled_and_expired_monitoring(initiative_at):
     watched.sustain.monitor_until = (NOW + dt.timedelta(days=30)).date()
     watched.sustain.save()
     summary = kpis_check()
-    checked = set(summary.checks)
+    checked = set(summary.results)
     expected = set(live.initiative.kpis.values_list("pk", flat=True)) | {watched.kpis.get().pk}
     assert closed.kpis.get().pk not in checked
     assert checked == expected

@@ -162,6 +162,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 30
 
+# --- audit history --------------------------------------------------------------------
+# history is a record, not an undo button: reverting would bypass the services
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # --- CIR ------------------------------------------------------------------------------
 #: let webhooks point at private or loopback addresses (for local receivers and tests)
 CIR_WEBHOOK_ALLOW_PRIVATE = env.bool("CIR_WEBHOOK_ALLOW_PRIVATE", default=False)

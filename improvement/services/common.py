@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
-from django_fsm import FSMFieldMixin
+from django_fsm import ConcurrentTransition, FSMFieldMixin
 
-from ..exceptions import Forbidden, InvalidInput
+from ..exceptions import Conflict, Forbidden, InvalidInput
 from ..models import Event
 
 
@@ -57,6 +57,10 @@ def save_validated(instance: models.Model, *, actor, exclude: Iterable[str] = ()
     try:
         with transaction.atomic():
             instance.save()
+    except ConcurrentTransition as exc:  # the step moved since the instance was read
+        raise Conflict(
+            "The initiative was moved by someone else since you opened it. Reload and try again."
+        ) from exc
     except IntegrityError as exc:  # a constraint the validation could not see (a race)
         raise InvalidInput(f"The change breaks a rule of the register: {exc}") from exc
 

@@ -230,7 +230,8 @@ class CheckSummary:
     created: int = 0
     status_changes: int = 0
     batches: int = 0
-    checks: dict[int, KPICheck] = field(default_factory=dict)
+    #: the result of every KPI checked, by KPI id
+    results: dict[int, evaluation.CheckResult] = field(default_factory=dict)
 
 
 _KPI_COLUMNS = (
@@ -260,13 +261,14 @@ def _complete(row: dict) -> bool:
 
 
 def aggregate_windows(
-    bounds: dict[int, tuple[dt.datetime, dt.datetime]], medians: set[int]
+    bounds: dict[int, tuple[dt.datetime, dt.datetime, str]], medians: set[int]
 ) -> dict[int, dict]:
-    """For each KPI id, aggregate its measurements within its own (lower, upper] bounds.
+    """For each KPI id, aggregate its measurements within its own [lower, upper] bounds.
 
     One statement for the whole batch: the bounds travel as a VALUES list joined to the
-    measurements, using the (kpi, measured_at) unique index. Returns
-    {kpi_id: {"count", "mean", "sum", "min", "max", "latest", "median"}}.
+    measurements on their (kpi, measured_at) unique index; the median and the latest value
+    are computed only for the KPIs that use them. Returns
+    {kpi_id: {"count", "mean", "sum", "min", "max", "median", "latest"}}.
     On SQLite (no percentile function) medians take one more query for the batch.
     """
     if not bounds:
@@ -275,23 +277,30 @@ def aggregate_windows(
     table = Measurement._meta.db_table
     postgres = connection.vendor == "postgresql"
     params: list = []
-    values_sql = []
-    for kpi_id, (lower, upper) in bounds.items():
-        params.extend([kpi_id, adapt(lower), adapt(upper)])
-        values_sql.append(
-            "(%s::bigint, %s::timestamptz, %s::timestamptz)" if postgres else "(%s, %s, %s)"
-        )
-    median_sql = "percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)" if postgres else "NULL"
+    row_sql = (
+        "(%s::bigint, %s::timestamptz, %s::timestamptz, %s::text)"
+        if postgres
+        else ("(%s, %s, %s, %s)")
+    )
+    for kpi_id, (lower, upper, aggregation) in bounds.items():
+        params.extend([kpi_id, adapt(lower), adapt(upper), aggregation])
+    median_sql = (
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value) FILTER (WHERE b.agg = 'median')"
+        if postgres
+        else "NULL"
+    )
     sql = f"""
-        WITH b(kpi_id, lo, hi) AS (VALUES {", ".join(values_sql)})
+        WITH b(kpi_id, lo, hi, agg) AS (VALUES {", ".join([row_sql] * len(bounds))})
         SELECT b.kpi_id, COUNT(m.value), AVG(m.value), SUM(m.value), MIN(m.value),
                MAX(m.value), {median_sql},
-               (SELECT l.value FROM {table} l
-                 WHERE l.kpi_id = b.kpi_id AND l.measured_at >= b.lo AND l.measured_at <= b.hi
-                 ORDER BY l.measured_at DESC LIMIT 1)
+               CASE WHEN b.agg = 'latest' THEN
+                 (SELECT l.value FROM {table} l
+                   WHERE l.kpi_id = b.kpi_id AND l.measured_at >= b.lo AND l.measured_at <= b.hi
+                   ORDER BY l.measured_at DESC LIMIT 1)
+               END
           FROM b LEFT JOIN {table} m
             ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= b.hi
-         GROUP BY b.kpi_id, b.lo, b.hi
+         GROUP BY b.kpi_id, b.lo, b.hi, b.agg
     """  # noqa: S608 - only the table name and placeholders are interpolated
     result = {}
     with connection.cursor() as cursor:
@@ -311,7 +320,7 @@ def _sqlite_medians(bounds, medians: set[int], result: dict) -> None:
     table = Measurement._meta.db_table
     params, values_sql = [], []
     for kpi_id in medians:
-        lower, upper = bounds[kpi_id]
+        lower, upper, _ = bounds[kpi_id]
         params.extend([kpi_id, adapt(lower), adapt(upper)])
         values_sql.append("(%s, %s, %s)")
     sql = f"""
@@ -344,21 +353,27 @@ def _current(aggregation: str, agg: dict) -> float | None:
 
 
 def _check_batch(rows: list[dict], at: dt.datetime, summary: CheckSummary) -> None:
-    """Check one batch of KPI rows (dicts of _KPI_COLUMNS) at instant `at`."""
+    """Check one batch of KPI rows (dicts of _KPI_COLUMNS) at instant `at`.
+
+    Writes a KPICheck (and the KPI's verdict and last_checked_at) only where the status or
+    the data changed since the last check: a steady sweep reads and computes, and writes
+    nothing. (When the sweep last ran is the periodic task's last_run_at.)
+    """
     bounds, medians = {}, set()
+    definitions = {row["id"]: _definition(row) for row in rows}
     for row in rows:
         if _complete(row):
-            lower, upper = evaluation.window_bounds(_definition(row), at)
-            bounds[row["id"]] = (lower, upper)
+            lower, upper = evaluation.window_bounds(definitions[row["id"]], at)
+            bounds[row["id"]] = (lower, upper, row["aggregation"])
             if row["aggregation"] == Aggregation.MEDIAN:
                 medians.add(row["id"])
     aggregates = aggregate_windows(bounds, medians)
 
-    checks, changed = [], []
+    changed_status, to_write = [], []
     for row in rows:
         agg = aggregates.get(row["id"], {})
         result = evaluation.classify(
-            _definition(row),
+            definitions[row["id"]],
             current=_current(row["aggregation"], agg),
             count=int(agg.get("count") or 0),
             at=at,
@@ -366,27 +381,31 @@ def _check_batch(rows: list[dict], at: dt.datetime, summary: CheckSummary) -> No
             previous_status=row["status"],
         )
         version = row["data_changed_at"] or row["created_at"]
-        checks.append(
-            KPICheck(
-                kpi_id=row["id"], checked_at=at, data_version=version, current=result.current,
-                progress=result.progress, expected=result.expected, status=str(result.status),
-                previous_status=row["status"], measurement_count=result.measurement_count,
-            )
-        )  # fmt: skip
-        if str(result.status) != row["status"]:
-            changed.append((row, str(result.status), result))
-    _write_checks(rows, checks, at)
+        status = str(result.status)
+        summary.results[row["id"]] = result
+        if status != row["status"]:
+            changed_status.append((row, status, result))
+        if status != row["status"] or version != row["checked_version"]:
+            to_write.append(
+                KPICheck(
+                    kpi_id=row["id"], checked_at=at, data_version=version,
+                    current=result.current, progress=result.progress, expected=result.expected,
+                    status=status, previous_status=row["status"],
+                    measurement_count=result.measurement_count,
+                )
+            )  # fmt: skip
+    if to_write:
+        _write_checks(to_write, at)
     summary.checked += len(rows)
+    summary.created += len(to_write)
     summary.batches += 1
-    for check in checks:
-        summary.checks[check.kpi_id] = check
-    if changed:
-        summary.status_changes += len(changed)
-        _record_status_changes(changed, at)
-        _refresh_health({row["initiative_id"] for row, _, _ in changed})
+    if changed_status:
+        summary.status_changes += len(changed_status)
+        _record_status_changes(changed_status, at)
+        _refresh_health({row["initiative_id"] for row, _, _ in changed_status})
 
 
-def _write_checks(rows: list[dict], checks: list[KPICheck], at: dt.datetime) -> None:
+def _write_checks(checks: list[KPICheck], at: dt.datetime) -> None:
     """Upsert the checks (same data and status → the same row) and the KPIs' verdicts."""
     KPICheck.objects.bulk_create(
         checks,
@@ -394,14 +413,32 @@ def _write_checks(rows: list[dict], checks: list[KPICheck], at: dt.datetime) -> 
         unique_fields=["kpi", "data_version", "status"],
         update_fields=["checked_at", "current", "progress", "expected", "measurement_count"],
     )
-    kpis = [
-        KPI(
-            pk=row["id"], status=check.status, last_checked_at=at,
-            checked_version=row["data_changed_at"],
+    if connection.vendor == "postgresql":
+        # one UPDATE ... FROM (VALUES ...): linear, where bulk_update's CASE is quadratic
+        params = []
+        for check in checks:
+            params.extend([check.kpi_id, check.status, check.data_version, at])
+        values = ", ".join(
+            ["(%s::bigint, %s::text, %s::timestamptz, %s::timestamptz)"] * len(checks)
         )
-        for row, check in zip(rows, checks, strict=True)
-    ]  # fmt: skip
-    KPI.objects.bulk_update(kpis, ["status", "last_checked_at", "checked_version"])
+        table = KPI._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS k SET status = v.status, checked_version = v.version, "  # noqa: S608
+                f"last_checked_at = v.at FROM (VALUES {values}) AS v(id, status, version, at) "
+                "WHERE k.id = v.id",
+                params,
+            )
+    else:
+        KPI.objects.bulk_update(
+            [
+                KPI(
+                    pk=c.kpi_id, status=c.status, checked_version=c.data_version, last_checked_at=at
+                )
+                for c in checks
+            ],
+            ["status", "checked_version", "last_checked_at"],
+        )
 
 
 def _record_status_changes(changed: list, at: dt.datetime) -> None:
@@ -495,7 +532,6 @@ def kpi_check(*, kpi: KPI, actor=None, at: dt.datetime | None = None) -> KPIChec
     if actor is not None:
         require(permissions.may_view(actor), "You may not check this KPI.")
     summary = kpis_check(kpi_ids=[kpi.pk], at=at)
-    check = summary.checks.get(kpi.pk)
-    if check is None:
+    if kpi.pk not in summary.results:
         raise InvalidInput("The KPI could not be checked.")
     return KPICheck.objects.filter(kpi=kpi).order_by("-checked_at", "-id").first()

@@ -12,3 +12,6 @@ STORAGES = {
 # Tests run tasks in-process unless a test starts a real worker itself.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# serve static files from the apps' folders (no collectstatic before tests)
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

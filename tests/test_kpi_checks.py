@@ -304,3 +304,18 @@ def test_health_is_the_worst_kpi_status(initiative_at, csi):
     services.measurement_record(kpi=bad, actor=csi, points=[{"value": 12, "measured_at": at(1)}])
     assert Initiative.objects.get(pk=initiative.pk).health == KPIStatus.REGRESSED
     _ = ReviewFactory  # factories stay importable for later review tests
+
+
+def test_health_follows_kpis_being_added_and_removed(initiative_at, csi):
+    initiative = initiative_at(Step.BASELINE)
+    initiative.kpis.all().delete()
+    services.initiative_refresh_health(initiative=initiative)
+    assert Initiative.objects.get(pk=initiative.pk).health == "none"
+    kpi = services.kpi_create(
+        initiative=initiative, actor=csi, key="new-kpi", name="New", direction="decrease",
+        baseline_value=5.0, baseline_date=dt.date(2026, 1, 1), target_value=4.0,
+        target_date=dt.date(2027, 1, 1),
+    )  # fmt: skip
+    assert Initiative.objects.get(pk=initiative.pk).health == KPIStatus.NO_DATA
+    services.kpi_delete(kpi=kpi, actor=csi)
+    assert Initiative.objects.get(pk=initiative.pk).health == "none"

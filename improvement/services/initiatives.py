@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import F
+from django.db.models.deletion import Collector
 from django_fsm import ConcurrentTransition
 
 from .. import evaluation, permissions
@@ -28,6 +29,7 @@ from ..models import (
 )
 from ..workflow import find_transition, unmet_conditions
 from .common import apply_fields, event_emit, require, save_validated
+from .kpis import initiative_refresh_health, kpi_schedule_check
 
 User = get_user_model()
 
@@ -100,6 +102,33 @@ def _next_reference() -> str:
     return f"CIR-{value:05d}"
 
 
+#: the 1–5 range check constraints' messages, and the field each one is about
+_RANGE_MESSAGES = {
+    c.violation_error_message: c.name.removeprefix("improvement_initiative_").removesuffix(
+        "_1_to_5"
+    )
+    for c in Initiative._meta.constraints
+    if c.name.endswith("_1_to_5")
+}
+
+
+def _save_initiative(initiative: Initiative, *, actor) -> None:
+    """save_validated, with a value/effort/urgency outside 1–5 reported on its own field.
+
+    full_clean reports check constraints as non-field errors; a client needs the field.
+    """
+    try:
+        save_validated(initiative, actor=actor)
+    except InvalidInput as exc:
+        general = exc.errors.get("non_field_errors", []) if isinstance(exc.errors, dict) else []
+        if not any(m in _RANGE_MESSAGES for m in general):
+            raise
+        errors = {k: v for k, v in exc.errors.items() if k != "non_field_errors"}
+        for message in general:
+            errors.setdefault(_RANGE_MESSAGES.get(message, "non_field_errors"), []).append(message)
+        raise InvalidInput(exc.message, errors=errors) from exc
+
+
 def _set_m2m(initiative: Initiative, data: dict) -> None:
     if "goals" in data and data["goals"] is not None:
         initiative.goals.set(data["goals"])
@@ -132,7 +161,7 @@ def initiative_create(*, actor, title: str, **data) -> Initiative:
     _derive_priority(initiative)
     with transaction.atomic():
         initiative.reference = _next_reference()
-        save_validated(initiative, actor=actor)
+        _save_initiative(initiative, actor=actor)
         _set_m2m(initiative, m2m)
         event_emit(type=EventType.INITIATIVE_CREATED, payload=_initiative_payload(initiative))
     return initiative
@@ -169,12 +198,14 @@ def initiative_update(*, initiative: Initiative, actor, **data) -> Initiative:
     """Change the register fields, goals and RACI of an initiative (not its step)."""
     require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
     m2m = {k: data.pop(k) for k in ("goals", *RACI_FIELDS) if k in data}
-    if "priority" in data:
-        initiative_set_priority(initiative=initiative, actor=actor, priority=data.pop("priority"))
-    apply_fields(initiative, data, INITIATIVE_FIELDS)
-    _derive_priority(initiative)
+    # one transaction: a priority change must not be saved when the rest is refused
     with transaction.atomic():
-        save_validated(initiative, actor=actor)
+        if "priority" in data:
+            priority = data.pop("priority")
+            initiative_set_priority(initiative=initiative, actor=actor, priority=priority)
+        apply_fields(initiative, data, INITIATIVE_FIELDS)
+        _derive_priority(initiative)
+        _save_initiative(initiative, actor=actor)
         _set_m2m(initiative, m2m)
     return initiative
 
@@ -205,8 +236,16 @@ def initiative_delete(*, initiative: Initiative, actor) -> None:
             f"Only proposed or rejected initiatives can be deleted; this one is "
             f"'{Step(initiative.step).label}'. Cancel it instead."
         )
-    initiative._history_user = actor
-    initiative.delete()
+    # what Model.delete() does, but every cascaded record (vision, KPIs, actions …) is
+    # stamped with the actor first, so that its history row names who deleted it
+    using = router.db_for_write(Initiative, instance=initiative)
+    with transaction.atomic(using=using):
+        collector = Collector(using=using, origin=initiative)
+        collector.collect([initiative])
+        for instances in collector.data.values():
+            for instance in instances:
+                instance._history_user = actor
+        collector.delete()
 
 
 def initiative_transition(
@@ -283,8 +322,9 @@ def initiative_transition(
 
 
 def _append_lessons(initiative: Initiative, lessons: str, actor) -> None:
-    sustain, _ = Sustain.objects.get_or_create(
-        initiative=initiative, defaults={"updated_by": actor}
+    # not get_or_create: its insert would be recorded in the history without the actor
+    sustain = Sustain.objects.filter(initiative=initiative).first() or Sustain(
+        initiative=initiative
     )
     sustain.lessons_learned = (
         f"{sustain.lessons_learned}\n\n{lessons}".strip() if sustain.lessons_learned else lessons
@@ -441,18 +481,19 @@ def kpi_delete(*, kpi: KPI, actor) -> None:
     """Remove a KPI with its measurements and checks."""
     require(permissions.may_edit(actor, kpi.initiative), "You may not edit this initiative.")
     kpi._history_user = actor
-    kpi.delete()
+    initiative = kpi.initiative
+    with transaction.atomic():
+        kpi.delete()
+        initiative_refresh_health(initiative=initiative)
 
 
 def _after_kpi_change(kpi: KPI) -> None:
-    """Mark the KPI's data as moved so the next check (scheduled or swept) re-evaluates it."""
+    """Mark the KPI's data as moved so the next check (scheduled or swept) re-evaluates it,
+    and keep the initiative's health current (a new KPI counts at once)."""
     from django.utils import timezone
 
     KPI.objects.filter(pk=kpi.pk).update(data_changed_at=timezone.now())
-    try:
-        from .kpis import kpi_schedule_check
-    except ImportError:  # the KPI checks are not installed in this build
-        return
+    initiative_refresh_health(initiative=kpi.initiative)
     kpi_schedule_check(kpi_ids=[kpi.pk])
 
 

@@ -319,3 +319,11 @@ def test_health_follows_kpis_being_added_and_removed(initiative_at, csi):
     assert Initiative.objects.get(pk=initiative.pk).health == KPIStatus.NO_DATA
     services.kpi_delete(kpi=kpi, actor=csi)
     assert Initiative.objects.get(pk=initiative.pk).health == "none"
+
+
+def test_measurements_on_a_cancelled_initiative_do_not_move_its_verdict(kpi, csi):
+    services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 9, "measured_at": at(2)}])
+    force_step(kpi.initiative, Step.CANCELLED)
+    services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 11, "measured_at": at(1)}])
+    kpi.refresh_from_db()
+    assert kpi.status == KPIStatus.ON_TRACK  # as it was when the initiative was cancelled

@@ -597,7 +597,12 @@ def kpis_check(
     """
     at = at or timezone.now()
     summary = CheckSummary()
-    queryset = live_kpis(at) if kpi_ids is None else KPI.objects.filter(pk__in=list(kpi_ids))
+    if kpi_ids is None:
+        queryset = live_kpis(at)
+    elif only_stale:  # the after-measurement check: a rejected or cancelled KPI stays put
+        queryset = live_kpis(at).filter(pk__in=list(kpi_ids))
+    else:  # an explicit check of these KPIs, whatever their initiative's state
+        queryset = KPI.objects.filter(pk__in=list(kpi_ids))
     if only_stale:
         queryset = queryset.filter(
             Q(checked_version__isnull=True)

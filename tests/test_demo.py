@@ -1,0 +1,148 @@
+"""`manage.py seed_demo`: realistic demo data in every step and every KPI status, loaded
+through the services, and safe to run twice.
+
+The seed runs twice once for the whole module (it takes seconds), inside a transaction
+that is rolled back after the module's last test.
+"""
+
+import io
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from improvement.choices import KPIStatus, Role, Step
+from improvement.management.commands.seed_demo import DEFAULT_PASSWORD, LOGINS
+from improvement.models import (
+    KPI,
+    Action,
+    Event,
+    Goal,
+    HistoricalInitiative,
+    Initiative,
+    KPICheck,
+    Measurement,
+    Review,
+    Service,
+    TransitionLog,
+)
+
+User = get_user_model()
+
+COUNTED = (
+    User,
+    Token,
+    Goal,
+    Service,
+    Initiative,
+    KPI,
+    Measurement,
+    KPICheck,
+    TransitionLog,
+    Action,
+    Review,
+    Event,
+    HistoricalInitiative,
+)
+
+
+def counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in COUNTED}
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """The outputs of two runs of seed_demo and the row counts after each."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        started = timezone.now()
+        first, second = io.StringIO(), io.StringIO()
+        call_command("seed_demo", stdout=first)
+        after_first = counts()
+        call_command("seed_demo", stdout=second)
+        yield SimpleNamespace(
+            started=started,
+            first=first.getvalue(),
+            second=second.getvalue(),
+            after_first=after_first,
+            after_second=counts(),
+        )
+        transaction.set_rollback(True)
+
+
+def test_running_it_twice_adds_nothing(seeded, db):
+    assert seeded.after_first["Initiative"] == 13
+    assert seeded.after_second == seeded.after_first
+    assert "nothing added" in seeded.second
+
+
+def test_every_step_has_an_initiative(seeded, db):
+    steps = set(Initiative.objects.values_list("step", flat=True))
+    assert steps == set(Step.values)
+
+
+def test_every_kpi_status_is_shown_after_the_checks(seeded, db):
+    statuses = set(KPI.objects.values_list("status", flat=True))
+    assert statuses == set(KPIStatus.values)
+
+
+def test_health_is_the_worst_kpi_status(seeded, db):
+    for initiative in Initiative.objects.filter(kpis__isnull=False).distinct():
+        if initiative.step in (Step.REJECTED, Step.CANCELLED):
+            continue  # no longer checked
+        assert initiative.health != "none", initiative
+
+
+def test_the_logins_are_printed_and_work(seeded, db):
+    for username, _, _, role, _, _ in LOGINS:
+        assert f"  {username} " in seeded.first
+        user = authenticate(username=username, password=DEFAULT_PASSWORD)
+        assert user is not None, username
+        assert user.groups.filter(name=role).exists()
+    assert DEFAULT_PASSWORD in seeded.first
+    assert User.objects.get(username="csi").is_staff
+    token = Token.objects.get(user__username="servicenow")
+    assert token.key in seeded.first and token.key in seeded.second
+
+
+def test_the_password_option_sets_the_demo_password(seeded, db):
+    out = io.StringIO()
+
+    call_command("seed_demo", "--password", "another-demo-pass", stdout=out)
+
+    assert "another-demo-pass" in out.getvalue()
+    assert authenticate(username="tina", password="another-demo-pass") is not None
+    assert counts()["Initiative"] == seeded.after_first["Initiative"]
+
+
+def test_one_initiative_went_round_a_second_iteration(seeded, db):
+    initiative = Initiative.objects.get(iteration=2)
+    assert initiative.reviews.get(iteration=1).decision == "iterate"
+    assert initiative.transitions.filter(
+        from_step=Step.REVIEW, to_step=Step.PLAN, iteration=2
+    ).exists()
+    assert initiative.actions.filter(iteration=2).exists()
+
+
+def test_one_initiative_moved_back_from_action_to_plan(seeded, db):
+    assert TransitionLog.objects.filter(from_step=Step.ACTION, to_step=Step.PLAN).exists()
+
+
+def test_the_history_lies_in_the_past_with_its_actors(seeded, db):
+    # every move is logged by a named user on a day of the story, not on the seeding day
+    logs = TransitionLog.objects.all()
+    assert logs.count() >= 40
+    assert not logs.filter(at__gte=seeded.started).exists()
+    assert not logs.filter(to_step__in=[Step.REJECTED, Step.CLOSED]).exclude(
+        actor__groups__name=Role.CSI_MANAGER
+    )
+    assert not HistoricalInitiative.objects.filter(history_user__isnull=True).exists()
+    # months of measurements for the charts, with overdue actions on live initiatives
+    oldest = Measurement.objects.order_by("measured_at").first().measured_at
+    assert (seeded.started - oldest).days > 180
+    assert Action.objects.filter(
+        due_date__lt=seeded.started.date(), status__in=["planned", "in_progress"]
+    ).exclude(initiative__step__in=[Step.CANCELLED, Step.CLOSED, Step.REJECTED])

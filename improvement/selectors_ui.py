@@ -1,0 +1,455 @@
+"""Reads that only the browser pages need: the initiative page, the portfolio, goals, history.
+
+Every function answers in a fixed number of queries, whatever the number of rows, so that
+the pages keep a flat query count (pinned in tests/test_views.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from . import choices, selectors
+from .models import (
+    KPI,
+    Action,
+    Baseline,
+    Goal,
+    Initiative,
+    KPICheck,
+    Measurement,
+    Plan,
+    Practice,
+    Review,
+    Service,
+    Sustain,
+    Target,
+    TransitionLog,
+    Vision,
+)
+
+User = get_user_model()
+
+#: measurements drawn per KPI on its chart (the most recent ones)
+CHART_POINTS = 200
+#: entries of the change history shown on an initiative page
+HISTORY_LIMIT = 60
+#: statuses that need a CSI manager's attention on the portfolio
+ATTENTION_STATUSES = (
+    choices.KPIStatus.REVERTED,
+    choices.KPIStatus.REGRESSED,
+    choices.KPIStatus.MISSED,
+    choices.KPIStatus.AT_RISK,
+)
+RECORD_NAMES = ("vision", "baseline", "target", "plan", "sustain")
+OPEN_STEPS = tuple(s for s in choices.Step if s not in choices.FINAL_STEPS)
+
+
+def initiative_page(user) -> QuerySet[Initiative]:
+    """Initiatives with everything their page shows: RACI, KPIs with their recent
+    measurements and latest check, actions with owners, reviews, the transition log."""
+    # built on initiative_list (not initiative_detail) to prefetch the KPIs our own way
+    return (
+        selectors.initiative_list(user)
+        .select_related(
+            "created_by",
+            "service__owner",
+            "practice__owner",
+            *(f"{name}__updated_by" for name in RECORD_NAMES),
+        )
+        .prefetch_related(
+            "responsible",
+            "consulted",
+            "informed",
+            Prefetch(
+                "kpis",
+                queryset=KPI.objects.order_by("name").prefetch_related(
+                    Prefetch(
+                        "measurements",
+                        queryset=Measurement.objects.order_by("-measured_at")[:CHART_POINTS],
+                        to_attr="recent_measurements",
+                    ),
+                    Prefetch(
+                        "checks",
+                        queryset=KPICheck.objects.order_by("-checked_at")[:1],
+                        to_attr="latest_checks",
+                    ),
+                ),
+            ),
+            Prefetch(
+                "actions",
+                queryset=Action.objects.select_related("owner").order_by(
+                    "-iteration", "due_date", "id"
+                ),
+            ),
+            Prefetch(
+                "reviews",
+                queryset=Review.objects.select_related("reviewed_by").order_by("-iteration"),
+            ),
+            Prefetch(
+                "transitions",
+                queryset=TransitionLog.objects.select_related("actor").order_by("at", "id"),
+            ),
+        )
+    )
+
+
+def step_records(initiative: Initiative) -> dict[str, object | None]:
+    """The one-to-one step records of the initiative (None where not written yet).
+
+    `initiative_page` joins them in, so this asks the database nothing more.
+    """
+    records = {}
+    for name in RECORD_NAMES:
+        try:
+            records[name] = getattr(initiative, name)
+        except ObjectDoesNotExist:
+            records[name] = None
+    return records
+
+
+def steps_done(initiative: Initiative) -> set[str]:
+    """The seven steps the initiative has completed: every step it has left forward, plus
+    (for an open one) every step before the current one."""
+    order = list(choices.SEVEN_STEPS)
+    done: set[str] = set()
+    for log in initiative.transitions.all():
+        if log.from_step in order and (
+            log.to_step in order
+            and order.index(log.to_step) > order.index(log.from_step)
+            or log.to_step == choices.Step.CLOSED
+        ):
+            done.add(log.from_step)
+    if initiative.step in order:
+        done |= set(order[: order.index(initiative.step)])
+    elif initiative.step == choices.Step.CLOSED:
+        done |= set(order)
+    return done
+
+
+# --- change history ------------------------------------------------------------------------
+
+
+@dataclass
+class HistoryEntry:
+    """One change of the initiative or one of its records, as the page lists it."""
+
+    when: dt.datetime
+    who: object | None
+    subject: str
+    kind: str  # "created", "changed", "deleted"
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    reason: str = ""
+
+
+_HISTORY_SOURCES = (
+    # (model, label for the subject, filter on the historical model, fields ignored)
+    (Initiative, None, "id", {"updated_at", "created_at", "health"}),
+    (Vision, "Vision", "initiative_id", {"updated_at", "created_at", "updated_by"}),
+    (Baseline, "Baseline", "initiative_id", {"updated_at", "created_at", "updated_by"}),
+    (Target, "Target", "initiative_id", {"updated_at", "created_at", "updated_by"}),
+    (Plan, "Plan", "initiative_id", {"updated_at", "created_at", "updated_by"}),
+    (Sustain, "Sustain", "initiative_id", {"updated_at", "created_at", "updated_by"}),
+    (Action, "Action", "initiative_id", {"updated_at", "created_at", "overdue_notified_on"}),
+    (KPI, "KPI", "initiative_id", {"updated_at", "created_at"}),
+    (Review, "Review", "initiative_id", {"updated_at", "created_at", "kpi_snapshot"}),
+)
+_M2M = ("goals", "responsible", "consulted", "informed")
+_TRUNCATE = 160
+
+
+def _shorten(value: str) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= _TRUNCATE else value[: _TRUNCATE - 1] + "…"
+
+
+def change_history(initiative: Initiative, limit: int = HISTORY_LIMIT) -> list[HistoryEntry]:
+    """Who changed what and when, newest first, across the initiative and its records.
+
+    Built from django-simple-history's tables in a fixed number of queries: one per
+    tracked model, one per many-to-many field of the initiative, and one per referenced
+    model to name the values (users, goals, services, practices).
+    """
+    rows_by_source = []
+    user_ids, goal_ids, service_ids, practice_ids = set(), set(), set(), set()
+    for model, label, key, ignored in _HISTORY_SOURCES:
+        history_model = model.history.model
+        rows = list(
+            history_model.objects.filter(**{key: initiative.pk})
+            .select_related("history_user")
+            .order_by("history_date", "history_id")
+        )
+        fields = [
+            f
+            for f in model._meta.concrete_fields
+            if f.name not in ignored and f.name != "id" and f.name in _field_names(history_model)
+        ]
+        rows_by_source.append((model, label, rows, fields))
+        for row in rows:
+            for f in fields:
+                if f.is_relation:
+                    target = f.related_model
+                    value = getattr(row, f.attname)
+                    if value is None:
+                        continue
+                    if target is User:
+                        user_ids.add(value)
+                    elif target is Service:
+                        service_ids.add(value)
+                    elif target is Practice:
+                        practice_ids.add(value)
+
+    # the initiative's many-to-many sets, per historical row
+    m2m_sets: dict[str, dict[int, frozenset[int]]] = {}
+    for name in _M2M:
+        through = apps.get_model("improvement", f"HistoricalInitiative_{name}")
+        column = "goal_id" if name == "goals" else "user_id"
+        sets: dict[int, set[int]] = defaultdict(set)
+        for history_id, value in through.objects.filter(history__id=initiative.pk).values_list(
+            "history_id", column
+        ):
+            sets[history_id].add(value)
+            (goal_ids if name == "goals" else user_ids).add(value)
+        m2m_sets[name] = {k: frozenset(v) for k, v in sets.items()}
+
+    names = {
+        User: {
+            u.pk: (u.get_full_name() or u.get_username())
+            for u in User.objects.filter(pk__in=user_ids)
+        },
+        Goal: dict(Goal.objects.filter(pk__in=goal_ids).values_list("pk", "title")),
+        Service: dict(Service.objects.filter(pk__in=service_ids).values_list("pk", "name")),
+        Practice: dict(Practice.objects.filter(pk__in=practice_ids).values_list("pk", "name")),
+    }
+
+    def show(f, row) -> str:
+        value = getattr(row, f.attname)
+        if value is None or value == "":
+            return "—"
+        if f.is_relation:
+            return names.get(f.related_model, {}).get(value, f"#{value}")
+        if f.choices:
+            return str(dict(f.flatchoices).get(value, value))
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, dt.datetime):
+            return timezone.localtime(value).strftime("%d %b %Y %H:%M")
+        if isinstance(value, dt.date):
+            return value.strftime("%d %b %Y")
+        return _shorten(str(value))
+
+    entries: list[HistoryEntry] = []
+    for model, label, rows, fields in rows_by_source:
+        previous: dict[int, object] = {}
+        for row in rows:
+            old = previous.get(row.id)
+            previous[row.id] = row
+            subject = label or "Initiative"
+            if model is Action:
+                subject = f"Action “{_shorten(row.title)}”"
+            elif model is KPI:
+                subject = f"KPI “{_shorten(row.name)}”"
+            elif model is Review:
+                subject = f"Review of iteration {row.iteration}"
+            kind = {"+": "created", "~": "changed", "-": "deleted"}[row.history_type]
+            changes = []
+            if old is not None and kind == "changed":
+                for f in fields:
+                    if getattr(old, f.attname) != getattr(row, f.attname):
+                        changes.append((str(f.verbose_name), show(f, old), show(f, row)))
+                if model is Initiative:
+                    for name in _M2M:
+                        before = m2m_sets[name].get(old.history_id, frozenset())
+                        after = m2m_sets[name].get(row.history_id, frozenset())
+                        if before != after:
+                            target = Goal if name == "goals" else User
+
+                            def listed(ids, target=target):
+                                labels = sorted(names[target].get(i, f"#{i}") for i in ids)
+                                return ", ".join(labels) or "—"
+
+                            changes.append((name, listed(before), listed(after)))
+                if not changes:
+                    continue  # a save that changed nothing we show
+            entries.append(
+                HistoryEntry(
+                    when=row.history_date,
+                    who=row.history_user,
+                    subject=subject,
+                    kind=kind,
+                    changes=changes,
+                    reason=row.history_change_reason or "",
+                )
+            )
+    entries.sort(key=lambda e: e.when, reverse=True)
+    return entries[:limit]
+
+
+def _field_names(model) -> set[str]:
+    return {f.name for f in model._meta.concrete_fields}
+
+
+# --- portfolio ---------------------------------------------------------------------------
+
+
+@dataclass
+class Portfolio:
+    """The figures of the CSI manager's portfolio page."""
+
+    step_counts: list[tuple[str, str, int]]
+    health_counts: list[tuple[str, str, int]]
+    open_count: int
+    matrix: list[dict]  # rows of value 5..1, each with cells of effort 1..5
+    kpis_attention: list[KPI]
+    overdue_actions: list[Action]
+    by_goal: list[tuple[Goal | None, list[Initiative]]]
+    achieved_kpis: int
+    max_step_count: int
+    max_health_count: int
+
+
+def portfolio(user, today: dt.date | None = None) -> Portfolio:
+    """Counts per step and health, the value-versus-effort matrix of open initiatives,
+    KPIs needing attention, overdue actions and open initiatives grouped by goal."""
+    today = today or timezone.localdate()
+    visible = selectors.initiatives_visible_to(user)
+
+    by_step = dict(visible.values_list("step").annotate(n=Count("id")).order_by())
+    step_counts = [(s.value, s.label, by_step.get(s.value, 0)) for s in choices.Step]
+
+    open_initiatives = list(
+        visible.filter(step__in=OPEN_STEPS)
+        .select_related("accountable")
+        .prefetch_related("goals")
+        .order_by("-score", "-created_at")
+    )
+    health = Counter(i.health for i in open_initiatives)
+    health_order = [*choices.SEVERITY, choices.Health.NONE]
+    health_counts = [(str(h), choices.Health(h).label, health.get(str(h), 0)) for h in health_order]
+
+    matrix = [
+        {
+            "value": value,
+            "cells": [
+                {"effort": effort, "quadrant": _quadrant(value, effort), "items": []}
+                for effort in range(1, 6)
+            ],
+        }
+        for value in range(5, 0, -1)
+    ]
+    for i in open_initiatives:
+        if 1 <= i.value <= 5 and 1 <= i.effort <= 5:
+            matrix[5 - i.value]["cells"][i.effort - 1]["items"].append(i)
+
+    kpis_attention = list(
+        KPI.objects.filter(
+            initiative__in=visible,
+            status__in=ATTENTION_STATUSES,
+        )
+        .exclude(initiative__step__in=(choices.Step.REJECTED, choices.Step.CANCELLED))
+        .select_related("initiative")
+        .prefetch_related(
+            Prefetch(
+                "checks",
+                queryset=KPICheck.objects.order_by("-checked_at")[:1],
+                to_attr="latest_checks",
+            )
+        )
+        .order_by("status", "initiative__reference", "name")
+    )
+    severity = {str(s): n for n, s in enumerate(choices.SEVERITY)}
+    kpis_attention.sort(key=lambda k: (severity.get(k.status, 99), k.initiative.reference))
+
+    overdue_actions = list(
+        Action.objects.filter(
+            initiative__in=visible.filter(step__in=OPEN_STEPS),
+            due_date__lt=today,
+            status__in=(choices.ActionStatus.PLANNED, choices.ActionStatus.IN_PROGRESS),
+        )
+        .select_related("initiative", "owner")
+        .order_by("due_date", "id")
+    )
+
+    goals = list(Goal.objects.filter(active=True).select_related("owner").order_by("title"))
+    grouped: dict[int | None, list[Initiative]] = defaultdict(list)
+    for i in open_initiatives:
+        goal_list = list(i.goals.all())
+        if not goal_list:
+            grouped[None].append(i)
+        for g in goal_list:
+            grouped[g.pk].append(i)
+    by_goal: list[tuple[Goal | None, list[Initiative]]] = [(g, grouped[g.pk]) for g in goals]
+    if grouped[None]:
+        by_goal.append((None, grouped[None]))
+
+    achieved = KPI.objects.filter(initiative__in=visible, status=choices.KPIStatus.ACHIEVED).count()
+    return Portfolio(
+        step_counts=step_counts,
+        health_counts=health_counts,
+        open_count=len(open_initiatives),
+        matrix=matrix,
+        kpis_attention=kpis_attention,
+        overdue_actions=overdue_actions,
+        by_goal=by_goal,
+        achieved_kpis=achieved,
+        max_step_count=max([c for _, _, c in step_counts] + [1]),
+        max_health_count=max([c for _, _, c in health_counts] + [1]),
+    )
+
+
+def _quadrant(value: int, effort: int) -> str:
+    """The value-versus-effort quadrant of a cell; the middle row and column are neutral."""
+    if value == 3 or effort == 3:
+        return "mid"
+    if value > 3:
+        return "quick" if effort < 3 else "major"
+    return "fill" if effort < 3 else "thankless"
+
+
+# --- goals ------------------------------------------------------------------------------
+
+
+def goals_overview(user) -> list[Goal]:
+    """Every goal, active first, with its visible initiatives (`goal.initiative_list`) and
+    a count per health of its open ones (`goal.health_summary`)."""
+    visible = selectors.initiatives_visible_to(user)
+    goals = list(
+        Goal.objects.select_related("owner")
+        .prefetch_related(
+            Prefetch(
+                "initiatives",
+                queryset=visible.select_related("accountable").order_by("-score", "reference"),
+                to_attr="initiative_list",
+            )
+        )
+        .annotate(open_count=Count("initiatives", filter=Q(initiatives__step__in=OPEN_STEPS)))
+        .order_by("-active", "title")
+    )
+    health_order = [str(h) for h in (*choices.SEVERITY, choices.Health.NONE)]
+    for goal in goals:
+        counts = Counter(i.health for i in goal.initiative_list if i.step in OPEN_STEPS)
+        goal.health_summary = [
+            (h, choices.Health(h).label, counts[h]) for h in health_order if counts.get(h)
+        ]
+    return goals
+
+
+def register_filter_options() -> dict:
+    """The choices of the register's filters that come from the database."""
+    return {
+        "services": list(Service.objects.order_by("name").values_list("name", flat=True)),
+        "goals": list(Goal.objects.order_by("-active", "title").values_list("pk", "title")),
+        "owners": list(
+            User.objects.filter(accountable_for__isnull=False)
+            .distinct()
+            .order_by("username")
+            .values_list("username", "first_name", "last_name")
+        ),
+    }

@@ -1,0 +1,836 @@
+"""The browser pages: who may open what, the writes they make through the services, htmx
+partial answers, the CSV export, and query counts that stay flat as lists grow."""
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from improvement import services
+from improvement.choices import ActionStatus, Step
+from improvement.models import KPI, Action, Goal, Initiative, Measurement, Review, TransitionLog
+
+from . import factories
+from .conftest import force_step
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(name, *args):
+    return reverse(f"improvement:{name}", args=args)
+
+
+def page(initiative):
+    return url("initiative", initiative.reference)
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) → the test client signed in as `user`."""
+
+    def sign_in(user):
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def proposed(db):
+    return factories.InitiativeFactory(title="Faster payroll restores")
+
+
+# --- who may open which page -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["register", "propose", "portfolio", "goals", "register-export"])
+def test_anonymous_is_sent_to_sign_in(client, name):
+    response = client.get(url(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_anonymous_initiative_page_is_sent_to_sign_in(client, proposed):
+    response = client.get(page(proposed))
+    assert response.status_code == 302
+    assert reverse("login") in response["Location"]
+
+
+@pytest.mark.parametrize(
+    ("role", "name", "status"),
+    [
+        ("viewer", "register", 200),
+        ("team", "register", 200),
+        ("service_owner", "register", 200),
+        ("csi", "register", 200),
+        ("viewer", "goals", 200),
+        ("team", "goals", 200),
+        ("csi", "goals", 200),
+        ("viewer", "register-export", 200),
+        ("viewer", "propose", 403),
+        ("team", "propose", 200),
+        ("process_owner", "propose", 200),
+        ("csi", "propose", 200),
+        ("viewer", "portfolio", 403),
+        ("team", "portfolio", 403),
+        ("csi", "portfolio", 200),
+        ("integration", "register", 403),
+        (None, "register", 403),
+        (None, "goals", 403),
+    ],
+)
+def test_pages_answer_by_role(make_user, client_for, role, name, status):
+    response = client_for(make_user(role)).get(url(name))
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("viewer", 200), ("team", 200), ("csi", 200), ("integration", 403), (None, 403)],
+)
+def test_initiative_page_by_role(make_user, client_for, proposed, role, status):
+    assert client_for(make_user(role)).get(page(proposed)).status_code == status
+
+
+def test_unknown_initiative_is_404(client_for, viewer):
+    assert client_for(viewer).get(url("initiative", "CIR-99999")).status_code == 404
+
+
+def test_login_page_renders(client):
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    assert b'id="id_username"' in response.content
+    assert b"<label" in response.content
+
+
+def test_sign_in_lands_on_the_register(client, team_member):
+    response = client.post(reverse("login"), {"username": "tina", "password": "pass-1234"})
+    assert response.status_code == 302
+    assert response["Location"] == url("register")
+
+
+def test_sign_out_is_a_post(client_for, team_member):
+    client = client_for(team_member)
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get(url("register")).status_code == 302
+
+
+def test_pages_load_htmx_from_the_installed_package_not_a_cdn(client_for, viewer):
+    html = client_for(viewer).get(url("register")).content.decode()
+    assert "/static/django_htmx/htmx-2.min.js" in html
+    assert "https://" not in html.split("<body")[0]
+
+
+# --- the register ------------------------------------------------------------------------
+
+
+def test_register_lists_initiatives_with_their_columns(client_for, viewer, team_member):
+    initiative = factories.InitiativeFactory(title="Quicker restores", accountable=team_member)
+    html = client_for(viewer).get(url("register")).content.decode()
+    assert initiative.reference in html
+    assert "Quicker restores" in html
+    assert "Proposed" in html  # step, in words
+    assert 'data-status="none"' in html and "No KPIs" in html  # health: colour and text
+    assert "P2" in html
+    assert team_member.get_full_name() in html
+
+
+def test_register_filters_by_step_and_searches(client_for, viewer):
+    a = factories.InitiativeFactory(title="Swarming on incidents")
+    b = factories.InitiativeFactory(title="Mailbox automation")
+    force_step(b, Step.PLAN)
+    client = client_for(viewer)
+    html = client.get(url("register"), {"step": "plan"}).content.decode()
+    assert b.reference in html and a.reference not in html
+    html = client.get(url("register"), {"search": "swarm"}).content.decode()
+    assert a.reference in html and b.reference not in html
+
+
+def test_register_filters_by_owner_goal_service_health_source_priority(
+    client_for, viewer, team_member
+):
+    goal = factories.GoalFactory(title="Restore faster")
+    service = factories.ServiceFactory(name="Payroll")
+    match = factories.InitiativeFactory(accountable=team_member, service=service, source="audit")
+    match.goals.add(goal)
+    other = factories.InitiativeFactory()
+    client = client_for(viewer)
+    for params in (
+        {"accountable": "tina"},
+        {"goal": goal.pk},
+        {"service": "Payroll"},
+        {"source": "audit"},
+        {"health": "none", "accountable": "tina"},
+        {"priority": match.priority, "accountable": "tina"},
+    ):
+        html = client.get(url("register"), params).content.decode()
+        assert match.reference in html, params
+        assert other.reference not in html, params
+
+
+def test_register_sorts_by_column(client_for, viewer):
+    low = factories.InitiativeFactory(title="Low", value=1, urgency=1, effort=5)
+    high = factories.InitiativeFactory(title="High", value=5, urgency=5, effort=1)
+    client = client_for(viewer)
+    html = client.get(url("register")).content.decode()
+    assert html.index(high.reference) < html.index(low.reference)  # score, highest first
+    html = client.get(url("register"), {"ordering": "score"}).content.decode()
+    assert html.index(low.reference) < html.index(high.reference)
+    assert 'aria-sort="ascending"' in html
+
+
+def test_register_pages(client_for, viewer):
+    factories.InitiativeFactory.create_batch(30)
+    client = client_for(viewer)
+    first = client.get(url("register")).context["page"]
+    assert len(first.object_list) == 25 and first.paginator.count == 30
+    second = client.get(url("register"), {"page": 2}).context["page"]
+    assert len(second.object_list) == 5
+    assert not {i.pk for i in first.object_list} & {i.pk for i in second.object_list}
+
+
+def test_register_htmx_answers_with_the_results_only(client_for, viewer, proposed):
+    response = client_for(viewer).get(
+        url("register"), {"search": "payroll"}, HTTP_HX_TARGET="register-results", **HTMX
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="register-results"')
+    assert "<html" not in html
+    assert proposed.reference in html
+
+
+@pytest.mark.parametrize("rows", [5, 30])
+def test_register_query_count_is_flat(
+    client_for, viewer, team_member, django_assert_num_queries, rows
+):
+    goal = factories.GoalFactory()
+    service = factories.ServiceFactory()
+    for _ in range(rows):
+        i = factories.InitiativeFactory(accountable=team_member, service=service)
+        i.goals.add(goal)
+    client = client_for(viewer)
+    client.get(url("register"))  # warm the session
+    # session, user, roles, count, page, goals, filter options (services, goals, owners)
+    with django_assert_num_queries(9):
+        response = client.get(url("register"), {"per_page": 50})
+    assert response.status_code == 200
+
+
+# --- CSV export ---------------------------------------------------------------------------
+
+
+def test_export_is_the_filtered_register_as_csv(client_for, viewer, team_member):
+    goal = factories.GoalFactory(title="Delight customers")
+    wanted = factories.InitiativeFactory(title="Password reset", accountable=team_member)
+    wanted.goals.add(goal)
+    other = factories.InitiativeFactory(title="Other thing")
+    force_step(other, Step.PLAN)
+    response = client_for(viewer).get(url("register-export"), {"step": "proposed"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:8] == [
+        "reference",
+        "title",
+        "step",
+        "health",
+        "priority",
+        "score",
+        "value",
+        "effort",
+    ]
+    assert [r[0] for r in rows[1:]] == [wanted.reference]
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["owner"] == "tina" and row["goals"] == "Delight customers"
+
+
+def test_export_exports_every_row_not_one_page(client_for, viewer):
+    factories.InitiativeFactory.create_batch(30)
+    response = client_for(viewer).get(url("register-export"))
+    assert len(b"".join(response.streaming_content).decode().strip().splitlines()) == 31
+
+
+def test_export_defuses_spreadsheet_formulas(client_for, viewer):
+    factories.InitiativeFactory(title='=HYPERLINK("http://evil")')
+    body = b"".join(client_for(viewer).get(url("register-export")).streaming_content).decode()
+    assert "'=HYPERLINK" in body
+
+
+# --- proposing ----------------------------------------------------------------------------
+
+
+def test_team_member_proposes_an_idea(client_for, team_member):
+    service = factories.ServiceFactory(name="E-mail")
+    response = client_for(team_member).post(
+        url("propose"),
+        {
+            "title": "Automate mailbox provisioning",
+            "description": "Takes two days today.",
+            "source": "staff_suggestion",
+            "service": service.pk,
+            "value": 4,
+            "urgency": 3,
+            "effort": 2,
+            "accountable_me": "on",
+        },
+    )
+    initiative = Initiative.objects.get(title="Automate mailbox provisioning")
+    assert response.status_code == 302
+    assert response["Location"] == page(initiative)
+    assert initiative.step == Step.PROPOSED
+    assert initiative.created_by == team_member and initiative.accountable == team_member
+    assert initiative.reference.startswith("CIR-")
+
+
+def test_propose_shows_errors_next_to_the_field(client_for, team_member):
+    response = client_for(team_member).post(
+        url("propose"), {"title": "", "source": "other", "value": 3, "urgency": 3, "effort": 3}
+    )
+    assert response.status_code == 422
+    assert 'aria-invalid="true"' in response.content.decode()
+    assert not Initiative.objects.exists()
+
+
+def test_viewer_cannot_propose_by_forged_post(client_for, viewer):
+    response = client_for(viewer).post(
+        url("propose"), {"title": "x", "source": "other", "value": 3, "urgency": 3, "effort": 3}
+    )
+    assert response.status_code == 403
+    assert not Initiative.objects.exists()
+
+
+# --- moves ---------------------------------------------------------------------------------
+
+
+def test_csi_manager_accepts_a_proposal(client_for, csi, proposed):
+    response = client_for(csi).post(
+        url("initiative-move", proposed.reference), {"to": "vision", "comment": "Good idea"}
+    )
+    assert response.status_code == 302
+    proposed.refresh_from_db()
+    assert proposed.step == Step.VISION
+    log = TransitionLog.objects.get(initiative=proposed)
+    assert (log.actor, log.comment) == (csi, "Good idea")
+
+
+def test_only_offered_moves_are_shown(client_for, team_member, csi, proposed):
+    html = client_for(team_member).get(page(proposed)).content.decode()
+    assert 'value="vision"' not in html  # accepting is for CSI managers
+    html = client_for(csi).get(page(proposed)).content.decode()
+    assert 'name="to" value="vision"' in html
+    assert "Reject" in html
+
+
+@pytest.mark.parametrize("to", ["vision", "rejected", "closed", "nonsense", ""])
+def test_forged_move_is_403(client_for, team_member, proposed, to):
+    proposed.accountable = team_member
+    proposed.save()
+    response = client_for(team_member).post(url("initiative-move", proposed.reference), {"to": to})
+    assert response.status_code == 403
+    proposed.refresh_from_db()
+    assert proposed.step == Step.PROPOSED
+
+
+def test_viewer_move_is_403(client_for, viewer, initiative_at):
+    initiative = initiative_at(Step.VISION)
+    response = client_for(viewer).post(
+        url("initiative-move", initiative.reference), {"to": "baseline"}
+    )
+    assert response.status_code == 403
+
+
+def test_blocked_move_is_shown_with_its_reasons(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.VISION, complete=False)
+    client = client_for(team_member)
+    html = client.get(page(initiative)).content.decode()
+    assert 'id="blocked-baseline"' in html
+    assert "The vision statement is missing." in html
+    assert "The initiative is not linked to any organisational goal." in html
+    # a POST of the blocked move answers 409 with the same reasons, and nothing moves
+    response = client.post(url("initiative-move", initiative.reference), {"to": "baseline"})
+    assert response.status_code == 409
+    assert "The vision statement is missing." in response.content.decode()
+    initiative.refresh_from_db()
+    assert initiative.step == Step.VISION
+
+
+def test_reject_needs_a_reason(client_for, csi, proposed):
+    client = client_for(csi)
+    response = client.post(url("initiative-move", proposed.reference), {"to": "rejected"})
+    assert response.status_code == 409
+    assert "A reason is required." in response.content.decode()
+    response = client.post(
+        url("initiative-move", proposed.reference),
+        {"to": "rejected", "reason": "Duplicate of CIR-00001"},
+    )
+    assert response.status_code == 302
+    proposed.refresh_from_db()
+    assert proposed.step == Step.REJECTED and proposed.closure_reason == "Duplicate of CIR-00001"
+
+
+def test_htmx_move_answers_with_the_initiative_fragment(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.VISION)
+    response = client_for(team_member).post(
+        url("initiative-move", initiative.reference), {"to": "baseline"}, **HTMX
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="initiative"')
+    assert "<html" not in html
+    assert "moved to" in html
+
+
+def test_review_then_move_to_sustain(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.REVIEW)
+    client = client_for(team_member)
+    response = client.post(
+        url("review-create", initiative.reference),
+        {"decision": "achieved", "progress_check": "Met.", "value_check": "Yes"},
+    )
+    assert response.status_code == 302
+    review = Review.objects.get(initiative=initiative)
+    assert review.kpi_snapshot and review.reviewed_by == team_member
+    html = client.get(page(initiative)).content.decode()
+    assert 'name="to" value="sustain"' in html
+    assert "KPIs at the review" in html
+    client.post(url("initiative-move", initiative.reference), {"to": "sustain"})
+    initiative.refresh_from_db()
+    assert initiative.step == Step.SUSTAIN
+
+
+def test_review_outside_step_6_is_an_error_on_the_form(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.PLAN)
+    response = client_for(team_member).post(
+        url("review-create", initiative.reference), {"decision": "achieved"}
+    )
+    assert response.status_code == 422
+    assert "A review is written in step 6" in response.content.decode()
+
+
+# --- step records, actions, KPIs, measurements ---------------------------------------------
+
+
+def test_team_member_saves_the_vision(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.VISION, complete=False)
+    goal = factories.GoalFactory(title="Restore faster")
+    response = client_for(team_member).post(
+        url("record-update", initiative.reference, "vision"),
+        {
+            "statement": "Payroll back within the hour",
+            "goals": [goal.pk],
+            "expected_value": "No late salaries",
+            "stakeholders": "",
+            "authority": "",
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith("#step-vision")
+    initiative.refresh_from_db()
+    assert initiative.vision.statement == "Payroll back within the hour"
+    assert list(initiative.goals.all()) == [goal]
+
+
+def test_htmx_record_save_returns_the_section_and_refreshes_moves(
+    client_for, team_member, initiative_at
+):
+    initiative = initiative_at(Step.VISION, complete=False)
+    goal = factories.GoalFactory()
+    response = client_for(team_member).post(
+        url("record-update", initiative.reference, "vision"),
+        {"statement": "S", "goals": [goal.pk], "expected_value": "V"},
+        **HTMX,
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="step-vision"')
+    assert (
+        'id="moves" class="card moves" aria-labelledby="moves-heading" hx-swap-oob="true"' in html
+    )
+    assert "saved." in html
+    # the vision is complete now, so the move to step 2 is offered
+    assert 'name="to" value="baseline"' in html
+
+
+def test_record_error_is_shown_next_to_the_field(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.BASELINE, complete=False)
+    response = client_for(team_member).post(
+        url("record-update", initiative.reference, "baseline"),
+        {"assessment": "x", "assessed_on": "not a date"},
+        **HTMX,
+    )
+    assert response.status_code == 422
+    assert 'aria-invalid="true"' in response.content.decode()
+
+
+@pytest.mark.parametrize("record", ["vision", "plan", "sustain"])
+def test_viewer_cannot_save_a_record(client_for, viewer, initiative_at, record):
+    initiative = initiative_at(Step.PLAN)
+    response = client_for(viewer).post(url("record-update", initiative.reference, record), {})
+    assert response.status_code == 403
+
+
+def test_unknown_record_is_404(client_for, csi, initiative_at):
+    initiative = initiative_at(Step.PLAN)
+    assert (
+        client_for(csi).post(url("record-update", initiative.reference, "x"), {}).status_code == 404
+    )
+
+
+def test_get_on_a_write_url_is_not_allowed(client_for, csi, initiative_at):
+    initiative = initiative_at(Step.PLAN)
+    assert client_for(csi).get(url("initiative-move", initiative.reference)).status_code == 405
+
+
+def test_add_an_action_in_place(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.PLAN, complete=False)
+    due = timezone.localdate() + dt.timedelta(days=7)
+    response = client_for(team_member).post(
+        url("action-create", initiative.reference),
+        {
+            "title": "Write the runbook",
+            "owner": team_member.pk,
+            "due_date": due.isoformat(),
+            "status": "planned",
+            "notes": "",
+        },
+        **HTMX,
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="step-action"')
+    assert "Write the runbook" in html
+    action = Action.objects.get(initiative=initiative)
+    assert (action.owner, action.due_date) == (team_member, due)
+
+
+def test_action_without_title_is_an_error(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.PLAN, complete=False)
+    response = client_for(team_member).post(
+        url("action-create", initiative.reference), {"title": "", "status": "planned"}
+    )
+    assert response.status_code == 422
+    assert not Action.objects.filter(initiative=initiative).exists()
+
+
+def test_mark_an_action_done(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.ACTION, complete=False)
+    action = factories.ActionFactory(initiative=initiative, owner=team_member, notes="keep")
+    response = client_for(team_member).post(
+        url("action-update", initiative.reference, action.pk), {"quick_status": "done"}
+    )
+    assert response.status_code == 302
+    action.refresh_from_db()
+    assert action.status == ActionStatus.DONE and action.completed_at and action.notes == "keep"
+
+
+def test_overdue_action_is_marked(client_for, viewer, initiative_at):
+    initiative = initiative_at(Step.ACTION, complete=False)
+    factories.ActionFactory(
+        initiative=initiative,
+        title="Late one",
+        due_date=timezone.localdate() - dt.timedelta(days=3),
+    )
+    html = client_for(viewer).get(page(initiative)).content.decode()
+    assert "action--overdue" in html and "overdue 3 days" in html
+
+
+def test_action_of_another_initiative_is_404(client_for, csi, initiative_at):
+    mine, theirs = initiative_at(Step.ACTION), initiative_at(Step.ACTION)
+    action = factories.ActionFactory(initiative=theirs)
+    response = client_for(csi).post(
+        url("action-update", mine.reference, action.pk), {"quick_status": "done"}
+    )
+    assert response.status_code == 404
+
+
+def test_add_a_kpi_with_a_target_on_the_wrong_side(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.TARGET, complete=False)
+    data = {
+        "name": "Mean time to resolve",
+        "key": "mttr",
+        "unit": "h",
+        "kind": "process",
+        "direction": "decrease",
+        "aggregation": "latest",
+        "window_days": 30,
+        "baseline_value": 9,
+        "baseline_date": "2026-01-01",
+        "target_value": 12,
+        "target_date": "2026-07-01",
+        "tolerance": 0.05,
+    }
+    client = client_for(team_member)
+    response = client.post(url("kpi-create", initiative.reference), data, **HTMX)
+    assert response.status_code == 422
+    assert "The target must be below the baseline" in response.content.decode()
+    data["target_value"] = 6
+    response = client.post(url("kpi-create", initiative.reference), data, **HTMX)
+    assert response.status_code == 200
+    assert response.content.decode().lstrip().startswith('<section id="kpis"')
+    assert KPI.objects.get(key="mttr").target_value == 6
+
+
+def test_kpi_target_as_a_change_in_percent(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.TARGET, complete=False)
+    client_for(team_member).post(
+        url("kpi-create", initiative.reference),
+        {
+            "name": "MTTR",
+            "key": "mttr2",
+            "kind": "process",
+            "direction": "decrease",
+            "aggregation": "latest",
+            "window_days": 30,
+            "baseline_value": 10,
+            "baseline_date": "2026-01-01",
+            "target_change_pct": -15,
+            "target_date": "2026-07-01",
+            "tolerance": 0.05,
+        },
+    )
+    assert KPI.objects.get(key="mttr2").target_value == pytest.approx(8.5)
+
+
+def test_edit_a_kpi_baseline(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.BASELINE, complete=False)
+    kpi = factories.KPIFactory(initiative=initiative, baseline_value=None, target_value=None)
+    response = client_for(team_member).post(
+        url("kpi-update", initiative.reference, kpi.pk),
+        {
+            "name": kpi.name,
+            "unit": "h",
+            "kind": "process",
+            "direction": "decrease",
+            "aggregation": "latest",
+            "window_days": 30,
+            "baseline_value": 9.5,
+            "baseline_date": "2026-01-01",
+            "tolerance": 0.05,
+        },
+    )
+    assert response.status_code == 302
+    kpi.refresh_from_db()
+    assert kpi.baseline_value == 9.5
+
+
+def test_record_a_measurement_and_see_the_verdict(
+    client_for, team_member, initiative_at, django_capture_on_commit_callbacks
+):
+    initiative = initiative_at(Step.ACTION, complete=False)
+    today = timezone.localdate()
+    kpi = factories.KPIFactory(
+        initiative=initiative,
+        name="MTTR",
+        baseline_value=10,
+        target_value=8,
+        baseline_date=today - dt.timedelta(days=30),
+        target_date=today + dt.timedelta(days=30),
+    )
+    client = client_for(team_member)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url("measurement-create", initiative.reference, kpi.pk),
+            {
+                "value": "7.5",
+                "measured_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+                "source": "manual",
+            },
+            **HTMX,
+        )
+    assert response.status_code == 200
+    assert Measurement.objects.filter(kpi=kpi, value=7.5).exists()
+    html = client.get(page(initiative)).content.decode()
+    kpi.refresh_from_db()
+    assert kpi.status == "achieved"
+    assert 'data-status="achieved"' in html
+    assert "<svg" in html and "chart-target" in html and "chart-baseline" in html
+    assert "chart-expected" in html and "chart-measurements" in html
+    assert "Verdict: Achieved." in html  # the text alternative
+
+
+def test_measurement_with_a_bad_value_is_an_error(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.ACTION, complete=False)
+    kpi = factories.KPIFactory(initiative=initiative)
+    response = client_for(team_member).post(
+        url("measurement-create", initiative.reference, kpi.pk),
+        {"value": "lots", "measured_at": "2026-01-05T10:00"},
+    )
+    assert response.status_code == 422
+    assert not Measurement.objects.exists()
+
+
+def test_measurement_in_the_future_is_refused_by_the_service(
+    client_for, team_member, initiative_at
+):
+    initiative = initiative_at(Step.ACTION, complete=False)
+    kpi = factories.KPIFactory(initiative=initiative)
+    later = (timezone.localtime() + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    response = client_for(team_member).post(
+        url("measurement-create", initiative.reference, kpi.pk),
+        {"value": "3", "measured_at": later},
+    )
+    assert response.status_code == 422
+    assert "The time is in the future." in response.content.decode()
+
+
+def test_viewer_cannot_record_a_measurement(client_for, viewer, initiative_at):
+    initiative = initiative_at(Step.ACTION)
+    kpi = initiative.kpis.first()
+    response = client_for(viewer).post(
+        url("measurement-create", initiative.reference, kpi.pk),
+        {"value": "1", "measured_at": "2026-01-05T10:00"},
+    )
+    assert response.status_code == 403
+
+
+def test_csi_manager_sets_owner_and_priority(client_for, csi, proposed, team_member):
+    response = client_for(csi).post(
+        url("initiative-details", proposed.reference),
+        {
+            "title": proposed.title,
+            "source": "problem",
+            "value": 4,
+            "urgency": 3,
+            "effort": 2,
+            "accountable": team_member.pk,
+            "responsible": [team_member.pk],
+            "priority": "P1",
+        },
+    )
+    assert response.status_code == 302
+    proposed.refresh_from_db()
+    assert proposed.accountable == team_member and proposed.priority == "P1"
+    assert proposed.priority_set_manually
+
+
+def test_team_member_cannot_edit_someone_elses_initiative(client_for, make_user, proposed):
+    other = make_user("team")
+    response = client_for(other).post(
+        url("initiative-details", proposed.reference), {"title": "Mine now"}
+    )
+    assert response.status_code == 403
+
+
+# --- read-only for viewers, and the history ------------------------------------------------
+
+
+def test_viewer_sees_no_edit_controls(client_for, viewer, initiative_at):
+    initiative = initiative_at(Step.PLAN)
+    html = client_for(viewer).get(page(initiative)).content.decode()
+    assert "hx-post" not in html
+    assert html.count('method="post"') == 1  # sign out only
+    assert "Record a measurement" not in html and "Add an action" not in html
+    assert 'id="read-only-note"' in html
+
+
+def test_history_shows_who_changed_what(client_for, viewer, team_member, initiative_at):
+    initiative = initiative_at(Step.VISION, complete=False)
+    services.step_record_update(
+        initiative=initiative, record="vision", actor=team_member, statement="First words"
+    )
+    services.step_record_update(
+        initiative=initiative, record="vision", actor=team_member, statement="Better words"
+    )
+    html = client_for(viewer).get(page(initiative)).content.decode()
+    history = html.split('id="history"')[1]
+    assert "Vision</strong> changed by" in history
+    assert "First words" in history and "Better words" in history
+    assert team_member.get_full_name() in history
+
+
+def test_stepper_shows_current_and_done_steps(client_for, viewer, initiative_at):
+    initiative = initiative_at(Step.PLAN)
+    html = client_for(viewer).get(page(initiative)).content.decode()
+    stepper = html.split('class="stepper"')[1].split("</nav>")[0]
+    assert stepper.count('class="is-done"') == 3
+    assert 'class="is-current" aria-current="step"' in stepper
+
+
+@pytest.mark.parametrize("kpis", [1, 4])
+def test_initiative_page_query_count_is_flat(
+    client_for, team_member, initiative_at, kpis, django_assert_num_queries
+):
+    initiative = initiative_at(Step.ACTION)
+    for n in range(kpis - 1):
+        factories.KPIFactory(initiative=initiative)
+        factories.ActionFactory(initiative=initiative, owner=team_member, title=f"more {n}")
+    for kpi in initiative.kpis.all():
+        Measurement.objects.create(kpi=kpi, value=9, measured_at=timezone.now())
+    client = client_for(team_member)
+    client.get(page(initiative))
+    with django_assert_num_queries(34):
+        assert client.get(page(initiative)).status_code == 200
+
+
+# --- portfolio and goals ----------------------------------------------------------------------
+
+
+def test_portfolio_shows_attention_items(client_for, csi, initiative_at, team_member):
+    initiative = initiative_at(Step.ACTION)
+    KPI.objects.filter(initiative=initiative).update(status="regressed")
+    factories.ActionFactory(
+        initiative=initiative,
+        title="Late task",
+        owner=team_member,
+        due_date=timezone.localdate() - dt.timedelta(days=5),
+    )
+    html = client_for(csi).get(url("portfolio")).content.decode()
+    assert "Regressed" in html and initiative.reference in html
+    assert "Late task" in html and "5 days late" in html
+    assert "Value versus effort" in html and "Quick wins" in html
+
+
+@pytest.mark.parametrize("rows", [5, 30])
+def test_portfolio_query_count_is_flat(
+    client_for, csi, initiative_at, rows, django_assert_num_queries
+):
+    goal = factories.GoalFactory()
+    for _ in range(rows):
+        i = initiative_at(Step.ACTION, complete=False)
+        i.goals.add(goal)
+        factories.KPIFactory(initiative=i, status="at_risk")
+        factories.ActionFactory(initiative=i, due_date=dt.date(2020, 1, 1))
+    client = client_for(csi)
+    client.get(url("portfolio"))
+    with django_assert_num_queries(11):
+        assert client.get(url("portfolio")).status_code == 200
+
+
+def test_goals_page_lists_goals_with_initiatives_and_health(client_for, viewer, initiative_at):
+    goal = factories.GoalFactory(title="Delight customers")
+    initiative = initiative_at(Step.PLAN, complete=False)
+    initiative.goals.add(goal)
+    Initiative.objects.filter(pk=initiative.pk).update(health="at_risk")
+    html = client_for(viewer).get(url("goals")).content.decode()
+    assert "Delight customers" in html and initiative.reference in html
+    assert "At risk" in html
+
+
+@pytest.mark.parametrize("rows", [5, 30])
+def test_goals_query_count_is_flat(client_for, viewer, rows, django_assert_num_queries):
+    for g in range(3):
+        goal = factories.GoalFactory()
+        for _ in range(rows):
+            factories.InitiativeFactory().goals.add(goal)
+    client = client_for(viewer)
+    client.get(url("goals"))
+    with django_assert_num_queries(5):
+        assert client.get(url("goals")).status_code == 200
+
+
+def test_csi_manager_adds_a_goal(client_for, csi):
+    response = client_for(csi).post(url("goals"), {"title": "Change safely"})
+    assert response.status_code == 302
+    assert Goal.objects.filter(title="Change safely").exists()
+
+
+def test_team_member_cannot_add_a_goal(client_for, team_member):
+    assert client_for(team_member).post(url("goals"), {"title": "x"}).status_code == 403
+    assert not Goal.objects.exists()

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from . import choices
-from .models import KPI, Goal, Initiative, Practice, Service
+from .models import KPI, Goal, Initiative, Measurement, Practice, Service
 
 User = get_user_model()
 
@@ -75,4 +75,28 @@ class KPIFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = KPI
+        fields = []
+
+
+class MeasurementFilterSet(django_filters.FilterSet):
+    """Measurements of a KPI between two instants (API: `since`, `until`, inclusive)."""
+
+    since = django_filters.IsoDateTimeFilter(field_name="measured_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="measured_at", lookup_expr="lte")
+
+    class Meta:
+        model = Measurement
+        fields = []
+
+
+class UserFilterSet(django_filters.FilterSet):
+    """Users by username and by role (a CIR group)."""
+
+    username = django_filters.CharFilter()
+    role = django_filters.ChoiceFilter(
+        field_name="groups__name", choices=choices.Role.choices, label="Role"
+    )
+
+    class Meta:
+        model = User
         fields = []

@@ -343,7 +343,12 @@ class KPI(TimeStamped):
     )
     last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     data_changed_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
-    history = HistoricalRecords(excluded_fields=["status", "last_checked_at", "data_changed_at"])
+    checked_version = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="The data_changed_at last checked."
+    )
+    history = HistoricalRecords(
+        excluded_fields=["status", "last_checked_at", "data_changed_at", "checked_version"]
+    )
 
     class Meta:
         ordering = ["initiative", "name"]
@@ -499,3 +504,97 @@ class KPICheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kpi_id} {self.status} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+# --- outbound webhooks (SPEC §4) ------------------------------------------------------
+
+from .webhooks import DeliveryStatus, generate_secret  # noqa: E402  (signing, URL safety)
+
+
+class Webhook(TimeStamped):
+    """A receiver of outbound events, signed the Standard Webhooks way with its `secret`.
+
+    `event_types` lists the event types it wants (choices.EventType); empty means all.
+    """
+
+    name = models.CharField(max_length=100)
+    url = models.URLField("URL", max_length=500)
+    secret = models.CharField(
+        max_length=100,
+        default=generate_secret,
+        help_text="whsec_ + base64 of the HMAC key; shown to CSI managers.",
+    )
+    event_types = models.JSONField(
+        default=list, blank=True, help_text="Event types to deliver; empty for all."
+    )
+    active = models.BooleanField(default=True, db_index=True)
+    created_by = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, event_type: str) -> bool:
+        """Whether this webhook subscribes to events of `event_type`."""
+        return not self.event_types or event_type in self.event_types
+
+
+class WebhookDelivery(TimeStamped):
+    """One event to one webhook: attempted until it succeeds or the attempts run out."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus, default=DeliveryStatus.PENDING, db_index=True
+    )
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    attempt_limit = models.PositiveSmallIntegerField(
+        default=6, help_text="Given up after this many attempts (CIR_WEBHOOK_MAX_ATTEMPTS)."
+    )
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When it is due; empty once finished."
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["webhook", "event"], name="%(app_label)s_%(class)s_one_per_event"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event.type} → {self.webhook}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP request of a delivery: what the receiver answered, or why it failed."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempts"
+    )
+    number = models.PositiveSmallIntegerField()
+    at = models.DateTimeField(db_index=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "number"], name="%(app_label)s_%(class)s_one_per_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        outcome = self.status_code or self.error or "no answer"
+        return f"attempt {self.number}: {outcome}"

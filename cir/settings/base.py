@@ -128,7 +128,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # one name per shared choice set, so the schema has no ambiguous enums
+    "ENUM_NAME_OVERRIDES": {
+        "StepEnum": "improvement.choices.Step",
+        "KPIStatusEnum": "improvement.choices.KPIStatus",
+        "ActionStatusEnum": "improvement.choices.ActionStatus",
+        "DeliveryStatusEnum": "improvement.webhooks.DeliveryStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------
@@ -171,6 +177,8 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 CIR_WEBHOOK_ALLOW_PRIVATE = env.bool("CIR_WEBHOOK_ALLOW_PRIVATE", default=False)
 #: seconds before a webhook delivery attempt gives up
 CIR_WEBHOOK_TIMEOUT = env.float("CIR_WEBHOOK_TIMEOUT", default=5.0)
+#: seconds before the first retry of a failed delivery; each next one waits three times longer
+CIR_WEBHOOK_BACKOFF_SECONDS = env.float("CIR_WEBHOOK_BACKOFF_SECONDS", default=10.0)
 #: how many delivery attempts before an event is given up
 CIR_WEBHOOK_MAX_ATTEMPTS = env.int("CIR_WEBHOOK_MAX_ATTEMPTS", default=6)
 #: minutes between sweeps of all live KPIs (the default beat schedule)

@@ -1,5 +1,25 @@
 """REST API URLs under /api/v1/."""
 
+from django.urls import path, re_path
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
 app_name = "api"
 
-urlpatterns: list = []
+router = DefaultRouter()
+router.register("initiatives", views.InitiativeViewSet, basename="initiative")
+router.register("actions", views.ActionViewSet, basename="action")
+router.register("goals", views.GoalViewSet, basename="goal")
+router.register("kpis", views.KPIViewSet, basename="kpi")
+router.register("measurements", views.MeasurementViewSet, basename="measurement")
+router.register("webhooks", views.WebhookViewSet, basename="webhook")
+router.register("users", views.UserViewSet, basename="user")
+
+urlpatterns = [
+    path("auth/token/", views.TokenView.as_view(), name="auth-token"),
+    *router.urls,
+    # anything else under /api/v1/ is a JSON 404 in the one error shape (not an HTML page,
+    # and not Django's slash redirect, which cannot keep a POST body)
+    re_path(r"^.*$", views.endpoint_not_found),
+]

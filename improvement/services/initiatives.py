@@ -21,7 +21,9 @@ from ..models import (
     Goal,
     Initiative,
     Plan,
+    Practice,
     Review,
+    Service,
     Sustain,
     Target,
     TransitionLog,
@@ -506,9 +508,39 @@ def goal_create(*, actor, title: str, **data) -> Goal:
     return goal
 
 
+def goal_delete(*, goal: Goal, actor) -> None:
+    """Delete a goal no initiative serves: CSI managers. A goal in use is retired instead
+    (active = false), so the initiatives keep their link to the vision they served."""
+    require(permissions.may_manage(actor), "Only a CSI manager manages goals.")
+    if goal.initiatives.exists():
+        raise Conflict(
+            f"Goal '{goal.title}' is linked to initiatives: retire it (active = false) instead."
+        )
+    goal._history_user = actor
+    goal.delete()
+
+
 def goal_update(*, goal: Goal, actor, **data) -> Goal:
     """Change an organisational goal: CSI managers."""
     require(permissions.may_manage(actor), "Only a CSI manager manages goals.")
     apply_fields(goal, data, ("title", "description", "owner", "horizon", "active"))
     save_validated(goal, actor=actor)
     return goal
+
+
+def service_save(*, actor, service: Service | None = None, **data) -> Service:
+    """Create or change an IT service of the catalogue (name, description, owner): CSI managers."""
+    require(permissions.may_manage(actor), "Only a CSI manager manages the service catalogue.")
+    service = service or Service()
+    apply_fields(service, data, ("name", "description", "owner"))
+    save_validated(service, actor=actor)
+    return service
+
+
+def practice_save(*, actor, practice: Practice | None = None, **data) -> Practice:
+    """Create or change an ITIL practice (name, description, owner): CSI managers."""
+    require(permissions.may_manage(actor), "Only a CSI manager manages the practices.")
+    practice = practice or Practice()
+    apply_fields(practice, data, ("name", "description", "owner"))
+    save_validated(practice, actor=actor)
+    return practice

@@ -80,6 +80,8 @@ def _clean_point(point: dict, *, now: dt.datetime) -> tuple[dict, dict]:
         errors["measured_at"] = ["A date and time is required (ISO 8601 with a time zone)."]
     elif timezone.is_naive(measured_at):
         errors["measured_at"] = ["The time must carry a time zone, e.g. 2026-11-21T09:00:00Z."]
+    elif measured_at.year < 1900 or measured_at.year > 9000:
+        errors["measured_at"] = ["The time must be a real date (after 1900)."]
     elif measured_at > now + dt.timedelta(minutes=5):
         errors["measured_at"] = ["The time is in the future."]
     source = point.get("source") or ""
@@ -99,16 +101,18 @@ _MEASUREMENT_COLUMNS = ("kpi_id", "value", "measured_at", "source", "note", "rec
                         "recorded_at")  # fmt: skip
 
 
-def _upsert_measurements(rows: list) -> None:
+def _upsert_measurements(rows: list) -> set[int]:
     """Insert or update points; (kpi, measured_at) decides, so a re-sent point updates.
+    Returns the ids of the KPIs whose data actually changed (a re-sent identical point
+    changes nothing, so it triggers no new check).
 
     PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT —
     about as fast as a bare COPY. SQLite: parameterised INSERT ... ON CONFLICT statements.
     Plain values either way: model instances cost more than the database's own work here.
     """
     if connection.vendor == "postgresql":
-        _upsert_measurements_copy(rows)
-        return
+        return _upsert_measurements_copy(rows)
+    changed: set[int] = set()
     adapt = connection.ops.adapt_datetimefield_value
     table = Measurement._meta.db_table
     columns = ", ".join(_MEASUREMENT_COLUMNS)
@@ -125,17 +129,24 @@ def _upsert_measurements(rows: list) -> None:
                 )  # fmt: skip
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} "  # noqa: S608
-                f"ON CONFLICT (kpi_id, measured_at) DO UPDATE SET {_UPSERT_SET}",
+                f"ON CONFLICT (kpi_id, measured_at) DO UPDATE SET {_UPSERT_SET} "
+                f"WHERE {_UPSERT_CHANGED} RETURNING kpi_id",
                 params,
             )
+            changed.update(row[0] for row in cursor.fetchall())
+    return changed
 
 
 _UPSERT_SET = ", ".join(
     f"{c} = excluded.{c}" for c in ("value", "source", "note", "recorded_by_id", "recorded_at")
 )
+# only a point whose content differs is rewritten (the columns are NOT NULL: <> is safe)
+_UPSERT_CHANGED = " OR ".join(
+    f"{Measurement._meta.db_table}.{c} <> excluded.{c}" for c in ("value", "source", "note")
+)
 
 
-def _upsert_measurements_copy(rows: list) -> None:
+def _upsert_measurements_copy(rows: list) -> set[int]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for m in rows:
@@ -160,8 +171,10 @@ def _upsert_measurements_copy(rows: list) -> None:
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT kpi_id, value, measured_at, "  # noqa: S608
             "COALESCE(source, ''), COALESCE(note, ''), recorded_by_id, recorded_at "
-            f"FROM cir_measurement_in ON CONFLICT (kpi_id, measured_at) DO UPDATE SET {_UPSERT_SET}"
+            "FROM cir_measurement_in ON CONFLICT (kpi_id, measured_at) "
+            f"DO UPDATE SET {_UPSERT_SET} WHERE {_UPSERT_CHANGED} RETURNING kpi_id"
         )
+        return {row[0] for row in cursor.fetchall()}
 
 
 class _KPIRef(NamedTuple):
@@ -191,6 +204,7 @@ def _dedupe(rows: list) -> list:
 
 
 def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
+    """The data of these KPIs moved: bump their data version and check them after commit."""
     kpi_ids = sorted(set(kpi_ids))
     KPI.objects.filter(pk__in=kpi_ids).update(data_changed_at=timezone.now())
     kpi_schedule_check(kpi_ids=kpi_ids)
@@ -220,8 +234,8 @@ def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> list[Measu
         raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
     rows = _dedupe(rows)
     with transaction.atomic():
-        _upsert_measurements(rows)
-        _mark_changed_and_schedule([kpi.pk])
+        if _upsert_measurements(rows):
+            _mark_changed_and_schedule([kpi.pk])
     return rows
 
 
@@ -278,8 +292,9 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
         raise _rows_invalid(errors)
     clean_rows = _dedupe(clean_rows)
     with transaction.atomic():
-        _upsert_measurements(clean_rows)
-        _mark_changed_and_schedule(r.kpi_id for r in clean_rows)
+        changed = _upsert_measurements(clean_rows)
+        if changed:
+            _mark_changed_and_schedule(changed)
     return len(clean_rows)
 
 

@@ -1,0 +1,47 @@
+"""The OpenAPI schema's view of CIR: every operation documents the errors it can answer,
+in the one error shape, so that clients (and schemathesis) know what to expect."""
+
+from drf_spectacular.openapi import AutoSchema
+
+from .serializers import ErrorSerializer
+
+ERROR_DESCRIPTIONS = {
+    "400": "Bad input: field errors (or per-row errors for measurements).",
+    "401": "Not authenticated: send `Authorization: Token <token>`.",
+    "403": "Your role or RACI position does not allow this.",
+    "404": "Not found, or not visible to you.",
+    "409": "A workflow conflict: the move's unmet conditions, or a concurrent change.",
+}
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class CIRAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, plus the error responses of each operation."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        codes = ["400"]
+        if self.view.get_permissions():  # the token endpoint is open
+            codes += ["401", "403"]
+        if "{" in path:
+            codes.append("404")
+        if self.method in WRITE_METHODS and "{" in path:
+            codes.append("409")
+        # filters and pagination read an empty value as "not given" (django-filter's rule)
+        for parameter in operation.get("parameters", []):
+            if parameter.get("in") == "query" and not parameter.get("required"):
+                parameter["allowEmptyValue"] = True
+        error = self.resolve_serializer(ErrorSerializer, "response").ref
+        responses = operation["responses"]
+        for code in codes:
+            responses.setdefault(
+                code,
+                {
+                    "description": ERROR_DESCRIPTIONS[code],
+                    "content": {"application/json": {"schema": error}},
+                },
+            )
+        return operation
+

@@ -1,0 +1,144 @@
+"""List endpoints keep a fixed number of queries whatever the page size (SPEC §4).
+
+Each list is read with 5 and with 50 rows through a real token; the count is pinned.
+Queries of every request: the token with its user, and the user's groups (roles).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from improvement.models import Event, KPICheck, Measurement, TransitionLog, WebhookAttempt
+from improvement.models import WebhookDelivery as Delivery
+
+from . import factories
+from .test_api_support import World
+from .test_api_support import world as _world
+
+world = _world  # the shared fixture (a binding, so parameters may shadow it)
+
+T0 = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+
+
+def _initiatives(w: World, n: int) -> str:
+    users = [w.users[r] for r in ("owner", "outsider", "viewer")]
+    for i in range(n):
+        initiative = factories.InitiativeFactory(accountable=users[i % 3], created_by=users[0])
+        initiative.goals.add(w.goal)
+        initiative.responsible.add(*users[:2])
+        initiative.consulted.add(users[2])
+        initiative.informed.add(users[1])
+    return "/api/v1/initiatives/?limit=1000"
+
+
+def _kpis(w: World, n: int) -> str:
+    for _ in range(n):
+        kpi = factories.KPIFactory(initiative=w.initiative)
+        for s in ("no_data", "on_track"):
+            KPICheck.objects.create(kpi=kpi, checked_at=timezone.now(), status=s, data_version=T0)
+    return "/api/v1/kpis/?limit=1000"
+
+
+def _goals(w: World, n: int) -> str:
+    factories.GoalFactory.create_batch(n, owner=w.users["csi"])
+    return "/api/v1/goals/?limit=1000"
+
+
+def _users(w: World, n: int) -> str:
+    for _ in range(n):
+        factories.UserFactory(roles=["Viewer", "Improvement team"])
+    return "/api/v1/users/?limit=1000"
+
+
+def _actions(w: World, n: int) -> str:
+    for _ in range(n):
+        factories.ActionFactory(initiative=w.initiative, owner=w.users["outsider"])
+    return f"/api/v1/initiatives/{w.initiative.pk}/actions/?limit=1000"
+
+
+def _reviews(w: World, n: int) -> str:
+    for i in range(n):
+        factories.ReviewFactory(
+            initiative=w.initiative, iteration=i + 1, reviewed_by=w.users["owner"]
+        )
+    return f"/api/v1/initiatives/{w.initiative.pk}/reviews/?limit=1000"
+
+
+def _transitions(w: World, n: int) -> str:
+    for _ in range(n):
+        TransitionLog.objects.create(
+            initiative=w.initiative, from_step="vision", to_step="baseline",
+            actor=w.users["owner"], iteration=1,
+        )  # fmt: skip
+    return f"/api/v1/initiatives/{w.initiative.pk}/transitions/?limit=1000"
+
+
+def _measurements(w: World, n: int) -> str:
+    Measurement.objects.bulk_create(
+        Measurement(
+            kpi=w.kpi,
+            value=i,
+            measured_at=T0 + dt.timedelta(hours=i),
+            recorded_by=w.users["integration"],
+        )
+        for i in range(n)
+    )
+    return f"/api/v1/kpis/{w.kpi.pk}/measurements/?limit=1000"
+
+
+def _checks(w: World, n: int) -> str:
+    for i in range(n):
+        KPICheck.objects.create(
+            kpi=w.kpi, checked_at=timezone.now(), status="on_track",
+            data_version=T0 + dt.timedelta(hours=i),
+        )  # fmt: skip
+    return f"/api/v1/kpis/{w.kpi.pk}/checks/?limit=1000"
+
+
+def _webhooks(w: World, n: int) -> str:
+    for i in range(n):
+        w.webhook.__class__.objects.create(
+            name=f"hook {i}", url="https://example.com/", created_by=w.users["csi"]
+        )
+    return "/api/v1/webhooks/?limit=1000"
+
+
+def _deliveries(w: World, n: int) -> str:
+    for _ in range(n):
+        event = Event.objects.create(id=uuid.uuid4(), type="initiative.created", payload={})
+        delivery = Delivery.objects.create(webhook=w.webhook, event=event, attempt_count=2)
+        for number in (1, 2):
+            WebhookAttempt.objects.create(delivery=delivery, number=number, at=timezone.now())
+    return f"/api/v1/webhooks/{w.webhook.pk}/deliveries/?limit=1000"
+
+
+#: (builder, queries): auth 2 + count 1 + rows 1 + one per prefetched relation;
+#: nested lists load their initiative / KPI / webhook first (+1)
+LISTS = [
+    (_initiatives, 8),  # + goals, responsible, consulted, informed
+    (_kpis, 5),  # + latest check per KPI, in one windowed query
+    (_goals, 4),
+    (_users, 5),  # + groups
+    (_actions, 5),
+    (_reviews, 5),
+    (_transitions, 5),
+    (_measurements, 4),  # cursor: no count
+    (_checks, 5),
+    (_webhooks, 4),
+    (_deliveries, 6),  # + attempts
+]
+
+
+@pytest.mark.parametrize("rows", [5, 50])
+@pytest.mark.parametrize("build,queries", LISTS, ids=[b.__name__.strip("_") for b, _ in LISTS])
+def test_list_query_count_is_fixed(world: World, build, queries, rows, django_assert_num_queries):
+    path = build(world, rows)
+    client = world.client("csi")
+    with django_assert_num_queries(queries):
+        response = client.get(path)
+    assert response.status_code == 200
+    assert len(response.json()["results"]) >= rows

@@ -223,11 +223,11 @@ class GoalAdmin(ServiceWritesMixin, NoRevertHistoryAdmin):
             adopt(obj, services.goal_create(actor=request.user, **data))
 
 
-class CatalogueAdmin(RolePermissionsMixin, admin.ModelAdmin):
-    """Services and practices: the catalogue initiatives point at.
+class CatalogueAdmin(ServiceWritesMixin, RolePermissionsMixin, admin.ModelAdmin):
+    """Services and practices: the catalogue initiatives point at. Saves go through
+    services.service_save / practice_save."""
 
-    There is no service function for the catalogue yet, so these are plain admin saves.
-    """
+    save_service = None  # set by the subclasses
 
     list_display = ("name", "owner", "initiative_count")
     list_select_related = ("owner",)
@@ -243,14 +243,20 @@ class CatalogueAdmin(RolePermissionsMixin, admin.ModelAdmin):
         return obj._initiatives
 
 
+    def save_model(self, request, obj, form, change):
+        # the form already set the values on obj; the service validates and saves them
+        data = {name: form.cleaned_data[name] for name in form.changed_data}
+        type(self).save_service(actor=request.user, **{self.model._meta.model_name: obj}, **data)
+
+
 @admin.register(Service)
 class ServiceAdmin(CatalogueAdmin):
-    pass
+    save_service = staticmethod(services.service_save)
 
 
 @admin.register(Practice)
 class PracticeAdmin(CatalogueAdmin):
-    pass
+    save_service = staticmethod(services.practice_save)
 
 
 # --- inlines of the initiative ------------------------------------------------------------

@@ -803,9 +803,7 @@ class PortfolioView(CIRAccessMixin, TemplateView):
     template_name = "improvement/portfolio.html"
     nav = "portfolio"
 
-    def has_access(self, user) -> bool:
-        return permissions.is_csi_manager(user)
-
+    # the CSI manager's page, readable by every role: "read everything they can see"
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["p"] = selectors_ui.portfolio(self.request.user)

@@ -867,3 +867,24 @@ def test_unknown_event_id_does_not_break_event_admin(csi_client):
     Event.objects.create(id=uuid.uuid4(), type="initiative.created", payload={"id": 1})
     response = csi_client.get(admin_url(Event, "changelist"))
     assert response.status_code == 200
+
+
+def test_catalogue_saves_go_through_the_service_and_record_the_actor(client, csi):
+    from improvement.models import Service
+
+    client.force_login(csi)
+    response = client.post(
+        "/admin/improvement/service/add/", {"name": "Online Banking", "description": "Retail"}
+    )
+    assert response.status_code == 302
+    service = Service.objects.get(name="Online Banking")
+    assert service.description == "Retail"
+
+
+def test_only_csi_managers_save_the_catalogue(csi, team_member):
+    from improvement import services
+    from improvement.exceptions import Forbidden
+
+    with pytest.raises(Forbidden):
+        services.service_save(actor=team_member, name="Shadow IT")
+    assert services.service_save(actor=csi, name="Email").pk

@@ -44,7 +44,7 @@ lint: install-dev
 
 ## Benchmarks on PostgreSQL; SCALE=large for 100 000 KPIs.
 bench: install-dev
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 ## Redraw docs/workflow.svg from the state machine in the code.
 diagram: install

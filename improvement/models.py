@@ -342,7 +342,7 @@ class KPI(TimeStamped):
         max_length=16, choices=choices.KPIStatus, default=choices.KPIStatus.NO_DATA, db_index=True
     )
     last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    data_changed_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    data_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     checked_version = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="The data_changed_at last checked."
     )

@@ -78,3 +78,34 @@ def latest_check(kpi: KPI) -> dict:
         "status": check.status,
         "checked_at": check.checked_at.isoformat(),
     }
+
+
+def initiative_relations(initiative_ids) -> dict[str, dict[int, list]]:
+    """Goals (ids) and RACI (usernames) of many initiatives, as plain lists by initiative id.
+
+    Four flat queries over the link tables, without building related objects: what a list
+    page needs, at a fraction of the cost of prefetch_related.
+    """
+    from collections import defaultdict
+
+    ids = list(initiative_ids)
+    relations: dict[str, dict[int, list]] = {}
+    goals = defaultdict(list)
+    for initiative_id, goal_id in (
+        Initiative.goals.through.objects.filter(initiative_id__in=ids)
+        .order_by("goal__title")
+        .values_list("initiative_id", "goal_id")
+    ):
+        goals[initiative_id].append(goal_id)
+    relations["goals"] = goals
+    for name in ("responsible", "consulted", "informed"):
+        users = defaultdict(list)
+        for initiative_id, username in (
+            getattr(Initiative, name)
+            .through.objects.filter(initiative_id__in=ids)
+            .order_by("id")  # as added, like initiative.<role>.all()
+            .values_list("initiative_id", "user__username")
+        ):
+            users[initiative_id].append(username)
+        relations[name] = users
+    return relations

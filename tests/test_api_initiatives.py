@@ -395,3 +395,29 @@ def test_unknown_initiative_is_404(world: World):
     client = client_for(world.users["csi"])
     for path in ("", "vision/", "actions/", "transitions/"):
         assert client.get(f"/api/v1/initiatives/999999/{path}").status_code == 404
+
+
+def test_flat_list_rows_equal_the_full_serializer(rf, csi, initiative_at, make_user):
+    """The register's list is rendered without DRF fields; it must say exactly the same."""
+    from rest_framework.request import Request
+
+    from improvement import selectors
+    from improvement.api import serializers as s
+    from improvement.models import Initiative
+    from tests.factories import GoalFactory
+
+    given = initiative_at("action")
+    given.consulted.add(make_user("team", username="zoe"))
+    given.consulted.add(make_user("team", username="carol"))
+    given.informed.add(make_user("viewer", username="ivan"))
+    given.goals.add(GoalFactory(title="Another goal"))
+    initiative_at("proposed", due_date=None)
+    request = Request(rf.get("/api/v1/initiatives/"))
+    initiatives = list(Initiative.objects.order_by("pk"))
+    expected = s.InitiativeSerializer(initiatives, many=True, context={"request": request}).data
+    rows = s.initiative_rows(
+        initiatives,
+        relations=selectors.initiative_relations(i.pk for i in initiatives),
+        detail_url=request.build_absolute_uri("/api/v1/initiatives/"),
+    )
+    assert [dict(r) for r in expected] == rows

@@ -8,12 +8,11 @@ load their relations up front, so their query count does not grow with the page 
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib.auth import authenticate, get_user_model
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -238,10 +237,8 @@ class InitiativeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRVie
     def get_queryset(self):
         user = self.request.user
         if self.action == "list":
-            return (
-                selectors.initiative_list(user)
-                .select_related("created_by")
-                .prefetch_related("responsible", "consulted", "informed")
+            return selectors.initiatives_visible_to(user).select_related(
+                "accountable", "service", "practice", "created_by"
             )
         if self.action == "retrieve":
             return _detail_queryset(user)
@@ -252,6 +249,15 @@ class InitiativeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRVie
         if self.action == "retrieve":
             return s.InitiativeDetailSerializer
         return s.InitiativeSerializer
+
+    def list(self, request, *args, **kwargs):
+        """A page of the register, rendered flat (see serializers.initiative_rows)."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        relations = selectors.initiative_relations(i.pk for i in page)
+        detail_url = request.build_absolute_uri(reverse("api:initiative-list"))
+        return self.get_paginated_response(
+            s.initiative_rows(page, relations=relations, detail_url=detail_url)
+        )
 
     def detail_data(self, initiative: Initiative) -> dict:
         fresh = _detail_queryset(self.request.user).get(pk=initiative.pk)
@@ -536,28 +542,6 @@ def _latest_check_prefetch() -> Prefetch:
     )
 
 
-def _points_guard(points: list) -> None:
-    """Refuse instants that cannot be stored (e.g. year 1 with a positive offset) before the
-    services see them; everything else about a point is the service's to check."""
-    from django.utils.dateparse import parse_datetime
-
-    errors = {}
-    for index, point in enumerate(points):
-        if not isinstance(point, dict) or not isinstance(point.get("measured_at"), str):
-            continue
-        try:
-            parsed = parse_datetime(point["measured_at"])
-            if parsed is not None and parsed.tzinfo is not None:
-                parsed.astimezone(dt.UTC)
-        except (ValueError, OverflowError):
-            errors[index] = {"measured_at": ["The date and time is out of range or malformed."]}
-    if errors:
-        raise InvalidInput(
-            f"Row {next(iter(errors))}: measured_at: the date and time is out of range.",
-            errors={"rows": errors},
-        )
-
-
 POINTS_REQUEST = {
     "application/json": {
         "oneOf": [
@@ -697,7 +681,6 @@ class KPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRViewSet):
                 f"At most {MAX_POINTS} measurements per request; this one has {len(points)}.",
                 errors={"rows": [f"At most {MAX_POINTS} rows."]},
             )
-        _points_guard(points)
         recorded = services.measurement_record(kpi=kpi, actor=request.user, points=points)
         return Response({"recorded": len(recorded)})
 
@@ -762,7 +745,6 @@ class MeasurementViewSet(CIRViewSet):
                 f"At most {MAX_POINTS} measurements per request; this one has {len(rows)}.",
                 errors={"rows": [f"At most {MAX_POINTS} rows."]},
             )
-        _points_guard(rows)
         recorded = services.measurements_record_bulk(actor=request.user, rows=rows)
         return Response({"recorded": recorded})
 

@@ -87,6 +87,8 @@ class Chart:
     svg_narrow: SafeString = mark_safe("")  # noqa: S308 — a constant
     points: list[Point] = field(default_factory=list)
     has_data: bool = False
+    #: what the line shows: "Measurements", or the rolling aggregate such as "30-day sum"
+    series_label: str = "Measurements"
 
 
 def _nice_step(span: float, count: int = 4) -> float:
@@ -131,20 +133,44 @@ def kpi_chart(kpi, points: Sequence, *, now: dt.datetime | None = None) -> Chart
         (Point(p.measured_at, float(p.value), p.source or "", p.note or "") for p in points),
         key=lambda p: p.at,
     )
-    path = evaluation.expected_path(
-        evaluation.KPIDefinition(
-            direction=kpi.direction,
-            aggregation=kpi.aggregation,
-            baseline_value=kpi.baseline_value,
-            baseline_date=kpi.baseline_date,
-            target_value=kpi.target_value,
-            target_date=kpi.target_date,
-        )
+    definition = evaluation.KPIDefinition(
+        direction=kpi.direction,
+        aggregation=kpi.aggregation,
+        window_days=kpi.window_days,
+        baseline_value=kpi.baseline_value,
+        baseline_date=kpi.baseline_date,
+        target_value=kpi.target_value,
+        target_date=kpi.target_date,
     )
-    summary = _summary(kpi, pts)
+    series_label = "Measurements"
+    if kpi.aggregation in ROLLING:
+        pts = rolling_series(definition, pts)
+        series_label = f"{kpi.window_days}-day {kpi.aggregation}"
+    path = evaluation.expected_path(definition)
+    summary = _summary(kpi, pts, series_label)
     wide = _draw(kpi, pts, path, summary, now, WIDE)
     narrow = _draw(kpi, pts, path, summary, now, NARROW)
-    return Chart(svg=wide, svg_narrow=narrow, summary=summary, points=pts, has_data=bool(pts))
+    return Chart(
+        svg=wide, svg_narrow=narrow, summary=summary, points=pts, has_data=bool(pts),
+        series_label=series_label,
+    )  # fmt: skip
+
+
+#: aggregations whose value is on another scale than one measurement: the chart draws the
+#: rolling aggregate the verdict uses instead of the raw points
+ROLLING = ("sum", "count")
+
+
+def rolling_series(definition: evaluation.KPIDefinition, pts: list[Point]) -> list[Point]:
+    """At each measurement's time, the KPI's current value as a check then would compute it
+    (e.g. the 30-day sum); points before the baseline date have none and are left out."""
+    raw = [(p.at, p.value) for p in pts]
+    series = []
+    for p in pts:
+        current = evaluation.evaluate(definition, raw, at=p.at).current
+        if current is not None:
+            series.append(Point(p.at, current, p.source, p.note))
+    return series
 
 
 def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout) -> SafeString:
@@ -318,7 +344,7 @@ def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout
     return mark_safe("".join(parts))  # noqa: S308
 
 
-def _summary(kpi, pts: list[Point]) -> str:
+def _summary(kpi, pts: list[Point], series_label: str = "Measurements") -> str:
     unit = kpi.unit or ""
     bits = []
     if kpi.baseline_value is not None:
@@ -335,10 +361,16 @@ def _summary(kpi, pts: list[Point]) -> str:
     if pts:
         last = pts[-1]
         local = timezone.localtime(last.at) if timezone.is_aware(last.at) else last.at
-        text += (
-            f" Latest measurement {fmt_number(last.value, unit)} on {local:%d %b %Y}"
-            f" ({len(pts)} measurement{'s' if len(pts) != 1 else ''} shown)."
-        )
+        if series_label == "Measurements":
+            text += (
+                f" Latest measurement {fmt_number(last.value, unit)} on {local:%d %b %Y}"
+                f" ({len(pts)} measurement{'s' if len(pts) != 1 else ''} shown)."
+            )
+        else:
+            text += (
+                f" Latest {series_label} {fmt_number(last.value, unit)} on {local:%d %b %Y}"
+                f" ({len(pts)} point{'s' if len(pts) != 1 else ''} shown)."
+            )
     else:
         text += " No measurements yet."
     text += f" Verdict: {KPIStatus(kpi.status).label}."

@@ -834,3 +834,31 @@ def test_csi_manager_adds_a_goal(client_for, csi):
 def test_team_member_cannot_add_a_goal(client_for, team_member):
     assert client_for(team_member).post(url("goals"), {"title": "x"}).status_code == 403
     assert not Goal.objects.exists()
+
+
+def test_sum_kpi_chart_draws_the_rolling_sum_the_verdict_uses():
+    """A 'sum' KPI's baseline is a window total: the chart plots that total, not the points."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from improvement.charts import kpi_chart
+
+    now = timezone.now()
+    kpi = SimpleNamespace(
+        pk=1, key="p1", name="P1 incidents", unit="", direction="decrease", aggregation="sum", window_days=30,
+        baseline_value=8.0, baseline_date=(now - dt.timedelta(days=90)).date(),
+        target_value=4.0, target_date=(now + dt.timedelta(days=90)).date(), status="on_track",
+    )  # fmt: skip
+    points = [
+        SimpleNamespace(measured_at=now - dt.timedelta(days=d), value=1.0, source="", note="")
+        for d in (40, 20, 10, 5)
+    ]
+    chart = kpi_chart(kpi, points, now=now)
+    assert chart.series_label == "30-day sum"
+    # each point shows the sum over the 30 days up to it: at -40: 1; at -20: the points of
+    # -40 and -20; at -10: -40 (exactly 30 days back, inclusive), -20, -10; at -5: the -40
+    # point has left the window
+    assert [p.value for p in chart.points] == [1.0, 2.0, 3.0, 3.0]
+    assert "Latest 30-day sum 3" in chart.summary

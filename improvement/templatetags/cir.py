@@ -9,7 +9,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from improvement import charts, permissions
+from improvement import charts, evaluation, permissions
 from improvement.choices import STATUS_COLOURS, Health, KPIStatus, Priority, Step
 
 register = template.Library()
@@ -183,3 +183,9 @@ def sort_header(context, field: str, label: str, css: str = "") -> str:
         label,
         arrow,
     )
+
+
+@register.filter
+def expected_now(kpi):
+    """Where the KPI should be today on its path from baseline to target (0–1), or None."""
+    return evaluation.compute_expected(timezone.now(), kpi.baseline_date, kpi.target_date)

@@ -528,19 +528,18 @@ def goal_update(*, goal: Goal, actor, **data) -> Goal:
     return goal
 
 
+def _catalogue_save(entry, *, actor, what: str, data: dict):
+    require(permissions.may_manage(actor), f"Only a CSI manager manages the {what}.")
+    apply_fields(entry, data, ("name", "description", "owner"))
+    save_validated(entry, actor=actor)
+    return entry
+
+
 def service_save(*, actor, service: Service | None = None, **data) -> Service:
     """Create or change an IT service of the catalogue (name, description, owner): CSI managers."""
-    require(permissions.may_manage(actor), "Only a CSI manager manages the service catalogue.")
-    service = service or Service()
-    apply_fields(service, data, ("name", "description", "owner"))
-    save_validated(service, actor=actor)
-    return service
+    return _catalogue_save(service or Service(), actor=actor, what="service catalogue", data=data)
 
 
 def practice_save(*, actor, practice: Practice | None = None, **data) -> Practice:
     """Create or change an ITIL practice (name, description, owner): CSI managers."""
-    require(permissions.may_manage(actor), "Only a CSI manager manages the practices.")
-    practice = practice or Practice()
-    apply_fields(practice, data, ("name", "description", "owner"))
-    save_validated(practice, actor=actor)
-    return practice
+    return _catalogue_save(practice or Practice(), actor=actor, what="practices", data=data)

@@ -236,7 +236,13 @@ def bench_sweep(scale: dict) -> None:
     KPICheck.objects.all().delete()
     KPI.objects.update(status="no_data", checked_version=None)
     summary, first = timed(kpis_check)
-    summary, second = timed(kpis_check)
+    # what the next scheduled sweep meets: autovacuum has tidied up after the first
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE improvement_kpi")
+        cur.execute("VACUUM ANALYZE improvement_kpicheck")
+    import statistics
+
+    second = statistics.median(timed(kpis_check)[1] for _ in range(3))
     with CaptureQueriesContext(connection) as ctx:
         kpis_check(
             kpi_ids=list(KPI.objects.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
@@ -279,7 +285,7 @@ def bench_sweep(scale: dict) -> None:
     _, sql_elapsed = timed(hand_sql)
     figure("sweep", "KPIs", n)
     figure("sweep", "full sweep, first (every status changes)", first, "s")
-    figure("sweep", "full sweep, steady state", second, "s")
+    figure("sweep", "full sweep, steady state (median of 3)", second, "s")
     figure("sweep", "KPIs checked per second (steady)", n / second, "KPIs/s")
     figure("sweep", "per-KPI ORM loop, extrapolated from 200", loop_total, "s")
     figure("sweep", "hand-written SQL aggregate (reads only, the limit)", sql_elapsed, "s")

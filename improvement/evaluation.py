@@ -24,6 +24,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from improvement.choices import SEVERITY, Aggregation, Direction, Health, KPIStatus
 
@@ -59,11 +60,13 @@ class CheckResult:
 # --- dates and windows ---------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # pure, and a sweep asks for the same few hundred dates 100 000 times
 def baseline_start(d: date) -> datetime:
     """Return the instant the baseline date starts: midnight UTC at the start of ``d``."""
     return datetime.combine(d, time.min, tzinfo=UTC)
 
 
+@lru_cache(maxsize=4096)
 def target_end(d: date) -> datetime:
     """Return the instant the target date ends: midnight UTC at the start of the next day.
 

@@ -444,7 +444,10 @@ class Event(models.Model):
 class Measurement(models.Model):
     """One data point of a KPI. (kpi, measured_at) is unique: re-sending a point updates it."""
 
-    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="measurements")
+    # no index of its own: the unique (kpi, measured_at) index serves every lookup by KPI
+    kpi = models.ForeignKey(
+        KPI, on_delete=models.CASCADE, related_name="measurements", db_index=False
+    )
     value = models.FloatField()
     measured_at = models.DateTimeField()
     source = models.CharField(max_length=64, blank=True)
@@ -576,9 +579,7 @@ class WebhookDelivery(TimeStamped):
 class WebhookAttempt(models.Model):
     """One HTTP request of a delivery: what the receiver answered, or why it failed."""
 
-    delivery = models.ForeignKey(
-        WebhookDelivery, on_delete=models.CASCADE, related_name="attempts"
-    )
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveSmallIntegerField()
     at = models.DateTimeField(db_index=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -423,13 +423,14 @@ def _complete(row: dict) -> bool:
 
 
 def aggregate_windows(
-    bounds: dict[int, tuple[dt.datetime, dt.datetime, str]], medians: set[int]
+    bounds: dict[int, tuple[dt.datetime, str]], upper: dt.datetime, medians: set[int]
 ) -> dict[int, dict]:
-    """For each KPI id, aggregate its measurements within its own [lower, upper] bounds.
+    """For each KPI id, aggregate its measurements from its own lower bound up to `upper`.
 
-    One statement for the whole batch: the bounds travel as a VALUES list joined to the
-    measurements on their (kpi, measured_at) unique index; the median and the latest value
-    are computed only for the KPIs that use them. Returns
+    `bounds` maps KPI ids to (lower bound, aggregation). One statement for the whole
+    batch: the bounds travel as a VALUES list, each KPI's range is read from the
+    (kpi, measured_at) unique index, and the median and the latest value are computed only
+    for the KPIs that use them. Returns
     {kpi_id: {"count", "mean", "sum", "min", "max", "median", "latest"}}.
     On SQLite (no percentile function) medians take one more query for the batch.
     """
@@ -439,47 +440,39 @@ def aggregate_windows(
     postgres = connection.vendor == "postgresql"
     # psycopg2 takes aware datetimes as they are; SQLite needs Django's text form
     adapt = (lambda value: value) if postgres else connection.ops.adapt_datetimefield_value
-    params: list = []
-    row_sql = (
-        "(%s::bigint, %s::timestamptz, %s::timestamptz, %s::text)"
-        if postgres
-        else ("(%s, %s, %s, %s)")
-    )
-    for kpi_id, (lower, upper, aggregation) in bounds.items():
-        params.extend([kpi_id, adapt(lower), adapt(upper), aggregation])
+    params: list = [adapt(upper)]
+    row_sql = "(%s::bigint, %s::timestamptz, %s::text)" if postgres else "(%s, %s, %s)"
+    for kpi_id, (lower, aggregation) in bounds.items():
+        params.extend((kpi_id, adapt(lower), aggregation))
     values_sql = ", ".join([row_sql] * len(bounds))
+    upper_sql = "SELECT %s::timestamptz" if postgres else "SELECT %s"
+    latest_sql = f"""CASE WHEN b.agg = 'latest' THEN
+                     (SELECT l.value FROM {table} l WHERE l.kpi_id = b.kpi_id
+                         AND l.measured_at >= b.lo AND l.measured_at <= p.hi
+                       ORDER BY l.measured_at DESC LIMIT 1)
+                   END"""  # noqa: S608
     if postgres:
         # one index range scan per KPI, aggregated on the spot: no sort, no grouping
         sql = f"""
-            WITH b(kpi_id, lo, hi, agg) AS (VALUES {values_sql})
-            SELECT b.kpi_id, a.n, a.mean, a.total, a.low, a.high, a.median,
-                   CASE WHEN b.agg = 'latest' THEN
-                     (SELECT l.value FROM {table} l WHERE l.kpi_id = b.kpi_id
-                         AND l.measured_at >= b.lo AND l.measured_at <= b.hi
-                       ORDER BY l.measured_at DESC LIMIT 1)
-                   END
-              FROM b CROSS JOIN LATERAL (
+            WITH p(hi) AS ({upper_sql}), b(kpi_id, lo, agg) AS (VALUES {values_sql})
+            SELECT b.kpi_id, a.n, a.mean, a.total, a.low, a.high, a.median, {latest_sql}
+              FROM p CROSS JOIN b CROSS JOIN LATERAL (
                 SELECT COUNT(m.value) AS n, AVG(m.value) AS mean, SUM(m.value) AS total,
                        MIN(m.value) AS low, MAX(m.value) AS high,
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)
                          FILTER (WHERE b.agg = 'median') AS median
                   FROM {table} m
-                 WHERE m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= b.hi
+                 WHERE m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= p.hi
               ) a
         """  # noqa: S608 - only the table name and placeholders are interpolated
     else:
         sql = f"""
-            WITH b(kpi_id, lo, hi, agg) AS (VALUES {values_sql})
+            WITH p(hi) AS ({upper_sql}), b(kpi_id, lo, agg) AS (VALUES {values_sql})
             SELECT b.kpi_id, COUNT(m.value), AVG(m.value), SUM(m.value), MIN(m.value),
-                   MAX(m.value), NULL,
-                   CASE WHEN b.agg = 'latest' THEN
-                     (SELECT l.value FROM {table} l WHERE l.kpi_id = b.kpi_id
-                         AND l.measured_at >= b.lo AND l.measured_at <= b.hi
-                       ORDER BY l.measured_at DESC LIMIT 1)
-                   END
-              FROM b LEFT JOIN {table} m
-                ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= b.hi
-             GROUP BY b.kpi_id, b.lo, b.hi, b.agg
+                   MAX(m.value), NULL, {latest_sql}
+              FROM p CROSS JOIN b LEFT JOIN {table} m
+                ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= p.hi
+             GROUP BY b.kpi_id, b.lo, b.agg
         """  # noqa: S608 - only the table name and placeholders are interpolated
     result = {}
     with connection.cursor() as cursor:
@@ -490,16 +483,16 @@ def aggregate_windows(
                 "median": median, "latest": latest,
             }  # fmt: skip
     if medians and not postgres:
-        _sqlite_medians(bounds, medians, result)
+        _sqlite_medians(bounds, upper, medians, result)
     return result
 
 
-def _sqlite_medians(bounds, medians: set[int], result: dict) -> None:
+def _sqlite_medians(bounds, upper: dt.datetime, medians: set[int], result: dict) -> None:
     adapt = connection.ops.adapt_datetimefield_value
     table = Measurement._meta.db_table
     params, values_sql = [], []
     for kpi_id in medians:
-        lower, upper, _ = bounds[kpi_id]
+        lower, _ = bounds[kpi_id]
         params.extend([kpi_id, adapt(lower), adapt(upper)])
         values_sql.append("(%s, %s, %s)")
     sql = f"""
@@ -542,11 +535,11 @@ def _check_batch(rows: list[dict], at: dt.datetime, summary: CheckSummary) -> No
     definitions = {row["id"]: _definition(row) for row in rows}
     for row in rows:
         if _complete(row):
-            lower, upper = evaluation.window_bounds(definitions[row["id"]], at)
-            bounds[row["id"]] = (lower, upper, row["aggregation"])
+            lower, _ = evaluation.window_bounds(definitions[row["id"]], at)
+            bounds[row["id"]] = (lower, row["aggregation"])
             if row["aggregation"] == Aggregation.MEDIAN:
                 medians.add(row["id"])
-    aggregates = aggregate_windows(bounds, medians)
+    aggregates = aggregate_windows(bounds, at, medians)
 
     changed_status, to_write = [], []
     for row in rows:

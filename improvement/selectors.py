@@ -83,29 +83,40 @@ def latest_check(kpi: KPI) -> dict:
 def initiative_relations(initiative_ids) -> dict[str, dict[int, list]]:
     """Goals (ids) and RACI (usernames) of many initiatives, as plain lists by initiative id.
 
-    Four flat queries over the link tables, without building related objects: what a list
-    page needs, at a fraction of the cost of prefetch_related.
+    One query over the four link tables (UNION ALL), without building related objects:
+    what a list page needs, at a fraction of the cost of prefetch_related. Goals come in
+    title order, people in the order they were added (as initiative.<role>.all() gives).
     """
     from collections import defaultdict
 
+    from django.db.models import CharField, F, Value
+    from django.db.models.functions import Cast
+
     ids = list(initiative_ids)
-    relations: dict[str, dict[int, list]] = {}
-    goals = defaultdict(list)
-    for initiative_id, goal_id in (
-        Initiative.goals.through.objects.filter(initiative_id__in=ids)
-        .order_by("goal__title")
-        .values_list("initiative_id", "goal_id")
-    ):
-        goals[initiative_id].append(goal_id)
-    relations["goals"] = goals
+    parts = [
+        Initiative.goals.through.objects.filter(initiative_id__in=ids).values_list(
+            Value("goals", output_field=CharField()),
+            "initiative_id",
+            Cast("goal_id", CharField()),
+            F("goal__title"),
+        )
+    ]
     for name in ("responsible", "consulted", "informed"):
-        users = defaultdict(list)
-        for initiative_id, username in (
+        parts.append(
             getattr(Initiative, name)
             .through.objects.filter(initiative_id__in=ids)
-            .order_by("id")  # as added, like initiative.<role>.all()
-            .values_list("initiative_id", "user__username")
-        ):
-            users[initiative_id].append(username)
-        relations[name] = users
+            .values_list(
+                Value(name, output_field=CharField()),
+                "initiative_id",
+                F("user__username"),
+                Cast("id", CharField()),
+            )
+        )
+    relations: dict[str, dict[int, list]] = {
+        name: defaultdict(list) for name in ("goals", "responsible", "consulted", "informed")
+    }
+    rows = parts[0].union(*parts[1:], all=True)
+    ordered = sorted(rows, key=lambda r: (r[0], r[1], r[3] if r[0] == "goals" else int(r[3])))
+    for name, initiative_id, value, _ in ordered:
+        relations[name][initiative_id].append(int(value) if name == "goals" else value)
     return relations

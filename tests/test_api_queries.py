@@ -119,7 +119,7 @@ def _deliveries(w: World, n: int) -> str:
 #: (builder, queries): auth 2 + count 1 + rows 1 + one per prefetched relation;
 #: nested lists load their initiative / KPI / webhook first (+1)
 LISTS = [
-    (_initiatives, 8),  # + goals, responsible, consulted, informed
+    (_initiatives, 5),  # + goals and RACI, one UNION ALL over the link tables
     (_kpis, 5),  # + latest check per KPI, in one windowed query
     (_goals, 4),
     (_users, 5),  # + groups

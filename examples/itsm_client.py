@@ -5,7 +5,7 @@ It does what a ServiceNow, Jira Service Management or monitoring integration doe
 
     # raise an improvement candidate from a problem record (safe to repeat)
     itsm_client.py --url http://127.0.0.1:8000 --user integration --password ... \\
-        raise --system servicenow --id PRB0040012 --title "Recurring VPN drop-outs"
+        raise --system servicenow --id PRB0041337 --title "Recurring VPN drop-outs"
 
     # push measurements of a KPI: a JSON list of {value, measured_at[, source, note]}
     # (or of rows that already name their "kpi"); "-" reads standard input
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("token", help="print the API token")
     raise_ = commands.add_parser("raise", help="raise a candidate from an ITSM record")
     raise_.add_argument("--system", required=True, help="e.g. servicenow")
-    raise_.add_argument("--id", required=True, help="e.g. PRB0040012")
+    raise_.add_argument("--id", required=True, help="e.g. PRB0041337")
     raise_.add_argument("--title", required=True)
     raise_.add_argument("--source", default="problem")
     raise_.add_argument("--record-url", default="")

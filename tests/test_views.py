@@ -847,7 +847,8 @@ def test_sum_kpi_chart_draws_the_rolling_sum_the_verdict_uses():
 
     now = timezone.now()
     kpi = SimpleNamespace(
-        pk=1, key="p1", name="P1 incidents", unit="", direction="decrease", aggregation="sum", window_days=30,
+        pk=1, key="p1", name="P1 incidents", unit="", direction="decrease", aggregation="sum",
+        window_days=30,
         baseline_value=8.0, baseline_date=(now - dt.timedelta(days=90)).date(),
         target_value=4.0, target_date=(now + dt.timedelta(days=90)).date(), status="on_track",
     )  # fmt: skip

@@ -48,6 +48,22 @@ def _load_schema():
 schema = _load_schema()
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Requests go straight to the WSGI app, whose request_started and request_finished
+    signals would close the database connection around each request — and with it the
+    test's transaction on PostgreSQL. Django's own test client holds them back the same way.
+    """
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def csi_token(world: World, settings) -> str:
     # webhook URLs a fuzzer makes up are not resolved in DNS (slow, and offline in CI)

@@ -121,19 +121,11 @@ class KPIStatus(models.TextChoices):
     REVERTED = "reverted", "Reverted"
 
 
-class Health(models.TextChoices):
-    """An initiative's health: the worst current status of its KPIs."""
-
-    NONE = "none", "No KPIs"
-    NO_BASELINE = "no_baseline", "No baseline"
-    NO_TARGET = "no_target", "No target"
-    NO_DATA = "no_data", "No data"
-    ACHIEVED = "achieved", "Achieved"
-    MISSED = "missed", "Missed"
-    REGRESSED = "regressed", "Regressed"
-    ON_TRACK = "on_track", "On track"
-    AT_RISK = "at_risk", "At risk"
-    REVERTED = "reverted", "Reverted"
+#: An initiative's health: the worst current status of its KPIs, or `none` without KPIs.
+Health = models.TextChoices(
+    "Health",
+    {"NONE": ("none", "No KPIs"), **{s.name: (s.value, s.label) for s in KPIStatus}},
+)
 
 
 #: worst first: an initiative's health is the first of these that any KPI has

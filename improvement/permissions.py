@@ -82,6 +82,30 @@ def _owns_service_or_practice(user, initiative: Initiative) -> bool:
     return owns_service or owns_practice
 
 
+def may_contribute(user) -> bool:
+    """Holds a role that works on initiatives (Improvement team, Service or Process owner)
+    or is a CSI manager: the gate before the per-initiative `may_edit`."""
+    return is_csi_manager(user) or bool(roles(user) & _CONTRIBUTOR_ROLES)
+
+
+def may_feed(user) -> bool:
+    """May post measurements to some KPI (see may_record_measurements for which)."""
+    return may_contribute(user) or is_integration(user)
+
+
+def may_use_browser(user) -> bool:
+    """Any CIR role except an integration account alone (the ITSM role is API only)."""
+    return is_csi_manager(user) or bool(roles(user) & (set(Role.values) - {Role.ITSM_INTEGRATION}))
+
+
+def _contributes_to(user, initiative: Initiative) -> bool:
+    """A contributor role and, on this initiative, R or A or ownership of its service or
+    practice."""
+    if not roles(user) & _CONTRIBUTOR_ROLES:
+        return False
+    return _holds_raci_r_or_a(user, initiative) or _owns_service_or_practice(user, initiative)
+
+
 def may_edit(user, initiative: Initiative) -> bool:
     """Edit the initiative, its step records, actions, KPIs and measurements.
 
@@ -94,22 +118,17 @@ def may_edit(user, initiative: Initiative) -> bool:
         return True
     if initiative.step in ("closed", "rejected", "cancelled"):
         return False
-    user_roles = roles(user)
-    if not user_roles & _CONTRIBUTOR_ROLES:
-        return False
-    return _holds_raci_r_or_a(user, initiative) or _owns_service_or_practice(user, initiative)
+    return _contributes_to(user, initiative)
 
 
 def may_record_measurements(user, kpi: KPI) -> bool:
-    """Post measurements to a KPI: its editors, ITSM integrations and CSI managers."""
+    """Post measurements to a KPI: its editors, ITSM integrations and CSI managers.
+
+    Unlike editing, this goes on after closure: the gains are watched.
+    """
     if is_csi_manager(user) or is_integration(user):
         return True
-    initiative = kpi.initiative
-    user_roles = roles(user)
-    if not user_roles & _CONTRIBUTOR_ROLES:
-        return False
-    # measurements keep flowing after closure: the gains are watched
-    return _holds_raci_r_or_a(user, initiative) or _owns_service_or_practice(user, initiative)
+    return _contributes_to(user, kpi.initiative)
 
 
 # --- transition permissions (used by workflow.py as django-fsm `permission=`) --------------

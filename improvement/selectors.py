@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from . import permissions
-from .models import KPI, Initiative
+from .models import KPI, Initiative, KPICheck
 
 
 def initiatives_visible_to(user) -> QuerySet[Initiative]:
@@ -38,11 +38,28 @@ def initiative_detail(user) -> QuerySet[Initiative]:
     )
 
 
+#: newest first; the id breaks ties between checks written at the same instant
+LATEST_CHECK_ORDER = ("-checked_at", "-id")
+
+
+def latest_checks_prefetch(lookup: str = "checks") -> Prefetch:
+    """Prefetch each KPI's latest check into `kpi.latest_checks` (a list of 0 or 1),
+    for any number of KPIs in one query. `lookup` reaches the checks from the queryset's
+    model (e.g. "kpis__checks" from initiatives)."""
+    return Prefetch(
+        lookup,
+        queryset=KPICheck.objects.order_by(*LATEST_CHECK_ORDER)[:1],
+        to_attr="latest_checks",
+    )
+
+
 def kpi_snapshot(initiative: Initiative) -> list[dict]:
     """Each KPI of the initiative as it stands now: what a review keeps for the record."""
     snapshot = []
-    for kpi in initiative.kpis.order_by("name"):
-        check = latest_check(kpi)
+    # fresh rows, not whatever the caller prefetched: the snapshot is the record of now
+    kpis = KPI.objects.filter(initiative=initiative).order_by("name")
+    for kpi in kpis.prefetch_related(latest_checks_prefetch()):
+        check = kpi.latest_checks[0] if kpi.latest_checks else None
         snapshot.append(
             {
                 "kpi": kpi.key,
@@ -53,31 +70,14 @@ def kpi_snapshot(initiative: Initiative) -> list[dict]:
                 "baseline_date": kpi.baseline_date.isoformat() if kpi.baseline_date else None,
                 "target_value": kpi.target_value,
                 "target_date": kpi.target_date.isoformat() if kpi.target_date else None,
-                "current": check.get("current"),
-                "progress": check.get("progress"),
-                "expected": check.get("expected"),
-                "status": check.get("status", kpi.status),
-                "checked_at": check.get("checked_at"),
+                "current": check.current if check else None,
+                "progress": check.progress if check else None,
+                "expected": check.expected if check else None,
+                "status": check.status if check else kpi.status,
+                "checked_at": check.checked_at.isoformat() if check else None,
             }
         )
     return snapshot
-
-
-def latest_check(kpi: KPI) -> dict:
-    """The KPI's latest check as a plain dict ({} when it was never checked)."""
-    checks = getattr(kpi, "checks", None)
-    if checks is None:
-        return {}
-    check = checks.order_by("-checked_at").first()
-    if check is None:
-        return {}
-    return {
-        "current": check.current,
-        "progress": check.progress,
-        "expected": check.expected,
-        "status": check.status,
-        "checked_at": check.checked_at.isoformat(),
-    }
 
 
 def initiative_relations(initiative_ids) -> dict[str, dict[int, list]]:

@@ -23,7 +23,6 @@ from .models import (
     Baseline,
     Goal,
     Initiative,
-    KPICheck,
     Measurement,
     Plan,
     Practice,
@@ -76,11 +75,7 @@ def initiative_page(user) -> QuerySet[Initiative]:
                         queryset=Measurement.objects.order_by("-measured_at")[:CHART_POINTS],
                         to_attr="recent_measurements",
                     ),
-                    Prefetch(
-                        "checks",
-                        queryset=KPICheck.objects.order_by("-checked_at")[:1],
-                        to_attr="latest_checks",
-                    ),
+                    selectors.latest_checks_prefetch(),
                 ),
             ),
             Prefetch(
@@ -355,13 +350,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
         )
         .exclude(initiative__step__in=(choices.Step.REJECTED, choices.Step.CANCELLED))
         .select_related("initiative")
-        .prefetch_related(
-            Prefetch(
-                "checks",
-                queryset=KPICheck.objects.order_by("-checked_at")[:1],
-                to_attr="latest_checks",
-            )
-        )
+        .prefetch_related(selectors.latest_checks_prefetch())
         .order_by("status", "initiative__reference", "name")
     )
     severity = {str(s): n for n, s in enumerate(choices.SEVERITY)}

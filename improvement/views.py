@@ -24,7 +24,7 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from . import choices, permissions, selectors, selectors_ui, services
-from .choices import Role, Step
+from .choices import Step
 from .exceptions import CIRError, Conflict, Forbidden, InvalidInput, TransitionBlocked
 from .filtersets import InitiativeFilterSet
 from .forms import (
@@ -82,13 +82,6 @@ PREVIEW_FIELD = {
 }
 
 
-def may_use_browser(user) -> bool:
-    """Any CIR role except an integration account alone (the ITSM role is API only)."""
-    if permissions.is_csi_manager(user):
-        return True
-    return bool(permissions.roles(user) & (set(Role.values) - {Role.ITSM_INTEGRATION}))
-
-
 class CIRAccessMixin:
     """Anonymous users are sent to sign in; signed-in users without access get 403."""
 
@@ -102,7 +95,7 @@ class CIRAccessMixin:
         return super().dispatch(request, *args, **kwargs)
 
     def has_access(self, user) -> bool:
-        return may_use_browser(user)
+        return permissions.may_use_browser(user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -270,7 +263,7 @@ class ProposeView(CIRAccessMixin, FormView):
     nav = "propose"
 
     def has_access(self, user) -> bool:
-        return may_use_browser(user) and permissions.may_propose(user)
+        return permissions.may_use_browser(user) and permissions.may_propose(user)
 
     def form_valid(self, form):
         data = dict(form.cleaned_data)

@@ -13,7 +13,7 @@ from improvement.models import KPI, Event, Initiative, KPICheck, Measurement
 from improvement.services.kpis import kpis_check
 
 from .conftest import force_step
-from .factories import InitiativeFactory, KPIFactory, ReviewFactory
+from .factories import InitiativeFactory, KPIFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit")]
 
@@ -116,10 +116,9 @@ def test_every_aggregation_over_the_window_in_sql(initiative_at, csi, aggregatio
         [(p["measured_at"], float(p["value"])) for p in points],
         at=check.checked_at,
     )  # fmt: skip
-    # latest ignores the window (SPEC: the latest measurement), the others use it
-    assert check.current == pytest.approx(99.0 if aggregation == "latest" else expected) or (
-        aggregation == "latest" and check.current == pytest.approx(6.0)
-    )
+    # the 99 outside the 7-day window counts for no windowed aggregation; latest ignores
+    # the window but 99 is not the newest point, so every aggregation gives `expected`
+    assert check.current == pytest.approx(expected)
     assert check.current == pytest.approx(reference.current)
     assert check.status == reference.status
 
@@ -303,7 +302,6 @@ def test_health_is_the_worst_kpi_status(initiative_at, csi):
     services.measurement_record(kpi=good, actor=csi, points=[{"value": 7, "measured_at": at(1)}])
     services.measurement_record(kpi=bad, actor=csi, points=[{"value": 12, "measured_at": at(1)}])
     assert Initiative.objects.get(pk=initiative.pk).health == KPIStatus.REGRESSED
-    _ = ReviewFactory  # factories stay importable for later review tests
 
 
 def test_health_follows_kpis_being_added_and_removed(initiative_at, csi):
@@ -327,3 +325,16 @@ def test_measurements_on_a_cancelled_initiative_do_not_move_its_verdict(kpi, csi
     services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 11, "measured_at": at(1)}])
     kpi.refresh_from_db()
     assert kpi.status == KPIStatus.ON_TRACK  # as it was when the initiative was cancelled
+
+
+def test_latest_in_sql_ignores_the_window(initiative_at, csi):
+    # given a 'latest' KPI whose only point is older than its 7-day window
+    kpi = KPIFactory(
+        initiative=initiative_at(Step.ACTION), direction="increase", aggregation="latest",
+        window_days=7, baseline_value=1.0, baseline_date=(NOW - dt.timedelta(days=30)).date(),
+        target_value=100.0, target_date=(NOW + dt.timedelta(days=30)).date(),
+    )  # fmt: skip
+    services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 42, "measured_at": at(20)}])
+    # then the check still sees it: latest means the newest point since the baseline
+    check = KPICheck.objects.filter(kpi=kpi).latest("checked_at")
+    assert (check.current, check.measurement_count) == (42.0, 1)

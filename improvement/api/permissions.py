@@ -13,40 +13,19 @@ from collections.abc import Callable
 from rest_framework import permissions as drf_permissions
 
 from .. import permissions
-from ..choices import Role
 
 RoleRule = Callable[[object], bool]
 ObjectRule = Callable[[object, object], bool]
 
-_CONTRIBUTORS = {Role.IMPROVEMENT_TEAM, Role.SERVICE_OWNER, Role.PROCESS_OWNER}
-
-
-def may_contribute(user) -> bool:
-    """Roles that edit initiatives they hold R/A on (or own the service/practice of), and
-    CSI managers: the role gate before the per-initiative `permissions.may_edit`."""
-    return permissions.is_csi_manager(user) or bool(permissions.roles(user) & _CONTRIBUTORS)
-
-
-def may_feed(user) -> bool:
-    """Roles that may post measurements to some KPI (see permissions.may_record_measurements)."""
-    return may_contribute(user) or permissions.is_integration(user)
+# the role gates the viewsets declare; the rules themselves live in permissions.py
+may_contribute = permissions.may_contribute
+may_feed = permissions.may_feed
+may_record = permissions.may_record_measurements
 
 
 def may_edit(user, obj) -> bool:
     """permissions.may_edit for an initiative, or for the initiative of a KPI/action."""
     return permissions.may_edit(user, getattr(obj, "initiative", obj))
-
-
-def may_transition(user, initiative) -> bool:
-    """Whoever may make any move of this initiative: CSI managers and its editors.
-
-    Which moves exactly is the workflow's call (a 403 or 409 from the service).
-    """
-    return permissions.is_csi_manager(user) or permissions.may_edit(user, initiative)
-
-
-def may_record(user, kpi) -> bool:
-    return permissions.may_record_measurements(user, kpi)
 
 
 class RegisterPermission(drf_permissions.BasePermission):

@@ -17,7 +17,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from .. import choices
+from .. import choices, selectors
 from ..models import (
     KPI,
     Action,
@@ -329,7 +329,7 @@ class KPISerializer(StrictModelSerializer):
     def get_latest_check(self, kpi):
         latest = getattr(kpi, "latest_checks", None)
         if latest is None:  # not prefetched (a single KPI): one query
-            latest = list(kpi.checks.order_by("-checked_at", "-id")[:1])
+            latest = list(kpi.checks.order_by(*selectors.LATEST_CHECK_ORDER)[:1])
         return KPICheckSerializer(latest[0]).data if latest else None
 
 

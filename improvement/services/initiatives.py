@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django.db.models import F
 from django.db.models.deletion import Collector
+from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from .. import evaluation, permissions
@@ -378,8 +379,6 @@ def action_update(*, action: Action, actor, **data) -> Action:
 
 
 def _stamp_completion(action: Action) -> None:
-    from django.utils import timezone
-
     if action.status == "done" and action.completed_at is None:
         action.completed_at = timezone.now()
     elif action.status != "done":
@@ -492,8 +491,6 @@ def kpi_delete(*, kpi: KPI, actor) -> None:
 def _after_kpi_change(kpi: KPI) -> None:
     """Mark the KPI's data as moved so the next check (scheduled or swept) re-evaluates it,
     and keep the initiative's health current (a new KPI counts at once)."""
-    from django.utils import timezone
-
     KPI.objects.filter(pk=kpi.pk).update(data_changed_at=timezone.now())
     initiative_refresh_health(initiative=kpi.initiative)
     kpi_schedule_check(kpi_ids=[kpi.pk])

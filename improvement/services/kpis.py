@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 
 #: KPIs per batch: bounds each statement's parameters on SQLite (3 per KPI) and memory
 BATCH_SIZE = 2000
-#: measurements per INSERT statement when recording
-INSERT_BATCH = 5000
 #: most rows accepted by one bulk request (SPEC §4)
 MAX_BULK_ROWS = 10_000
 MAX_SOURCE = Measurement._meta.get_field("source").max_length
@@ -261,11 +259,12 @@ def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
     kpi_schedule_check(kpi_ids=kpi_ids)
 
 
-def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> list[Measurement]:
+def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> list:
     """Record points of one KPI (value, measured_at, source, note), all or nothing.
 
     A point at an instant already recorded replaces it, so retries never double count.
-    The KPI is checked after commit. Raises Forbidden or InvalidInput (errors by index).
+    The KPI is checked after commit. Returns the points stored (one per instant).
+    Raises Forbidden or InvalidInput (errors by index).
     """
     require(
         permissions.may_record_measurements(actor, kpi),
@@ -711,4 +710,6 @@ def kpi_check(*, kpi: KPI, actor=None, at: dt.datetime | None = None) -> KPIChec
     summary = kpis_check(kpi_ids=[kpi.pk], at=at)
     if kpi.pk not in summary.results:
         raise InvalidInput("The KPI could not be checked.")
-    return KPICheck.objects.filter(kpi=kpi).order_by("-checked_at", "-id").first()
+    from ..selectors import LATEST_CHECK_ORDER
+
+    return KPICheck.objects.filter(kpi=kpi).order_by(*LATEST_CHECK_ORDER).first()

@@ -186,6 +186,8 @@ POINT_CASES = [
     ("out of range instant", {"measured_at": "0001-01-01T00:00:00+14:00"}, "measured_at"),
     ("source oversized", {"source": "s" * 65}, "source"),
     ("note oversized", {"note": "n" * 501}, "note"),
+    ("NUL in source", {"source": "snow\x00"}, "source"),
+    ("NUL in note", {"note": "restart\x00"}, "note"),
     ("unknown field", {"unit": "h"}, "unit"),
 ]
 
@@ -246,6 +248,17 @@ def test_bulk_measurements_refuse_more_than_10000_rows(world: World):
     ]
     response = world.client("csi").post("/api/v1/measurements/", rows, format="json")
     _assert_invalid(response, "rows")
+
+
+@pytest.mark.parametrize("field", ["source", "note"])
+def test_measurements_refuse_lone_surrogates(world: World, field):
+    # the JSON escape decodes to a string the database cannot store
+    row = f'{{"kpi": "{world.kpi.key}", "value": 1, "measured_at": "2026-02-01T09:00:00Z", '
+    response = _post(
+        world.client("csi"), "/api/v1/measurements/", f'[{row}"{field}": "a\\udc80b"}}]'
+    )
+    _assert_invalid(response, f"rows.0.{field}")
+    assert world.kpi.measurements.count() == 0
 
 
 def test_measurement_post_refuses_a_bare_number(world: World):

@@ -189,6 +189,92 @@ def test_bulk_resend_of_the_same_batch_is_a_no_op(kpi, csi):
     )
 
 
+def test_bulk_resend_does_not_move_the_data_version(kpi, csi):
+    rows = [{"kpi": "mttr", "value": 9.5, "measured_at": at(2).isoformat()}]
+    services.measurements_record_bulk(actor=csi, rows=rows)
+    version = KPI.objects.values_list("data_changed_at", flat=True).get(pk=kpi.pk)
+    assert version is not None
+    services.measurements_record_bulk(actor=csi, rows=rows)
+    assert KPI.objects.values_list("data_changed_at", flat=True).get(pk=kpi.pk) == version
+
+
+def test_points_at_one_instant_in_a_batch_count_once_and_the_last_wins(kpi, csi):
+    rows = [
+        {"kpi": "mttr", "value": 9.5, "measured_at": at(2).isoformat(), "source": "first"},
+        {"kpi": "mttr", "value": 9.4, "measured_at": at(1).isoformat()},
+        # the same instant as the first, written in another time zone
+        {"kpi": "mttr", "value": 9.1, "source": "second",
+         "measured_at": at(2).astimezone(dt.timezone(dt.timedelta(hours=-5))).isoformat()},
+    ]  # fmt: skip
+    assert services.measurements_record_bulk(actor=csi, rows=rows) == 2
+    assert list(
+        Measurement.objects.filter(kpi=kpi).order_by("measured_at").values_list("value", "source")
+    ) == [(9.1, "second"), (9.4, "")]
+
+
+def test_a_batch_overlapping_stored_points_updates_them_and_adds_the_rest(kpi, csi):
+    # given two stored points
+    services.measurements_record_bulk(
+        actor=csi,
+        rows=[{"kpi": "mttr", "value": v, "measured_at": at(d).isoformat()} for d, v in
+              [(3, 9.8), (2, 9.6)]],
+    )  # fmt: skip
+    # when a batch corrects one, re-sends the other unchanged and adds a new one
+    rows = [
+        {"kpi": "mttr", "value": 9.7, "measured_at": at(3).isoformat()},
+        {"kpi": "mttr", "value": 9.6, "measured_at": at(2).isoformat()},
+        {"kpi": "mttr", "value": 9.2, "measured_at": at(1).isoformat()},
+    ]
+    assert services.measurements_record_bulk(actor=csi, rows=rows) == 3
+    # then each instant holds one point, the latest word on it
+    assert list(
+        Measurement.objects.filter(kpi=kpi).order_by("measured_at").values_list("value", flat=True)
+    ) == [9.7, 9.6, 9.2]
+    assert KPICheck.objects.filter(kpi=kpi).latest("checked_at").current == 9.2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{iso_year}-W{week:02d}-{weekday}T09:30:00Z",  # an ISO week date
+        "{date}T09:30:00,5Z",  # a decimal comma
+        "{date}T10:00:00+0030",  # an offset without a colon
+        "{date}T09:30:00.1234567Z",  # more than microseconds
+        "{date} 09:30Z",  # a space and no seconds
+    ],
+)
+def test_instants_in_any_iso_8601_form_are_stored_as_that_instant(kpi, csi, text):
+    day = at(3).date()
+    iso_year, week, weekday = day.isocalendar()
+    text = text.format(iso_year=iso_year, week=week, weekday=weekday, date=day.isoformat())
+    rows = [{"kpi": "mttr", "value": 9.5, "measured_at": text}]
+    services.measurements_record_bulk(actor=csi, rows=rows)
+    stored = Measurement.objects.get(kpi=kpi).measured_at
+    expected = dt.datetime.combine(day, dt.time(9, 30), tzinfo=dt.UTC)
+    assert abs(stored - expected) <= dt.timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [("snow\x00", "source", "NUL"), ("a\ud800b", "note", "surrogate"),
+     ("x" * 501, "note", "500 characters")],
+)  # fmt: skip
+def test_text_the_database_cannot_store_is_refused(kpi, csi, text, field, message):
+    point = {"value": 9.5, "measured_at": at(1), field: text}
+    with pytest.raises(InvalidInput) as err:
+        services.measurement_record(kpi=kpi, actor=csi, points=[point])
+    assert message in err.value.errors["rows"][0][field][0]
+    assert not Measurement.objects.filter(kpi=kpi).exists()
+
+
+def test_text_beyond_ascii_and_with_quotes_is_stored_as_sent(kpi, csi):
+    point = {"value": 9.5, "measured_at": at(1), "source": 'Zürich "NOC", 2nd line',
+             "note": "Ünïcödé, \"quoted\"\nand a new line; 测试"}  # fmt: skip
+    services.measurement_record(kpi=kpi, actor=csi, points=[point])
+    stored = Measurement.objects.get(kpi=kpi)
+    assert (stored.source, stored.note) == (point["source"], point["note"])
+
+
 def test_bulk_refuses_more_than_ten_thousand_rows(csi):
     rows = [{"kpi": "x", "value": 1, "measured_at": "2026-01-01T00:00:00Z"}] * 10_001
     with pytest.raises(InvalidInput, match="At most 10000"):

@@ -670,7 +670,7 @@ class KPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRViewSet):
                 errors={"rows": [f"At most {MAX_POINTS} rows."]},
             )
         recorded = services.measurement_record(kpi=kpi, actor=request.user, points=points)
-        return Response({"recorded": len(recorded)})
+        return Response({"recorded": recorded})
 
     @extend_schema(
         summary="The KPI's check history, newest first",

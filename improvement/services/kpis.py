@@ -9,10 +9,10 @@ run through `kpis_check`.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,20 +57,39 @@ def _parse_instant(text: str) -> dt.datetime | None:
 
 
 _POINT_FIELDS = frozenset({"value", "measured_at", "source", "note", "kpi"})
-_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+#: ISO 8601 as PostgreSQL reads it too: such a text goes to the database as the sender wrote
+#: it; any other form Python understands (week dates, a decimal comma ...) is rewritten
+_PORTABLE_INSTANT = re.compile(
+    r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d(?::?\d\d)?)"
+).fullmatch
+
+
+def _text_error(text, limit: int) -> str | None:
+    """Why `text` cannot be stored in a text column of `limit` characters, or None."""
+    if type(text) is not str or len(text) > limit:
+        return f"At most {limit} characters of text."
+    if "\x00" in text:
+        return "The text must not contain NUL characters."
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "The text must be valid Unicode (no lone surrogates)."
+    return None
 
 
 def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
-    """Validate one point; returns ((value, measured_at, source, note, stamp), field errors).
+    """Validate one point; returns ((value, measured_at, stamp, source, note), field errors).
 
-    `stamp` is the instant as ISO 8601 text: the sender's own text when it parsed cleanly.
+    `stamp` is the instant as ISO 8601 text that PostgreSQL reads as Python did: the
+    sender's own text when it has that form, else None.
 
     `latest` is the latest instant accepted (now plus a little clock skew). This runs once
     per row of a 10 000-row upload, so the common case takes the short paths.
     """
     errors: dict[str, list[str]] = {}
-    if not isinstance(point, dict):
-        return {}, {"non_field_errors": ["Expected an object with value and measured_at."]}
+    if type(point) is not dict:
+        return (), {"non_field_errors": ["Expected an object with value and measured_at."]}
     value = point.get("value")
     kind = type(value)
     if kind is float or kind is int:
@@ -82,73 +101,39 @@ def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
             errors["value"] = ["A number is required."]
     else:  # None, booleans, lists, objects
         errors["value"] = ["A number is required."]
-    if "value" not in errors and (value != value or abs(value) > FINITE_LIMIT):  # NaN, ±inf
+    if "value" not in errors and not -FINITE_LIMIT <= value <= FINITE_LIMIT:  # NaN, ±inf
         errors["value"] = ["The value must be a finite number."]
     measured_at = stamp = point.get("measured_at")
     if type(measured_at) is str:
         measured_at = _parse_instant(measured_at)
-    elif isinstance(measured_at, dt.datetime):
+        if not _PORTABLE_INSTANT(stamp):
+            stamp = None
+    else:
         stamp = None
     if not isinstance(measured_at, dt.datetime):
         errors["measured_at"] = ["A date and time is required (ISO 8601 with a time zone)."]
     elif measured_at.utcoffset() is None:
         errors["measured_at"] = ["The time must carry a time zone, e.g. 2026-11-21T09:00:00Z."]
-    elif not 1900 < measured_at.year < 9000 or measured_at < _EARLIEST:
+    elif not 1900 < measured_at.year < 9000:  # in UTC too: 1901 minus 14 h is still 1900
         errors["measured_at"] = ["The time must be a real date (after 1900)."]
     elif measured_at > latest:
         errors["measured_at"] = ["The time is in the future."]
     source = point.get("source") or ""
     note = point.get("note") or ""
-    if type(source) is not str or len(source) > MAX_SOURCE:
-        errors["source"] = [f"At most {MAX_SOURCE} characters of text."]
-    if type(note) is not str or len(note) > MAX_NOTE:
-        errors["note"] = [f"At most {MAX_NOTE} characters of text."]
+    # the common case, short ASCII text, in one test before the full one
+    usual = type(source) is str and source.isascii() and len(source) <= MAX_SOURCE
+    if not (usual and "\x00" not in source) and (message := _text_error(source, MAX_SOURCE)):
+        errors["source"] = [message]
+    if note and (message := _text_error(note, MAX_NOTE)):
+        errors["note"] = [message]
     if len(point) > 2 and not point.keys() <= _POINT_FIELDS:
         for name in sorted(point.keys() - _POINT_FIELDS):
             errors[name] = ["Unknown field."]
-    return (value, measured_at, source, note, stamp), errors
+    return (value, measured_at, stamp, source, note), errors
 
 
 _MEASUREMENT_COLUMNS = ("kpi_id", "value", "measured_at", "source", "note", "recorded_by_id",
                         "recorded_at")  # fmt: skip
-
-
-def _upsert_measurements(rows: list) -> set[int]:
-    """Insert or update points; (kpi, measured_at) decides, so a re-sent point updates.
-    Returns the ids of the KPIs whose data actually changed (a re-sent identical point
-    changes nothing, so it triggers no new check).
-
-    PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT —
-    about as fast as a bare COPY. SQLite: parameterised INSERT ... ON CONFLICT statements.
-    Plain values either way: model instances cost more than the database's own work here.
-    """
-    if connection.vendor == "postgresql":
-        return _upsert_measurements_copy(rows)
-    changed: set[int] = set()
-    adapt = connection.ops.adapt_datetimefield_value
-    table = Measurement._meta.db_table
-    columns = ", ".join(_MEASUREMENT_COLUMNS)
-    placeholder = "(" + ", ".join(["%s"] * len(_MEASUREMENT_COLUMNS)) + ")"
-    # SQLite allows 32 766 parameters per statement: 4 000 rows x 7 stay below it
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 4000):
-            chunk = rows[start : start + 4000]
-            params = []
-            for m in chunk:
-                params.extend(
-                    (m.kpi_id, m.value, adapt(m.measured_at), m.source, m.note, m.recorded_by_id,
-                     adapt(m.recorded_at))
-                )  # fmt: skip
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} "  # noqa: S608
-                f"ON CONFLICT (kpi_id, measured_at) DO UPDATE SET {_UPSERT_SET} "
-                f"WHERE {_UPSERT_CHANGED} RETURNING kpi_id",
-                params,
-            )
-            changed.update(row[0] for row in cursor.fetchall())
-    return changed
-
-
 _UPSERT_SET = ", ".join(
     f"{c} = excluded.{c}" for c in ("value", "source", "note", "recorded_by_id", "recorded_at")
 )
@@ -157,99 +142,114 @@ _UPSERT_CHANGED = " OR ".join(
     f"{Measurement._meta.db_table}.{c} <> excluded.{c}" for c in ("value", "source", "note")
 )
 
+#: a validated point: (KPI id, (value, measured_at, stamp, source, note))
+Point = tuple[int, tuple]
 
-def _upsert_measurements_copy(rows: list) -> set[int]:
-    """PostgreSQL. A feed usually sends points newer than anything stored: when no stored
-    point of a KPI falls within the batch's time range for it, the rows are COPYed straight
-    into the table. Otherwise (a re-send, a correction) they are COPYed into a temporary
-    table and upserted from there."""
-    import psycopg2
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    stamps: dict = {}  # recorded_at is one instant per call: format it once
-    spans: dict[int, list] = {}  # kpi id -> [first, last] instant in this batch
-    for m in rows:
-        recorded_at = stamps.get(m.recorded_at) or stamps.setdefault(
-            m.recorded_at, m.recorded_at.isoformat()
-        )
-        writer.writerow(
-            (m.kpi_id, repr(m.value), m.stamp or m.measured_at.isoformat(), m.source, m.note,
-             "" if m.recorded_by_id is None else m.recorded_by_id, recorded_at)
-        )  # fmt: skip
-        span = spans.get(m.kpi_id)
-        if span is None:
-            spans[m.kpi_id] = [m.measured_at, m.measured_at]
-        elif m.measured_at < span[0]:
-            span[0] = m.measured_at
-        elif m.measured_at > span[1]:
-            span[1] = m.measured_at
+def _store_points(points: list[Point], *, actor_pk: int | None, now: dt.datetime):
+    """Insert or update points; (kpi, measured_at) decides, so a re-sent point updates and
+    of several points at one instant in a batch the last wins. Returns (points stored, ids
+    of the KPIs whose data changed): an identical re-sent point changes nothing, so it
+    triggers no new check.
+
+    PostgreSQL: COPY (see _store_points_copy). SQLite: parameterised INSERT ... ON CONFLICT.
+    Plain values either way: model instances cost more than the database's own work here.
+    """
+    if connection.vendor == "postgresql":
+        return _store_points_copy(points, actor_pk, now)
+    unique = {(kpi_id, clean[1]): (kpi_id, clean) for kpi_id, clean in points}
+    changed: set[int] = set()
+    recorded_at = connection.ops.adapt_datetimefield_value(now)
+    adapt = connection.ops.adapt_datetimefield_value
     table = Measurement._meta.db_table
     columns = ", ".join(_MEASUREMENT_COLUMNS)
-    # CSV reads an unquoted empty field as NULL: source and note are never NULL here
-    copy_options = "WITH (FORMAT csv, FORCE_NOT_NULL (source, note))"
-    params = [value for kpi_id, (first, last) in spans.items() for value in (kpi_id, first, last)]
+    placeholder = "(" + ", ".join(["%s"] * len(_MEASUREMENT_COLUMNS)) + ")"
+    rows = list(unique.values())
+    # SQLite allows 32 766 parameters per statement: 4 000 rows x 7 stay below it
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM (VALUES "  # noqa: S608
-            + ", ".join(["(%s::bigint, %s::timestamptz, %s::timestamptz)"] * len(spans))
-            + f") AS b(kpi_id, first, last) JOIN {table} m ON m.kpi_id = b.kpi_id "
-            "AND m.measured_at >= b.first AND m.measured_at <= b.last)",
-            params,
+        for start in range(0, len(rows), 4000):
+            chunk = rows[start : start + 4000]
+            params = []
+            for kpi_id, (value, measured_at, _, source, note) in chunk:
+                params.extend(
+                    (kpi_id, value, adapt(measured_at), source, note, actor_pk, recorded_at)
+                )
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} "  # noqa: S608
+                f"ON CONFLICT (kpi_id, measured_at) DO UPDATE SET {_UPSERT_SET} "
+                f"WHERE {_UPSERT_CHANGED} RETURNING kpi_id",
+                params,
+            )
+            changed.update(row[0] for row in cursor.fetchall())
+    return len(rows), changed
+
+
+def _csv_text(points: list[Point], actor_pk: int | None, now: dt.datetime) -> str:
+    """The points as COPY's CSV: one f-string a row, each distinct text quoted once."""
+    tail = f",{'' if actor_pk is None else actor_pk},{now.isoformat()}\n"  # empty: NULL
+    quoted = {"": '""'}
+    lines = []
+    append = lines.append
+    for kpi_id, (value, measured_at, stamp, source, note) in points:
+        if (source_csv := quoted.get(source)) is None:
+            source_csv = quoted[source] = '"' + source.replace('"', '""') + '"'
+        if (note_csv := quoted.get(note)) is None:
+            note_csv = quoted[note] = '"' + note.replace('"', '""') + '"'
+        append(
+            f"{kpi_id},{value!r},{stamp or measured_at.isoformat()},{source_csv},{note_csv}{tail}"
         )
-        if not cursor.fetchone()[0]:
-            buffer.seek(0)
-            try:
-                with transaction.atomic():
-                    cursor.cursor.copy_expert(
-                        f"COPY {table} ({columns}) FROM STDIN {copy_options}", buffer
-                    )
-                return set(spans)
-            except psycopg2.IntegrityError:
-                pass  # a concurrent upload stored one of these points first: upsert
+    return "".join(lines)
+
+
+def _store_points_copy(points: list[Point], actor_pk: int | None, now: dt.datetime):
+    """PostgreSQL. A feed usually sends points newer than anything stored, so the batch is
+    first COPYed straight into the table. When a point meets one already stored, or one
+    earlier in the batch (a re-send, a correction), the unique index refuses the COPY: its
+    savepoint is rolled back and the batch goes through a temporary table and one
+    INSERT ... ON CONFLICT instead, the last point of each instant winning."""
+    import psycopg2
+
+    data = _csv_text(points, actor_pk, now)
+    table = Measurement._meta.db_table
+    columns = ", ".join(_MEASUREMENT_COLUMNS)
+    copy_options = "WITH (FORMAT csv)"
+    with connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                cursor.cursor.copy_expert(
+                    f"COPY {table} ({columns}) FROM STDIN {copy_options}", io.StringIO(data),
+                    size=1 << 20,
+                )  # fmt: skip
+            return len(points), {kpi_id for kpi_id, _ in points}
+        except psycopg2.IntegrityError:
+            pass
         cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS cir_measurement_in (kpi_id bigint, "
+            "CREATE TEMPORARY TABLE IF NOT EXISTS cir_measurement_load ("
+            "position bigint GENERATED ALWAYS AS IDENTITY, kpi_id bigint, "
             "value double precision, measured_at timestamptz, source text, note text, "
             "recorded_by_id bigint, recorded_at timestamptz) ON COMMIT DELETE ROWS"
         )
-        cursor.execute("TRUNCATE cir_measurement_in")
-        buffer.seek(0)
+        cursor.execute("TRUNCATE cir_measurement_load")
         cursor.cursor.copy_expert(
-            f"COPY cir_measurement_in ({columns}) FROM STDIN {copy_options}", buffer
-        )
+            f"COPY cir_measurement_load ({columns}) FROM STDIN {copy_options}",
+            io.StringIO(data), size=1 << 20,
+        )  # fmt: skip
         cursor.execute(
-            f"WITH written AS (INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608
-            "FROM cir_measurement_in ON CONFLICT (kpi_id, measured_at) "
-            f"DO UPDATE SET {_UPSERT_SET} WHERE {_UPSERT_CHANGED} RETURNING kpi_id) "
-            "SELECT DISTINCT kpi_id FROM written"
+            f"WITH latest AS (SELECT DISTINCT ON (kpi_id, measured_at) {columns} "  # noqa: S608
+            "  FROM cir_measurement_load ORDER BY kpi_id, measured_at, position DESC), "
+            f"written AS (INSERT INTO {table} ({columns}) SELECT {columns} FROM latest "
+            "  ON CONFLICT (kpi_id, measured_at) "
+            f"  DO UPDATE SET {_UPSERT_SET} WHERE {_UPSERT_CHANGED} RETURNING kpi_id) "
+            "SELECT (SELECT count(*) FROM latest), ARRAY(SELECT DISTINCT kpi_id FROM written)"
         )
-        return {row[0] for row in cursor.fetchall()}
+        count, changed = cursor.fetchone()
+        return count, set(changed)
 
 
 class _KPIRef(NamedTuple):
     """A KPI known by its id only (when permissions need nothing more)."""
 
     pk: int
-
-
-class _Point(NamedTuple):
-    """A measurement row to store: what _upsert_measurements reads, without a model."""
-
-    kpi_id: int
-    value: float
-    measured_at: dt.datetime
-    source: str
-    note: str
-    recorded_by_id: int | None
-    recorded_at: dt.datetime
-    #: measured_at as the sender wrote it (validated ISO 8601), or None
-    stamp: str | None = None
-
-
-def _dedupe(rows: list) -> list:
-    """The last of several points at the same instant of one KPI wins (as a re-send would)."""
-    unique = {(row.kpi_id, row.measured_at): row for row in rows}
-    return rows if len(unique) == len(rows) else list(unique.values())
 
 
 def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
@@ -259,11 +259,20 @@ def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
     kpi_schedule_check(kpi_ids=kpi_ids)
 
 
-def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> list:
+def _record(points: list[Point], *, actor, now: dt.datetime) -> int:
+    """Store validated points in one transaction; mark and schedule what changed."""
+    with transaction.atomic():
+        count, changed = _store_points(points, actor_pk=actor.pk, now=now)
+        if changed:
+            _mark_changed_and_schedule(changed)
+    return count
+
+
+def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
     """Record points of one KPI (value, measured_at, source, note), all or nothing.
 
     A point at an instant already recorded replaces it, so retries never double count.
-    The KPI is checked after commit. Returns the points stored (one per instant).
+    The KPI is checked after commit. Returns the number of points stored (one per instant).
     Raises Forbidden or InvalidInput (errors by index).
     """
     require(
@@ -272,23 +281,18 @@ def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> list:
     )
     now = timezone.now()
     latest = now + CLOCK_SKEW
-    rows, errors = [], {}
+    clean_points, errors = [], {}
     for index, point in enumerate(points):
         clean, point_errors = _clean_point(point, latest=latest)
         if point_errors:
             errors[index] = point_errors
         else:
-            value, measured_at, source, note, stamp = clean
-            rows.append(_Point(kpi.pk, value, measured_at, source, note, actor.pk, now, stamp))
+            clean_points.append((kpi.pk, clean))
     if errors:
         raise _rows_invalid(errors)
-    if not rows:
+    if not clean_points:
         raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
-    rows = _dedupe(rows)
-    with transaction.atomic():
-        if _upsert_measurements(rows):
-            _mark_changed_and_schedule([kpi.pk])
-    return rows
+    return _record(clean_points, actor=actor, now=now)
 
 
 def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
@@ -296,7 +300,8 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
 
     Every row is validated before anything is written; errors name the row index and
     field: InvalidInput(errors={"rows": {3: {"kpi": ["Unknown KPI key 'x'."]}}}).
-    Re-sending the same batch changes nothing. Returns the number of rows stored.
+    Re-sending the same batch changes nothing. Returns the number of points stored (one
+    per KPI and instant).
     """
     if not isinstance(rows, list | tuple) or not rows:
         raise InvalidInput("Send a non-empty list of measurements.", errors={"rows": ["Empty."]})
@@ -305,7 +310,7 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
             f"At most {MAX_BULK_ROWS} measurements per request; this one has {len(rows)}.",
             errors={"rows": [f"At most {MAX_BULK_ROWS} rows."]},
         )
-    keys = {r.get("kpi") for r in rows if isinstance(r, dict) and isinstance(r.get("kpi"), str)}
+    keys = {key for r in rows if type(r) is dict and type(key := r.get("kpi")) is str}
     # CSI managers and integrations may feed any KPI: no need to load the initiatives
     may_feed_all = permissions.is_csi_manager(actor) or permissions.is_integration(actor)
     queryset = KPI.objects.filter(key__in=keys)
@@ -318,8 +323,8 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
     allowed: dict[int, bool] = {}
     now = timezone.now()
     latest = now + CLOCK_SKEW
-    clean_rows, errors = [], {}
-    append, actor_pk = clean_rows.append, actor.pk  # the loop runs 10 000 times a request
+    points, errors = [], {}
+    append = points.append  # the loop runs 10 000 times a request
     for index, row in enumerate(rows):
         clean, row_errors = _clean_point(row, latest=latest)
         key = row.get("kpi") if type(row) is dict else None
@@ -337,20 +342,14 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
         if row_errors:
             errors[index] = row_errors
         else:
-            value, measured_at, source, note, stamp = clean
-            append(_Point(kpi.pk, value, measured_at, source, note, actor_pk, now, stamp))
+            append((kpi.pk, clean))
     if errors:
         if all(set(e) == {"kpi"} and "may not" in e["kpi"][0] for e in errors.values()):
             raise Forbidden(
                 "You may not record measurements for these KPIs.", errors={"rows": errors}
             )
         raise _rows_invalid(errors)
-    clean_rows = _dedupe(clean_rows)
-    with transaction.atomic():
-        changed = _upsert_measurements(clean_rows)
-        if changed:
-            _mark_changed_and_schedule(changed)
-    return len(clean_rows)
+    return _record(points, actor=actor, now=now)
 
 
 def _rows_invalid(errors: dict) -> InvalidInput:

@@ -7,12 +7,14 @@ import io
 from django.db import connection
 
 
-def copy_rows(buf: io.StringIO) -> None:
+def copy_rows(buf: io.StringIO, with_recorded_by: bool = False) -> None:
+    """COPY tab-separated measurement rows; `with_recorded_by`: a seventh column."""
+    columns = ("kpi_id", "value", "measured_at", "source", "note", "recorded_at")
     buf.seek(0)
     with connection.cursor() as cur:
         cur.cursor.copy_from(
             buf, "improvement_measurement",
-            columns=("kpi_id", "value", "measured_at", "source", "note", "recorded_at"),
+            columns=columns + ("recorded_by_id",) if with_recorded_by else columns,
         )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from improvement import services, tasks
 from improvement import webhooks as signing
 from improvement.models import Event, Webhook, WebhookAttempt, WebhookDelivery
+from improvement.services.common import events_schedule_dispatch
 from improvement.webhooks import DeliveryStatus
 
 from .test_api_support import World
@@ -193,6 +194,40 @@ def test_dispatch_creates_one_delivery_per_subscribed_webhook_once(world: World,
     assert event.dispatched_at is not None
     reverted = services.event_dispatch(event_id=_event("kpi.reverted").id)
     assert {d.webhook for d in reverted} == {hook, wants_kpis}
+
+
+def test_many_events_go_out_in_one_task_per_thousand(
+    world: World, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a change that emits 2 500 events (a sweep in which many statuses change)
+    sent = []
+    monkeypatch.setattr(
+        tasks.events_dispatch, "apply_async", lambda args, **kw: sent.append(args[0])
+    )
+    events = [_event() for _ in range(2500)]
+    with django_capture_on_commit_callbacks(execute=True):
+        events_schedule_dispatch(e.id for e in events)
+    # then three tasks carry them, not 2 500
+    assert [len(ids) for ids in sent] == [1000, 1000, 500]
+    assert {i for ids in sent for i in ids} == {str(e.id) for e in events}
+
+
+@pytest.mark.parametrize("count", [6, 60])
+def test_dispatch_of_many_events_is_set_based(
+    world: World, hook, count, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    # given events and two webhooks, one of which wants only kpi.reverted
+    Webhook.objects.create(name="kpis", url=hook.url, event_types=["kpi.reverted"])
+    kinds = ["kpi.reverted", "kpi.status_changed", "kpi.status_changed"]
+    events = [_event(kinds[n % 3]) for n in range(count)]
+    # when they are dispatched at once: lock, webhooks, deliveries, mark (and a savepoint
+    # pair), the same number of statements for 6 events as for 60
+    with django_capture_on_commit_callbacks(execute=False), django_assert_num_queries(6):
+        deliveries = services.events_dispatch(event_ids=[e.id for e in events])
+    # then each event got one delivery per webhook that wants it, and is dispatched once
+    assert len(deliveries) == count + count // 3
+    assert not Event.objects.filter(dispatched_at__isnull=True).exists()
+    assert services.events_dispatch(event_ids=[e.id for e in events]) == []
 
 
 def test_a_change_is_delivered_signed_after_commit(

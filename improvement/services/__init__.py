@@ -35,6 +35,7 @@ from .kpis import (
 )
 from .webhooks import (
     event_dispatch,
+    events_dispatch,
     events_dispatch_pending,
     webhook_create,
     webhook_delete,
@@ -71,6 +72,7 @@ __all__ = [
     "service_save",
     "step_record_update",
     "event_dispatch",
+    "events_dispatch",
     "events_dispatch_pending",
     "webhook_create",
     "webhook_delete",

@@ -78,8 +78,12 @@ def event_emit(*, type: str, payload: dict) -> Event:
     return event
 
 
+#: events handed to webhook delivery per task (a sweep may emit 100 000 at once)
+DISPATCH_BATCH = 1000
+
+
 def events_schedule_dispatch(event_ids: Iterable) -> None:
-    """After commit, hand the events to webhook delivery.
+    """After commit, hand the events to webhook delivery: one task per 1 000 events.
 
     robust: a broker outage must not fail the change that emitted them; events not
     dispatched keep dispatched_at empty and the periodic dispatcher sends them later.
@@ -91,9 +95,9 @@ def events_schedule_dispatch(event_ids: Iterable) -> None:
     def dispatch() -> None:
         from .. import tasks
 
-        dispatch_task = getattr(tasks, "event_dispatch", None)
+        dispatch_task = getattr(tasks, "events_dispatch", None)
         if dispatch_task is not None:
-            for event_id in ids:
-                dispatch_task.apply_async(args=[event_id], retry=False)
+            for start in range(0, len(ids), DISPATCH_BATCH):
+                dispatch_task.apply_async(args=[ids[start : start + DISPATCH_BATCH]], retry=False)
 
     transaction.on_commit(dispatch, robust=True)

@@ -4,7 +4,10 @@ Models hold fields, constraints and docstrings only: rules live in workflow.py, 
 services, reads in selectors.
 """
 
+import datetime as dt
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Cast
@@ -318,6 +321,17 @@ class Review(TimeStamped):
         return f"Review {self.iteration} of {self.initiative}"
 
 
+#: the longest rolling window of a KPI: a century
+MAX_WINDOW_DAYS = 36_500
+#: the dates a KPI's baseline and target may take
+KPI_DATES = (dt.date(1900, 1, 1), dt.date(8999, 12, 31))
+KPI_DATES_MESSAGE = "The date must lie between 1900 and 8999."
+KPI_DATE_VALIDATORS = [
+    MinValueValidator(KPI_DATES[0], message=KPI_DATES_MESSAGE),
+    MaxValueValidator(KPI_DATES[1], message=KPI_DATES_MESSAGE),
+]
+
+
 class KPI(TimeStamped):
     """A key performance indicator of one initiative, checked against baseline and target."""
 
@@ -330,11 +344,13 @@ class KPI(TimeStamped):
     aggregation = models.CharField(
         max_length=8, choices=choices.Aggregation, default=choices.Aggregation.LATEST
     )
-    window_days = models.PositiveIntegerField(default=30)
+    window_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)]
+    )
     baseline_value = models.FloatField(null=True, blank=True)
-    baseline_date = models.DateField(null=True, blank=True)
+    baseline_date = models.DateField(null=True, blank=True, validators=KPI_DATE_VALIDATORS)
     target_value = models.FloatField(null=True, blank=True)
-    target_date = models.DateField(null=True, blank=True)
+    target_date = models.DateField(null=True, blank=True, validators=KPI_DATE_VALIDATORS)
     tolerance = models.FloatField(default=0.05)
     csf = models.CharField("critical success factor", max_length=200, blank=True)
     # Kept by the checks (KPI issue): the latest verdict and when data/clock last moved.
@@ -377,7 +393,22 @@ class KPI(TimeStamped):
                 violation_error_message="The tolerance must be between 0 and 1.",
             ),
             models.CheckConstraint(
-                condition=Q(window_days__gte=1), name="%(app_label)s_%(class)s_window_positive"
+                condition=Q(window_days__gte=1) & Q(window_days__lte=MAX_WINDOW_DAYS),
+                name="%(app_label)s_%(class)s_window_1_to_36500",
+                violation_error_message=f"The window is 1 to {MAX_WINDOW_DAYS} days.",
+            ),
+            # the instants a check computes from these dates must exist (no year 10 000)
+            models.CheckConstraint(
+                condition=Q(baseline_date__isnull=True)
+                | Q(baseline_date__gte=KPI_DATES[0], baseline_date__lte=KPI_DATES[1]),
+                name="%(app_label)s_%(class)s_baseline_date_in_range",
+                violation_error_message=KPI_DATES_MESSAGE,
+            ),
+            models.CheckConstraint(
+                condition=Q(target_date__isnull=True)
+                | Q(target_date__gte=KPI_DATES[0], target_date__lte=KPI_DATES[1]),
+                name="%(app_label)s_%(class)s_target_date_in_range",
+                violation_error_message=KPI_DATES_MESSAGE,
             ),
         ]
 

@@ -1,6 +1,5 @@
 """Table tests of the KPI maths (improvement.evaluation): pure, no database."""
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -310,7 +309,7 @@ def test_classify_returns_every_figure():
     ],
 )
 def test_classify_uses_the_default_tolerance(progress, status):
-    defn = replace(make_defn(), tolerance=KPIDefinition("increase", "latest").tolerance)
+    defn = make_defn()._replace(tolerance=KPIDefinition("increase", "latest").tolerance)
     assert defn.tolerance == 0.05
     result = classify(defn, current=progress * 100.0, count=1, at=MID)
     assert result.status == status
@@ -426,7 +425,7 @@ def test_classify_reverted_rule(
     ],
 )
 def test_classify_reverted_band_with_default_tolerance(current, status):
-    defn = replace(make_defn(), tolerance=0.05)
+    defn = make_defn()._replace(tolerance=0.05)
     result = classify(
         defn, current=current, count=1, at=MID, watched=True, previous_status="achieved"
     )

@@ -307,12 +307,13 @@ def test_sweep_is_set_based_with_a_fixed_number_of_queries(django_assert_num_que
             Measurement.objects.create(kpi=k, value=9, measured_at=at(1))
     kpis_check(batch_size=10)
     # when the sweep runs again in batches of 10 with no status change
-    # then: per batch 1 read + 1 aggregate + 1 median (SQLite only) — no write, as no
-    # status and no data changed — plus the batch transaction (a savepoint pair inside the
-    # test's transaction), and one final empty read, whatever the number of KPIs per batch
+    # then per batch: on PostgreSQL one statement reads the KPIs and aggregates their
+    # windows; SQLite takes a read, an aggregate and a median query. No write, as no status
+    # and no data changed. Plus the batch transaction (a savepoint pair inside the test's
+    # transaction), and one final empty read, whatever the number of KPIs per batch.
     from django.db import connection
 
-    per_batch = (3 if connection.vendor == "sqlite" else 2) + 2
+    per_batch = (3 if connection.vendor == "sqlite" else 1) + 2
     with django_assert_num_queries(3 * per_batch + 1):
         summary = kpis_check(batch_size=10)
     assert summary.checked == 30
@@ -379,6 +380,37 @@ def test_target_change_pct_is_stored_as_absolute(initiative_at, csi):
     assert kpi.target_value == pytest.approx(4.0)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("window_days", 36_501), ("target_date", dt.date(9999, 12, 31)),
+     ("baseline_date", dt.date(1, 1, 1))],
+)  # fmt: skip
+def test_kpi_windows_and_dates_a_check_cannot_compute_are_refused(kpi, csi, field, value):
+    # (a target on 9999-12-31 ends in the year 10 000, which no datetime can hold; the
+    # check of every KPI swept with it would fail)
+    with pytest.raises(InvalidInput) as err:
+        services.kpi_update(kpi=kpi, actor=csi, **{field: value})
+    assert field in err.value.errors
+    assert getattr(KPI.objects.get(pk=kpi.pk), field) != value
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("window_days", 36_501), ("target_date", dt.date(9999, 12, 31)),
+     ("baseline_date", dt.date(1899, 12, 31))],
+)  # fmt: skip
+def test_database_refuses_kpi_windows_and_dates_out_of_range(kpi, field, value):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        KPI.objects.filter(pk=kpi.pk).update(**{field: value})
+
+
+def test_widest_window_and_latest_dates_still_check(kpi, csi):
+    services.kpi_update(kpi=kpi, actor=csi, window_days=36_500, aggregation="mean",
+                        target_date=dt.date(8999, 12, 31))  # fmt: skip
+    services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 9.0, "measured_at": at(1)}])
+    assert KPICheck.objects.filter(kpi=kpi).latest("checked_at").current == 9.0
+
+
 def test_health_is_the_worst_kpi_status(initiative_at, csi):
     initiative = initiative_at(Step.ACTION)
     good, bad = initiative.kpis.get(), KPIFactory(initiative=initiative, baseline_value=10.0)
@@ -411,6 +443,48 @@ def test_measurements_on_a_cancelled_initiative_do_not_move_its_verdict(kpi, csi
     services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 11, "measured_at": at(1)}])
     kpi.refresh_from_db()
     assert kpi.status == KPIStatus.ON_TRACK  # as it was when the initiative was cancelled
+
+
+@pytest.mark.parametrize("aggregation", ["latest", "mean", "median", "sum", "min", "max", "count"])
+@pytest.mark.parametrize("window_days", [7, 60])
+def test_window_edges_in_sql_agree_with_the_reference(initiative_at, aggregation, window_days):
+    # given points on both sides of every edge: the window's start (7 days: after the
+    # baseline starts), the baseline's start (60 days: the window reaches before it), and
+    # the check's instant; one microsecond decides each
+    tick = dt.timedelta(microseconds=1)
+    baseline_start = dt.datetime.combine((NOW - dt.timedelta(days=30)).date(), dt.time.min,
+                                         tzinfo=dt.UTC)  # fmt: skip
+    window_start = NOW - dt.timedelta(days=window_days)
+    kpi = KPIFactory(
+        initiative=initiative_at(Step.ACTION), direction="increase", aggregation=aggregation,
+        window_days=window_days, baseline_value=1.0, baseline_date=baseline_start.date(),
+        target_value=100.0, target_date=(NOW + dt.timedelta(days=30)).date(),
+    )  # fmt: skip
+    points = [(window_start - tick, 91.0), (window_start, 3.0), (baseline_start - tick, 93.0),
+              (baseline_start, 5.0), (NOW - dt.timedelta(days=1), 7.0), (NOW, 11.0),
+              (NOW + tick, 97.0)]  # fmt: skip
+    Measurement.objects.bulk_create(
+        Measurement(kpi=kpi, measured_at=instant, value=value) for instant, value in points
+    )
+    # when checked at NOW
+    kpis_check(kpi_ids=[kpi.pk], at=NOW)
+    # then SQL counted exactly what the pure functions count
+    check = KPICheck.objects.get(kpi=kpi)
+    reference = evaluation.evaluate(
+        evaluation.KPIDefinition(
+            direction="increase", aggregation=aggregation, window_days=window_days,
+            baseline_value=1.0, baseline_date=kpi.baseline_date, target_value=100.0,
+            target_date=kpi.target_date,
+        ),
+        points,
+        at=NOW,
+    )  # fmt: skip
+    assert check.measurement_count == reference.measurement_count
+    assert check.current == pytest.approx(reference.current)
+    assert (check.progress, check.status) == (pytest.approx(reference.progress), reference.status)
+    # and the edge points decided it: the reference itself is not trivial
+    # (latest ignores the window: with 7 days it also counts the two points before it)
+    assert reference.measurement_count == (5 if (aggregation, window_days) == ("latest", 7) else 3)
 
 
 def test_latest_in_sql_ignores_the_window(initiative_at, csi):

@@ -394,93 +394,140 @@ class CheckSummary:
     results: dict[int, evaluation.CheckResult] = field(default_factory=dict)
 
 
+#: what the engine reads of each KPI, in this order
 _KPI_COLUMNS = (
-    "id", "direction", "aggregation", "window_days", "baseline_value", "baseline_date",
-    "target_value", "target_date", "tolerance", "status", "data_changed_at",
-    "checked_version", "created_at", "initiative_id", "initiative__step",
+    "id", "initiative_id", "initiative__step", "status", "data_changed_at", "created_at",
+    "checked_version",
+    # the fields of evaluation.KPIDefinition, in its order
+    "direction", "aggregation", "window_days", "baseline_value", "baseline_date",
+    "target_value", "target_date", "tolerance",
 )  # fmt: skip
+_DEFINITION = slice(7, 15)
+#: where they are in the rows _kpi_batch returns
+_ROW_DEFINITION = slice(6, 14)
 
 
-def _definition(row: dict) -> evaluation.KPIDefinition:
-    return evaluation.KPIDefinition(
-        direction=row["direction"],
-        aggregation=row["aggregation"],
-        window_days=row["window_days"],
-        baseline_value=row["baseline_value"],
-        baseline_date=row["baseline_date"],
-        target_value=row["target_value"],
-        target_date=row["target_date"],
-        tolerance=row["tolerance"],
-    )
+def _kpi_batch(queryset, *, after: int, size: int, at: dt.datetime) -> list[tuple]:
+    """The next `size` KPIs of `queryset` by id after `after`, each as a tuple:
+    (id, initiative id, step, status, data version, checked version, the eight fields of
+    evaluation.KPIDefinition, measurement count, current value at `at`).
+
+    The count and current value follow evaluation.window_bounds and evaluation.aggregate;
+    they are None and 0 for a KPI without baseline and target (nothing to aggregate for).
+    """
+    batch = queryset.filter(pk__gt=after).order_by("pk").values_list(*_KPI_COLUMNS)[:size]
+    if connection.vendor == "postgresql":
+        return _kpi_batch_postgres(batch, at)
+    rows = list(batch)
+    bounds, medians = {}, set()
+    for row in rows:
+        definition = evaluation.KPIDefinition._make(row[_DEFINITION])
+        if None not in definition[3:7]:  # baseline and target, value and date
+            bounds[row[0]] = (evaluation.window_bounds(definition, at)[0], definition.aggregation)
+            if definition.aggregation == Aggregation.MEDIAN:
+                medians.add(row[0])
+    aggregates = aggregate_windows(bounds, at, medians)
+    result = []
+    for row in rows:
+        count, current = aggregates.get(row[0], (0, None))
+        result.append((*row[:4], row[4] or row[5], *row[6:], count, current))
+    return result
 
 
-def _complete(row: dict) -> bool:
-    return None not in (
-        row["baseline_value"], row["baseline_date"], row["target_value"], row["target_date"]
-    )  # fmt: skip
+def _kpi_batch_postgres(batch, at: dt.datetime) -> list[tuple]:
+    """PostgreSQL: the batch's KPIs and their current values in ONE statement. Each KPI's
+    window is computed in SQL as evaluation.window_bounds does (dates start at midnight
+    UTC; days are 24 h), read by an index range scan on (kpi, measured_at), and aggregated
+    on the spot: no sort, no grouping; the median and the latest value only where used."""
+    sql, params = batch.query.sql_with_params()
+    table = Measurement._meta.db_table
+    statement = f"""
+        WITH k (id, initiative_id, step, status, data_changed_at, created_at, checked_version,
+                direction, aggregation, window_days, baseline_value, baseline_date,
+                target_value, target_date, tolerance) AS ({sql}),
+        b AS (
+            SELECT k.*, p.hi, CASE
+                WHEN k.baseline_value IS NULL OR k.baseline_date IS NULL
+                  OR k.target_value IS NULL OR k.target_date IS NULL THEN NULL
+                WHEN k.aggregation = 'latest' THEN k.baseline_date::timestamp AT TIME ZONE 'UTC'
+                ELSE greatest(k.baseline_date::timestamp AT TIME ZONE 'UTC',
+                              p.hi - k.window_days * interval '86400 seconds')
+              END AS lo
+              FROM k CROSS JOIN (SELECT %s::timestamptz AS hi) p
+        )
+        SELECT b.id, b.initiative_id, b.step, b.status,
+               coalesce(b.data_changed_at, b.created_at), b.checked_version, b.direction,
+               b.aggregation, b.window_days, b.baseline_value, b.baseline_date,
+               b.target_value, b.target_date, b.tolerance, a.n,
+               CASE WHEN a.n = 0 THEN NULL
+                    WHEN b.aggregation = 'latest' THEN
+                      (SELECT l.value FROM {table} l
+                        WHERE l.kpi_id = b.id AND l.measured_at >= b.lo AND l.measured_at <= b.hi
+                        ORDER BY l.measured_at DESC LIMIT 1)
+                    WHEN b.aggregation = 'mean' THEN a.mean
+                    WHEN b.aggregation = 'median' THEN a.median
+                    WHEN b.aggregation = 'sum' THEN a.total
+                    WHEN b.aggregation = 'min' THEN a.low
+                    WHEN b.aggregation = 'max' THEN a.high
+                    WHEN b.aggregation = 'count' THEN a.n::double precision
+               END
+          FROM b CROSS JOIN LATERAL (
+            SELECT COUNT(m.value) AS n, AVG(m.value) AS mean, SUM(m.value) AS total,
+                   MIN(m.value) AS low, MAX(m.value) AS high,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)
+                     FILTER (WHERE b.aggregation = 'median') AS median
+              FROM {table} m
+             WHERE m.kpi_id = b.id AND m.measured_at >= b.lo AND m.measured_at <= b.hi
+          ) a
+         ORDER BY b.id
+    """  # noqa: S608 - the table name and the queryset's own SQL; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (*params, at))
+        return cursor.fetchall()
 
 
 def aggregate_windows(
     bounds: dict[int, tuple[dt.datetime, str]], upper: dt.datetime, medians: set[int]
-) -> dict[int, dict]:
-    """For each KPI id, aggregate its measurements from its own lower bound up to `upper`.
+) -> dict[int, tuple[int, float | None]]:
+    """SQLite: for each KPI id, its measurement count and current value over its window:
+    from its own lower bound up to `upper`.
 
-    `bounds` maps KPI ids to (lower bound, aggregation). One statement for the whole
-    batch: the bounds travel as a VALUES list, each KPI's range is read from the
-    (kpi, measured_at) unique index, and the median and the latest value are computed only
-    for the KPIs that use them. Returns
-    {kpi_id: {"count", "mean", "sum", "min", "max", "median", "latest"}}.
-    On SQLite (no percentile function) medians take one more query for the batch.
+    `bounds` maps KPI ids to (lower bound, aggregation). One statement for the batch (the
+    bounds travel as a VALUES list) and one more for the medians, which SQLite cannot
+    compute. PostgreSQL does all of this in _kpi_batch_postgres.
     """
     if not bounds:
         return {}
     table = Measurement._meta.db_table
-    postgres = connection.vendor == "postgresql"
-    # psycopg2 takes aware datetimes as they are; SQLite needs Django's text form
-    adapt = (lambda value: value) if postgres else connection.ops.adapt_datetimefield_value
+    adapt = connection.ops.adapt_datetimefield_value
     params: list = [adapt(upper)]
-    row_sql = "(%s::bigint, %s::timestamptz, %s::text)" if postgres else "(%s, %s, %s)"
     for kpi_id, (lower, aggregation) in bounds.items():
         params.extend((kpi_id, adapt(lower), aggregation))
-    values_sql = ", ".join([row_sql] * len(bounds))
-    upper_sql = "SELECT %s::timestamptz" if postgres else "SELECT %s"
-    latest_sql = f"""CASE WHEN b.agg = 'latest' THEN
-                     (SELECT l.value FROM {table} l WHERE l.kpi_id = b.kpi_id
-                         AND l.measured_at >= b.lo AND l.measured_at <= p.hi
-                       ORDER BY l.measured_at DESC LIMIT 1)
-                   END"""  # noqa: S608
-    if postgres:
-        # one index range scan per KPI, aggregated on the spot: no sort, no grouping
-        sql = f"""
-            WITH p(hi) AS ({upper_sql}), b(kpi_id, lo, agg) AS (VALUES {values_sql})
-            SELECT b.kpi_id, a.n, a.mean, a.total, a.low, a.high, a.median, {latest_sql}
-              FROM p CROSS JOIN b CROSS JOIN LATERAL (
-                SELECT COUNT(m.value) AS n, AVG(m.value) AS mean, SUM(m.value) AS total,
-                       MIN(m.value) AS low, MAX(m.value) AS high,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)
-                         FILTER (WHERE b.agg = 'median') AS median
-                  FROM {table} m
-                 WHERE m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= p.hi
-              ) a
-        """  # noqa: S608 - only the table name and placeholders are interpolated
-    else:
-        sql = f"""
-            WITH p(hi) AS ({upper_sql}), b(kpi_id, lo, agg) AS (VALUES {values_sql})
-            SELECT b.kpi_id, COUNT(m.value), AVG(m.value), SUM(m.value), MIN(m.value),
-                   MAX(m.value), NULL, {latest_sql}
-              FROM p CROSS JOIN b LEFT JOIN {table} m
-                ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= p.hi
-             GROUP BY b.kpi_id, b.lo, b.agg
-        """  # noqa: S608 - only the table name and placeholders are interpolated
+    values_sql = ", ".join(["(%s, %s, %s)"] * len(bounds))
+    sql = f"""
+        WITH p(hi) AS (SELECT %s), b(kpi_id, lo, agg) AS (VALUES {values_sql})
+        SELECT b.kpi_id, b.agg, COUNT(m.value), AVG(m.value), SUM(m.value), MIN(m.value),
+               MAX(m.value),
+               CASE WHEN b.agg = 'latest' THEN
+                 (SELECT l.value FROM {table} l WHERE l.kpi_id = b.kpi_id
+                     AND l.measured_at >= b.lo AND l.measured_at <= p.hi
+                   ORDER BY l.measured_at DESC LIMIT 1)
+               END
+          FROM p CROSS JOIN b LEFT JOIN {table} m
+            ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= p.hi
+         GROUP BY b.kpi_id, b.lo, b.agg
+    """  # noqa: S608 - only the table name and placeholders are interpolated
     result = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for kpi_id, count, mean, total, low, high, median, latest in cursor.fetchall():
-            result[kpi_id] = {
-                "count": count, "mean": mean, "sum": total, "min": low, "max": high,
-                "median": median, "latest": latest,
-            }  # fmt: skip
-    if medians and not postgres:
+        for kpi_id, aggregation, count, mean, total, low, high, latest in cursor.fetchall():
+            current = {
+                Aggregation.LATEST: latest, Aggregation.MEAN: mean, Aggregation.SUM: total,
+                Aggregation.MIN: low, Aggregation.MAX: high, Aggregation.COUNT: float(count),
+                Aggregation.MEDIAN: None,
+            }[aggregation]  # fmt: skip
+            result[kpi_id] = (count, current if count else None)
+    if medians:
         _sqlite_medians(bounds, upper, medians, result)
     return result
 
@@ -504,63 +551,39 @@ def _sqlite_medians(bounds, upper: dt.datetime, medians: set[int], result: dict)
         for kpi_id, value in cursor.fetchall():
             values[kpi_id].append(value)
     for kpi_id, vals in values.items():
-        result[kpi_id]["median"] = evaluation.aggregate(vals, Aggregation.MEDIAN)
+        result[kpi_id] = (len(vals), evaluation.aggregate(vals, Aggregation.MEDIAN))
 
 
-def _current(aggregation: str, agg: dict) -> float | None:
-    if not agg or not agg["count"]:
-        return None
-    if aggregation == Aggregation.COUNT:
-        return float(agg["count"])
-    return {
-        Aggregation.LATEST: agg["latest"],
-        Aggregation.MEAN: agg["mean"],
-        Aggregation.MEDIAN: agg["median"],
-        Aggregation.SUM: agg["sum"],
-        Aggregation.MIN: agg["min"],
-        Aggregation.MAX: agg["max"],
-    }[aggregation]
-
-
-def _check_batch(rows: list[dict], at: dt.datetime, summary: CheckSummary) -> None:
-    """Check one batch of KPI rows (dicts of _KPI_COLUMNS) at instant `at`.
+def _check_batch(rows: list[tuple], at: dt.datetime, summary: CheckSummary) -> None:
+    """Check one batch of KPIs (tuples from _kpi_batch) at instant `at`.
 
     Writes a KPICheck (and the KPI's verdict and last_checked_at) only where the status or
     the data changed since the last check: a steady sweep reads and computes, and writes
     nothing. (When the sweep last ran is the periodic task's last_run_at.)
     """
-    bounds, medians = {}, set()
-    definitions = {row["id"]: _definition(row) for row in rows}
-    for row in rows:
-        if _complete(row):
-            lower, _ = evaluation.window_bounds(definitions[row["id"]], at)
-            bounds[row["id"]] = (lower, row["aggregation"])
-            if row["aggregation"] == Aggregation.MEDIAN:
-                medians.add(row["id"])
-    aggregates = aggregate_windows(bounds, at, medians)
-
     changed_status, to_write = [], []
+    definition, classify, results = (
+        evaluation.KPIDefinition._make,
+        evaluation.classify,
+        summary.results,
+    )
     for row in rows:
-        agg = aggregates.get(row["id"], {})
-        result = evaluation.classify(
-            definitions[row["id"]],
-            current=_current(row["aggregation"], agg),
-            count=int(agg.get("count") or 0),
-            at=at,
-            watched=row["initiative__step"] in WATCHED_STEPS,
-            previous_status=row["status"],
-        )
-        version = row["data_changed_at"] or row["created_at"]
+        kpi_id, initiative_id, step, previous, version, checked_version = row[:6]
+        count, current = row[14], row[15]
+        result = classify(
+            definition(row[_ROW_DEFINITION]), current=current, count=count, at=at,
+            watched=step in WATCHED_STEPS, previous_status=previous,
+        )  # fmt: skip
         status = str(result.status)
-        summary.results[row["id"]] = result
-        if status != row["status"]:
-            changed_status.append((row, status, result))
-        if status != row["status"] or version != row["checked_version"]:
+        results[kpi_id] = result
+        if status != previous:
+            changed_status.append((kpi_id, initiative_id, previous, status, result))
+        if status != previous or version != checked_version:
             to_write.append(
                 KPICheck(
-                    kpi_id=row["id"], checked_at=at, data_version=version,
+                    kpi_id=kpi_id, checked_at=at, data_version=version,
                     current=result.current, progress=result.progress, expected=result.expected,
-                    status=status, previous_status=row["status"],
+                    status=status, previous_status=previous,
                     measurement_count=result.measurement_count,
                 )
             )  # fmt: skip
@@ -572,7 +595,7 @@ def _check_batch(rows: list[dict], at: dt.datetime, summary: CheckSummary) -> No
     if changed_status:
         summary.status_changes += len(changed_status)
         _record_status_changes(changed_status, at)
-        _refresh_health({row["initiative_id"] for row, _, _ in changed_status})
+        _refresh_health({initiative_id for _, initiative_id, _, _, _ in changed_status})
 
 
 def _write_checks(checks: list[KPICheck], at: dt.datetime) -> None:
@@ -612,20 +635,21 @@ def _write_checks(checks: list[KPICheck], at: dt.datetime) -> None:
 
 
 def _record_status_changes(changed: list, at: dt.datetime) -> None:
-    """One kpi.status_changed event per change (kpi.reverted as well when it reverted)."""
+    """One kpi.status_changed event per change (kpi.reverted as well when it reverted).
+    `changed`: (KPI id, initiative id, previous status, status, CheckResult) tuples."""
     events = []
     kpi_info = {
         k["id"]: k
-        for k in KPI.objects.filter(pk__in=[row["id"] for row, _, _ in changed]).values(
+        for k in KPI.objects.filter(pk__in=[kpi_id for kpi_id, *_ in changed]).values(
             "id", "key", "name", "initiative_id", "initiative__reference"
         )
     }
-    for row, status, result in changed:
-        info = kpi_info[row["id"]]
+    for kpi_id, _, previous, status, result in changed:
+        info = kpi_info[kpi_id]
         payload = {
             "kpi": info["key"], "kpi_id": info["id"], "name": info["name"],
             "initiative_id": info["initiative_id"], "initiative": info["initiative__reference"],
-            "from": row["status"], "to": status, "current": result.current,
+            "from": previous, "to": status, "current": result.current,
             "progress": result.progress, "expected": result.expected,
             "checked_at": at.isoformat(),
         }  # fmt: skip
@@ -689,14 +713,12 @@ def kpis_check(
         )
     last_id = 0
     while True:
-        rows = list(
-            queryset.filter(pk__gt=last_id).order_by("pk").values(*_KPI_COLUMNS)[:batch_size]
-        )
+        rows = _kpi_batch(queryset, after=last_id, size=batch_size, at=at)
         if not rows:
             break
         with transaction.atomic():
             _check_batch(rows, at, summary)
-        last_id = rows[-1]["id"]
+        last_id = rows[-1][0]
         if len(rows) < batch_size:
             break
     return summary

@@ -233,6 +233,34 @@ def test_a_batch_overlapping_stored_points_updates_them_and_adds_the_rest(kpi, c
     assert KPICheck.objects.filter(kpi=kpi).latest("checked_at").current == 9.2
 
 
+def _minutes(n: int) -> list[dict]:
+    """n points of 'mttr', a minute apart, ending an hour ago."""
+    start = NOW - dt.timedelta(hours=1, minutes=n)
+    return [
+        {"kpi": "mttr", "value": 9.0, "measured_at": (start + dt.timedelta(minutes=i)).isoformat()}
+        for i in range(n)
+    ]
+
+
+def test_an_error_in_a_late_chunk_of_a_large_batch_stores_nothing(kpi, csi):
+    # (on PostgreSQL the first chunks are already streaming into the table by then)
+    rows = _minutes(2500)
+    rows[2100]["value"] = "n/a"
+    with pytest.raises(InvalidInput) as err:
+        services.measurements_record_bulk(actor=csi, rows=rows)
+    assert set(err.value.errors["rows"]) == {2100}
+    assert not Measurement.objects.filter(kpi=kpi).exists()
+    assert KPI.objects.get(pk=kpi.pk).data_changed_at is None
+
+
+def test_a_stored_point_in_a_late_chunk_of_a_large_batch_is_updated(kpi, csi):
+    rows = _minutes(2500)
+    services.measurements_record_bulk(actor=csi, rows=[rows[2200] | {"value": 11.0}])
+    assert services.measurements_record_bulk(actor=csi, rows=rows) == 2500
+    assert Measurement.objects.filter(kpi=kpi).count() == 2500
+    assert set(Measurement.objects.filter(kpi=kpi).values_list("value", flat=True)) == {9.0}
+
+
 @pytest.mark.parametrize(
     "text",
     [

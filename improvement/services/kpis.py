@@ -14,7 +14,7 @@ import io
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -144,23 +144,17 @@ _UPSERT_CHANGED = " OR ".join(
 
 #: a validated point: (KPI id, (value, measured_at, stamp, source, note))
 Point = tuple[int, tuple]
+#: rows validated per chunk of COPY data: PostgreSQL stores one chunk while the next is checked
+COPY_CHUNK = 1000
 
 
-def _store_points(points: list[Point], *, actor_pk: int | None, now: dt.datetime):
-    """Insert or update points; (kpi, measured_at) decides, so a re-sent point updates and
-    of several points at one instant in a batch the last wins. Returns (points stored, ids
-    of the KPIs whose data changed): an identical re-sent point changes nothing, so it
-    triggers no new check.
-
-    PostgreSQL: COPY (see _store_points_copy). SQLite: parameterised INSERT ... ON CONFLICT.
-    Plain values either way: model instances cost more than the database's own work here.
-    """
-    if connection.vendor == "postgresql":
-        return _store_points_copy(points, actor_pk, now)
+def _store_points_sqlite(points: list[Point], actor_pk: int | None, now: dt.datetime):
+    """SQLite: parameterised INSERT ... ON CONFLICT, the last point of an instant winning.
+    Returns (points stored, ids of the KPIs whose data changed)."""
     unique = {(kpi_id, clean[1]): (kpi_id, clean) for kpi_id, clean in points}
     changed: set[int] = set()
-    recorded_at = connection.ops.adapt_datetimefield_value(now)
     adapt = connection.ops.adapt_datetimefield_value
+    recorded_at = adapt(now)
     table = Measurement._meta.db_table
     columns = ", ".join(_MEASUREMENT_COLUMNS)
     placeholder = "(" + ", ".join(["%s"] * len(_MEASUREMENT_COLUMNS)) + ")"
@@ -184,45 +178,79 @@ def _store_points(points: list[Point], *, actor_pk: int | None, now: dt.datetime
     return len(rows), changed
 
 
-def _csv_text(points: list[Point], actor_pk: int | None, now: dt.datetime) -> str:
-    """The points as COPY's CSV: one f-string a row, each distinct text quoted once."""
-    tail = f",{'' if actor_pk is None else actor_pk},{now.isoformat()}\n"  # empty: NULL
-    quoted = {"": '""'}
-    lines = []
-    append = lines.append
-    for kpi_id, (value, measured_at, stamp, source, note) in points:
-        if (source_csv := quoted.get(source)) is None:
-            source_csv = quoted[source] = '"' + source.replace('"', '""') + '"'
-        if (note_csv := quoted.get(note)) is None:
-            note_csv = quoted[note] = '"' + note.replace('"', '""') + '"'
-        append(
-            f"{kpi_id},{value!r},{stamp or measured_at.isoformat()},{source_csv},{note_csv}{tail}"
-        )
-    return "".join(lines)
+class _CopyText:
+    """Validated points as COPY's CSV, chunk by chunk; remembers what it wrote."""
+
+    def __init__(self, actor_pk: int | None, now: dt.datetime):
+        self.tail = f",{'' if actor_pk is None else actor_pk},{now.isoformat()}\n"  # '': NULL
+        self.quoted = {"": '""'}  # each distinct text is quoted once
+        self.chunks: list[str] = []
+        self.count = 0
+        self.kpi_ids: set[int] = set()
+
+    def chunk(self, points: list[Point]) -> str:
+        quoted, tail = self.quoted, self.tail
+        lines = []
+        append = lines.append
+        for kpi_id, (value, measured_at, stamp, source, note) in points:
+            if (source_csv := quoted.get(source)) is None:
+                source_csv = quoted[source] = '"' + source.replace('"', '""') + '"'
+            if (note_csv := quoted.get(note)) is None:
+                note_csv = quoted[note] = '"' + note.replace('"', '""') + '"'
+            instant = stamp or measured_at.isoformat()
+            append(f"{kpi_id},{value!r},{instant},{source_csv},{note_csv}{tail}")
+        self.count += len(points)
+        self.kpi_ids.update(kpi_id for kpi_id, _ in points)
+        text = "".join(lines)
+        self.chunks.append(text)
+        return text
 
 
-def _store_points_copy(points: list[Point], actor_pk: int | None, now: dt.datetime):
-    """PostgreSQL. A feed usually sends points newer than anything stored, so the batch is
-    first COPYed straight into the table. When a point meets one already stored, or one
-    earlier in the batch (a re-send, a correction), the unique index refuses the COPY: its
-    savepoint is rolled back and the batch goes through a temporary table and one
-    INSERT ... ON CONFLICT instead, the last point of each instant winning."""
+class _ChunkReader:
+    """The file psycopg2's COPY reads: each read() returns the next chunk ('' at the end)."""
+
+    def __init__(self, chunks: Iterator[str]):
+        self.chunks = chunks
+
+    def read(self, size: int = -1) -> str:
+        return next(self.chunks, "")
+
+    def drain(self) -> None:
+        for _ in self.chunks:
+            pass
+
+
+_COPY_OPTIONS = "WITH (FORMAT csv)"
+
+
+def _copy_new_points(chunks: Iterator[str]) -> bool:
+    """PostgreSQL: COPY the chunks straight into the table, under a savepoint. False (and
+    nothing stored) when the unique index refuses a point: one met a point already stored
+    or one earlier in the batch. Reads every chunk either way."""
     import psycopg2
 
-    data = _csv_text(points, actor_pk, now)
+    table = Measurement._meta.db_table
+    reader = _ChunkReader(chunks)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            columns = ", ".join(_MEASUREMENT_COLUMNS)
+            cursor.cursor.copy_expert(
+                f"COPY {table} ({columns}) FROM STDIN {_COPY_OPTIONS}", reader
+            )
+        return True
+    except psycopg2.IntegrityError:
+        return False
+    finally:
+        reader.drain()
+
+
+def _upsert_copied(text: str) -> tuple[int, set[int]]:
+    """PostgreSQL, for a batch that meets stored points (a re-send, a correction): COPY into
+    a temporary table, then one INSERT ... ON CONFLICT, the last point of each instant
+    winning. Returns (points stored, ids of the KPIs whose data changed)."""
     table = Measurement._meta.db_table
     columns = ", ".join(_MEASUREMENT_COLUMNS)
-    copy_options = "WITH (FORMAT csv)"
     with connection.cursor() as cursor:
-        try:
-            with transaction.atomic():
-                cursor.cursor.copy_expert(
-                    f"COPY {table} ({columns}) FROM STDIN {copy_options}", io.StringIO(data),
-                    size=1 << 20,
-                )  # fmt: skip
-            return len(points), {kpi_id for kpi_id, _ in points}
-        except psycopg2.IntegrityError:
-            pass
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS cir_measurement_load ("
             "position bigint GENERATED ALWAYS AS IDENTITY, kpi_id bigint, "
@@ -231,9 +259,8 @@ def _store_points_copy(points: list[Point], actor_pk: int | None, now: dt.dateti
         )
         cursor.execute("TRUNCATE cir_measurement_load")
         cursor.cursor.copy_expert(
-            f"COPY cir_measurement_load ({columns}) FROM STDIN {copy_options}",
-            io.StringIO(data), size=1 << 20,
-        )  # fmt: skip
+            f"COPY cir_measurement_load ({columns}) FROM STDIN {_COPY_OPTIONS}", io.StringIO(text)
+        )
         cursor.execute(
             f"WITH latest AS (SELECT DISTINCT ON (kpi_id, measured_at) {columns} "  # noqa: S608
             "  FROM cir_measurement_load ORDER BY kpi_id, measured_at, position DESC), "
@@ -259,10 +286,40 @@ def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
     kpi_schedule_check(kpi_ids=kpi_ids)
 
 
-def _record(points: list[Point], *, actor, now: dt.datetime) -> int:
-    """Store validated points in one transaction; mark and schedule what changed."""
+def _record(validate, total: int, errors: dict, *, actor, now: dt.datetime) -> int:
+    """Validate `total` rows and store them, all or nothing; mark and schedule what changed.
+
+    `validate(start, stop)` returns the points of rows start..stop-1 and puts the errors of
+    the others into `errors` by row index. Insert or update: (kpi, measured_at) decides, so
+    a re-sent point updates it, and of several points at one instant the last wins; an
+    identical re-sent point changes nothing, so it triggers no new check. Returns the
+    number of points stored.
+
+    PostgreSQL: the rows are validated a chunk at a time while the database COPYs the
+    chunks before (two cores at work), straight into the table when they are new points,
+    else through _upsert_copied; invalid input rolls it all back. SQLite: validate all, then
+    upsert. Plain values either way: model instances cost more than the database's work.
+    """
     with transaction.atomic():
-        count, changed = _store_points(points, actor_pk=actor.pk, now=now)
+        if connection.vendor == "postgresql":
+            text = _CopyText(actor.pk, now)
+            chunks = (
+                text.chunk(points)
+                for start in range(0, total, COPY_CHUNK)
+                if (points := validate(start, start + COPY_CHUNK)) and not errors
+            )
+            new = _copy_new_points(chunks)
+            if errors:
+                raise _rows_invalid(errors)  # rolls back what was copied
+            if new:
+                count, changed = text.count, text.kpi_ids
+            else:
+                count, changed = _upsert_copied("".join(text.chunks))
+        else:
+            points = validate(0, total)
+            if errors:
+                raise _rows_invalid(errors)
+            count, changed = _store_points_sqlite(points, actor.pk, now)
         if changed:
             _mark_changed_and_schedule(changed)
     return count
@@ -279,29 +336,32 @@ def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
         permissions.may_record_measurements(actor, kpi),
         "You may not record measurements for this KPI.",
     )
+    if not points:
+        raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
     now = timezone.now()
     latest = now + CLOCK_SKEW
-    clean_points, errors = [], {}
-    for index, point in enumerate(points):
-        clean, point_errors = _clean_point(point, latest=latest)
-        if point_errors:
-            errors[index] = point_errors
-        else:
-            clean_points.append((kpi.pk, clean))
-    if errors:
-        raise _rows_invalid(errors)
-    if not clean_points:
-        raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
-    return _record(clean_points, actor=actor, now=now)
+    errors: dict = {}
+
+    def validate(start: int, stop: int) -> list[Point]:
+        clean_points = []
+        for index in range(start, min(stop, len(points))):
+            clean, point_errors = _clean_point(points[index], latest=latest)
+            if point_errors:
+                errors[index] = point_errors
+            else:
+                clean_points.append((kpi.pk, clean))
+        return clean_points
+
+    return _record(validate, len(points), errors, actor=actor, now=now)
 
 
 def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
     """Record up to 10 000 points across KPIs addressed by key, all or nothing.
 
-    Every row is validated before anything is written; errors name the row index and
-    field: InvalidInput(errors={"rows": {3: {"kpi": ["Unknown KPI key 'x'."]}}}).
-    Re-sending the same batch changes nothing. Returns the number of points stored (one
-    per KPI and instant).
+    Every row is validated before anything is committed; errors name the row index and
+    field: InvalidInput(errors={"rows": {3: {"kpi": ["Unknown KPI key 'x'."]}}}), or
+    Forbidden when the only errors are KPIs the actor may not feed. Re-sending the same
+    batch changes nothing. Returns the number of points stored (one per KPI and instant).
     """
     if not isinstance(rows, list | tuple) or not rows:
         raise InvalidInput("Send a non-empty list of measurements.", errors={"rows": ["Empty."]})
@@ -320,39 +380,43 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
         kpis = {
             k.key: k for k in queryset.select_related("initiative__service", "initiative__practice")
         }
-    allowed: dict[int, bool] = {}
+    # decided before the rows are read: no query may run while the rows stream into COPY
+    allowed = {
+        kpi.pk: may_feed_all or permissions.may_record_measurements(actor, kpi)
+        for kpi in kpis.values()
+    }
     now = timezone.now()
     latest = now + CLOCK_SKEW
-    points, errors = [], {}
-    append = points.append  # the loop runs 10 000 times a request
-    for index, row in enumerate(rows):
-        clean, row_errors = _clean_point(row, latest=latest)
-        key = row.get("kpi") if type(row) is dict else None
-        kpi = kpis.get(key) if type(key) is str else None
-        if kpi is None:
-            if type(row) is dict:
-                row_errors["kpi"] = [
-                    f"Unknown KPI key '{key}'." if key else "The KPI key is required."
-                ]
-        elif not may_feed_all:
-            if kpi.pk not in allowed:
-                allowed[kpi.pk] = permissions.may_record_measurements(actor, kpi)
-            if not allowed[kpi.pk]:
+    errors: dict = {}
+
+    def validate(start: int, stop: int) -> list[Point]:
+        points = []
+        append = points.append  # this loop runs 10 000 times a request
+        for index in range(start, min(stop, len(rows))):
+            row = rows[index]
+            clean, row_errors = _clean_point(row, latest=latest)
+            key = row.get("kpi") if type(row) is dict else None
+            kpi = kpis.get(key) if type(key) is str else None
+            if kpi is None:
+                if type(row) is dict:
+                    row_errors["kpi"] = [
+                        f"Unknown KPI key '{key}'." if key else "The KPI key is required."
+                    ]
+            elif not allowed[kpi.pk]:
                 row_errors["kpi"] = [f"You may not record measurements for KPI '{key}'."]
-        if row_errors:
-            errors[index] = row_errors
-        else:
-            append((kpi.pk, clean))
-    if errors:
-        if all(set(e) == {"kpi"} and "may not" in e["kpi"][0] for e in errors.values()):
-            raise Forbidden(
-                "You may not record measurements for these KPIs.", errors={"rows": errors}
-            )
-        raise _rows_invalid(errors)
-    return _record(points, actor=actor, now=now)
+            if row_errors:
+                errors[index] = row_errors
+            else:
+                append((kpi.pk, clean))
+        return points
+
+    return _record(validate, len(rows), errors, actor=actor, now=now)
 
 
 def _rows_invalid(errors: dict) -> InvalidInput:
+    """Forbidden when every error is a KPI the actor may not feed; else InvalidInput."""
+    if all(set(e) == {"kpi"} and "may not" in e["kpi"][0] for e in errors.values()):
+        return Forbidden("You may not record measurements for these KPIs.", errors={"rows": errors})
     index, first = next(iter(errors.items()))
     field_name, messages = next(iter(first.items()))
     return InvalidInput(

@@ -651,15 +651,17 @@ def _check_batch(rows: list[tuple], at: dt.datetime, summary: CheckSummary) -> N
                     measurement_count=result.measurement_count,
                 )
             )  # fmt: skip
-    if to_write:
-        _write_checks(to_write, at)
     summary.checked += len(rows)
     summary.created += len(to_write)
+    summary.status_changes += len(changed_status)
     summary.batches += 1
-    if changed_status:
-        summary.status_changes += len(changed_status)
-        _record_status_changes(changed_status, at)
-        _refresh_health({initiative_id for _, initiative_id, _, _, _ in changed_status})
+    if not to_write:
+        return  # a steady batch: not even a transaction
+    with transaction.atomic():  # each batch commits on its own
+        _write_checks(to_write, at)
+        if changed_status:
+            _record_status_changes(changed_status, at)
+            _refresh_health({initiative_id for _, initiative_id, _, _, _ in changed_status})
 
 
 def _write_checks(checks: list[KPICheck], at: dt.datetime) -> None:
@@ -780,8 +782,7 @@ def kpis_check(
         rows = _kpi_batch(queryset, after=last_id, size=batch_size, at=at)
         if not rows:
             break
-        with transaction.atomic():
-            _check_batch(rows, at, summary)
+        _check_batch(rows, at, summary)
         last_id = rows[-1][0]
         if len(rows) < batch_size:
             break

@@ -242,7 +242,6 @@ class CatalogueAdmin(ServiceWritesMixin, RolePermissionsMixin, admin.ModelAdmin)
     def initiative_count(self, obj):
         return obj._initiatives
 
-
     def save_model(self, request, obj, form, change):
         # the form already set the values on obj; the service validates and saves them
         data = {name: form.cleaned_data[name] for name in form.changed_data}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import F, Prefetch, QuerySet
 
 from . import permissions
-from .models import KPI, Initiative, KPICheck
+from .models import KPI, Goal, Initiative, KPICheck
 
 
 def initiatives_visible_to(user) -> QuerySet[Initiative]:
@@ -21,6 +23,27 @@ def initiative_list(user) -> QuerySet[Initiative]:
         initiatives_visible_to(user)
         .select_related("accountable", "service", "practice")
         .prefetch_related("goals")
+    )
+
+
+#: what a row of the register (the API's list) reads of an initiative
+_ROW_FIELDS = (
+    "id", "reference", "title", "description", "source", "external_system", "external_id",
+    "external_url", "value", "effort", "urgency", "score", "priority", "step", "health",
+    "iteration", "due_date", "closed_at", "outcome", "closure_reason", "created_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def initiative_rows(user) -> QuerySet:
+    """The register as plain rows (dicts): the initiative's fields and the names of its
+    service, practice, owner and creator. What the API's list renders; no model instances."""
+    return initiatives_visible_to(user).values(
+        *_ROW_FIELDS,
+        service_name=F("service__name"),
+        practice_name=F("practice__name"),
+        accountable_username=F("accountable__username"),
+        created_by_username=F("created_by__username"),
     )
 
 
@@ -89,34 +112,31 @@ def initiative_relations(initiative_ids) -> dict[str, dict[int, list]]:
     """
     from collections import defaultdict
 
-    from django.db.models import CharField, F, Value
-    from django.db.models.functions import Cast
-
     ids = list(initiative_ids)
-    parts = [
-        Initiative.goals.through.objects.filter(initiative_id__in=ids).values_list(
-            Value("goals", output_field=CharField()),
-            "initiative_id",
-            Cast("goal_id", CharField()),
-            F("goal__title"),
-        )
-    ]
-    for name in ("responsible", "consulted", "informed"):
-        parts.append(
-            getattr(Initiative, name)
-            .through.objects.filter(initiative_id__in=ids)
-            .values_list(
-                Value(name, output_field=CharField()),
-                "initiative_id",
-                F("user__username"),
-                Cast("id", CharField()),
-            )
-        )
     relations: dict[str, dict[int, list]] = {
         name: defaultdict(list) for name in ("goals", "responsible", "consulted", "informed")
     }
-    rows = parts[0].union(*parts[1:], all=True)
-    ordered = sorted(rows, key=lambda r: (r[0], r[1], r[3] if r[0] == "goals" else int(r[3])))
-    for name, initiative_id, value, _ in ordered:
-        relations[name][initiative_id].append(int(value) if name == "goals" else value)
+    if not ids:
+        return relations
+    # written out: the ORM's compilation of this union costs more than running it
+    in_ids = ", ".join(["%s"] * len(ids))
+    goals = Initiative.goals.through._meta.db_table
+    parts = [
+        f"SELECT 'goals', l.initiative_id, l.goal_id, g.title FROM {goals} l "  # noqa: S608
+        f"JOIN {Goal._meta.db_table} g ON g.id = l.goal_id WHERE l.initiative_id IN ({in_ids})"
+    ]
+    users = get_user_model()._meta.db_table
+    for name in ("responsible", "consulted", "informed"):
+        table = getattr(Initiative, name).through._meta.db_table
+        parts.append(
+            f"SELECT '{name}', l.initiative_id, l.id, u.username FROM {table} l "  # noqa: S608
+            f"JOIN {users} u ON u.id = l.user_id WHERE l.initiative_id IN ({in_ids})"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), ids * len(parts))
+        rows = cursor.fetchall()
+    # goals by title, people in the order they were added
+    rows.sort(key=lambda r: (r[0], r[1], r[3] if r[0] == "goals" else r[2]))
+    for name, initiative_id, key, label in rows:
+        relations[name][initiative_id].append(key if name == "goals" else label)
     return relations

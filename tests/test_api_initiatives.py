@@ -179,6 +179,18 @@ def test_filters(world: World):
     assert [x["reference"] for x in ordered] == sorted([i, p, r], reverse=True)
 
 
+@pytest.mark.parametrize("extra", [0, 40])
+def test_list_page_queries_do_not_grow_with_rows(world: World, extra, django_assert_num_queries):
+    for initiative in factories.InitiativeFactory.create_batch(extra):
+        initiative.goals.add(world.goal)
+        initiative.consulted.add(world.users["viewer"])
+    client = world.client("viewer")
+    # token, roles, count, page, goals and RACI (one UNION ALL), whatever the number of rows
+    with django_assert_num_queries(5):
+        response = client.get("/api/v1/initiatives/?limit=100")
+    assert len(response.json()["results"]) == 3 + extra
+
+
 def test_pagination_defaults_to_50_and_caps_at_1000(world: World):
     factories.InitiativeFactory.create_batch(60)
     client = world.client("viewer")
@@ -416,7 +428,7 @@ def test_flat_list_rows_equal_the_full_serializer(rf, csi, initiative_at, make_u
     initiatives = list(Initiative.objects.order_by("pk"))
     expected = s.InitiativeSerializer(initiatives, many=True, context={"request": request}).data
     rows = s.initiative_rows(
-        initiatives,
+        selectors.initiative_rows(csi).order_by("pk"),
         relations=selectors.initiative_relations(i.pk for i in initiatives),
         detail_url=request.build_absolute_uri("/api/v1/initiatives/"),
     )

@@ -44,4 +44,3 @@ class CIRAutoSchema(AutoSchema):
                 },
             )
         return operation
-

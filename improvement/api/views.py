@@ -61,6 +61,20 @@ User = get_user_model()
 MAX_POINTS = 10_000
 
 
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, skipped when the request names none of the filters: building the
+    filter form (its model choice fields and their querysets) costs more than a page's
+    queries, and with no filter given it changes nothing."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or not request.query_params.keys() & set(
+            filterset_class.base_filters
+        ):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
 def _manage(user) -> bool:
     return permissions.may_manage(user)
 
@@ -208,7 +222,7 @@ class InitiativeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRVie
     """The register: initiatives with their step records, actions, reviews and moves."""
 
     serializer_class = s.InitiativeSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = InitiativeFilterSet
     queryset = Initiative.objects.none()  # for the schema; get_queryset scopes it
     role_rules = {
@@ -232,9 +246,7 @@ class InitiativeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRVie
     def get_queryset(self):
         user = self.request.user
         if self.action == "list":
-            return selectors.initiatives_visible_to(user).select_related(
-                "accountable", "service", "practice", "created_by"
-            )
+            return selectors.initiative_rows(user)
         if self.action == "retrieve":
             return _detail_queryset(user)
         # writes: what may_edit reads (owners of service and practice) comes along
@@ -248,7 +260,7 @@ class InitiativeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRVie
     def list(self, request, *args, **kwargs):
         """A page of the register, rendered flat (see serializers.initiative_rows)."""
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        relations = selectors.initiative_relations(i.pk for i in page)
+        relations = selectors.initiative_relations(row["id"] for row in page)
         detail_url = request.build_absolute_uri(reverse("api:initiative-list"))
         return self.get_paginated_response(
             s.initiative_rows(page, relations=relations, detail_url=detail_url)
@@ -560,7 +572,7 @@ class KPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRViewSet):
     """KPIs of initiatives, their measurements and their checks."""
 
     serializer_class = s.KPISerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = KPIFilterSet
     queryset = KPI.objects.none()
     role_rules = {
@@ -834,7 +846,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRViewSet):
     """Users and their CIR roles; the API refers to users by `username`."""
 
     serializer_class = s.UserSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = UserFilterSet
     queryset = User.objects.none()
 

@@ -303,6 +303,29 @@ def test_text_beyond_ascii_and_with_quotes_is_stored_as_sent(kpi, csi):
     assert (stored.source, stored.note) == (point["source"], point["note"])
 
 
+@pytest.mark.parametrize("count", [2, 12])
+def test_a_team_member_feeding_many_kpis_costs_the_same_queries(
+    initiative_at, make_user, count, django_assert_num_queries, monkeypatch
+):
+    # given KPIs on initiatives where the member is Responsible but not Accountable
+    member = make_user("team", username="rita")
+    kpis = []
+    for n in range(count):
+        initiative = initiative_at(Step.ACTION)
+        initiative.responsible.add(member)
+        kpis.append(KPIFactory(initiative=initiative, key=f"k{n}"))
+    rows = [{"kpi": k.key, "value": 1.0, "measured_at": at(1).isoformat()} for k in kpis]
+    # then roles, KPIs with their initiatives, their Responsible people; the write (a
+    # savepoint pair, the points, the data version); whatever the number of KPIs
+    from django.db import connection
+
+    writes = 5 if connection.vendor == "postgresql" else 4
+    # (the check that follows the commit is counted elsewhere)
+    monkeypatch.setattr("django.db.transaction.on_commit", lambda *args, **kwargs: None)
+    with django_assert_num_queries(3 + writes):
+        assert services.measurements_record_bulk(actor=member, rows=rows) == count
+
+
 def test_bulk_refuses_more_than_ten_thousand_rows(csi):
     rows = [{"kpi": "x", "value": 1, "measured_at": "2026-01-01T00:00:00Z"}] * 10_001
     with pytest.raises(InvalidInput, match="At most 10000"):

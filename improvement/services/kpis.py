@@ -377,8 +377,12 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
     if may_feed_all:
         kpis = {key: _KPIRef(pk) for key, pk in queryset.values_list("key", "pk")}
     else:
+        # what may_record_measurements reads, for all the KPIs in two queries
         kpis = {
-            k.key: k for k in queryset.select_related("initiative__service", "initiative__practice")
+            k.key: k
+            for k in queryset.select_related(
+                "initiative__service", "initiative__practice"
+            ).prefetch_related("initiative__responsible")
         }
     # decided before the rows are read: no query may run while the rows stream into COPY
     allowed = {

@@ -26,6 +26,7 @@ urlpatterns = [
     path(f"{initiative}actions/<int:pk>/", views.ActionUpdateView.as_view(), name="action-update"),
     path(f"{initiative}kpis/", views.KPICreateView.as_view(), name="kpi-create"),
     path(f"{initiative}kpis/<int:pk>/", views.KPIUpdateView.as_view(), name="kpi-update"),
+    path(f"{initiative}kpis/<int:pk>/delete/", views.KPIDeleteView.as_view(), name="kpi-delete"),
     path(
         f"{initiative}kpis/<int:pk>/measurements/",
         views.MeasurementCreateView.as_view(),

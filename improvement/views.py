@@ -394,7 +394,9 @@ def initiative_context(request, initiative: Initiative, **overrides) -> dict:
                 )
                 if may_record
                 else None,
-                "open_edit": kpi.pk in overrides.get("kpi_forms", {}),
+                "open_edit": kpi.pk in overrides.get("kpi_forms", {})
+                or kpi.pk in overrides.get("kpi_delete_errors", {}),
+                "delete_error": overrides.get("kpi_delete_errors", {}).get(kpi.pk, ""),
                 "open_measure": kpi.pk in overrides.get("measurement_forms", {}),
                 "saved": overrides.get("saved_kpi") == kpi.pk,
             }
@@ -437,6 +439,7 @@ def initiative_context(request, initiative: Initiative, **overrides) -> dict:
         "move_errors": overrides.get("move_errors", []),
         "move_to": overrides.get("move_to", ""),
         "kpi_cards": kpi_cards,
+        "kpis_flash": overrides.get("flash", "") if overrides.get("kpis_flash") else "",
         "may_record": may_record,
         "kpi_form": overrides.get("kpi_form")
         or (KPIForm(auto_id="id_newkpi_%s") if can_edit else None),
@@ -728,6 +731,28 @@ class KPIUpdateView(InitiativePostView):
                     request, initiative, f"KPI “{kpi.name}” saved.", saved_kpi=kpi.pk
                 )
         return self.failure(request, initiative, kpi_forms={kpi.pk: form})
+
+
+class KPIDeleteView(InitiativePostView):
+    """Delete a KPI with its measurements and check history, once the box is ticked."""
+
+    partial = "improvement/includes/_kpis_response.html"
+    anchor = "kpis"
+
+    def handle(self, request, initiative, pk):
+        kpi = get_object_or_404(KPI, pk=pk, initiative=initiative)
+        self.require(permissions.may_edit(request.user, initiative))
+        if request.POST.get("confirm") != "yes":
+            return self.failure(
+                request, initiative,
+                kpi_delete_errors={kpi.pk: "Tick the box to confirm the deletion."},
+            )  # fmt: skip
+        name = kpi.name
+        services.kpi_delete(kpi=kpi, actor=request.user)
+        return self.success(
+            request, initiative, f"KPI “{name}” deleted, with its measurements and checks.",
+            kpis_flash=True,
+        )  # fmt: skip
 
 
 class MeasurementCreateView(InitiativePostView):

@@ -620,6 +620,49 @@ def test_edit_a_kpi_baseline(client_for, team_member, initiative_at):
     assert kpi.baseline_value == 9.5
 
 
+def test_delete_a_kpi_once_the_box_is_ticked(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.ACTION, complete=False)
+    kpi = factories.KPIFactory(initiative=initiative, name="Wrong KPI")
+    Measurement.objects.create(kpi=kpi, value=1.0, measured_at=timezone.now())
+    client = client_for(team_member)
+    # without the box ticked: nothing happens, the card says why
+    response = client.post(url("kpi-delete", initiative.reference, kpi.pk), {}, **HTMX)
+    assert response.status_code == 422
+    assert "Tick the box to confirm the deletion." in response.content.decode()
+    assert KPI.objects.filter(pk=kpi.pk).exists()
+    # with it: gone, and the KPI section says so
+    response = client.post(url("kpi-delete", initiative.reference, kpi.pk), {"confirm": "yes"},
+                           **HTMX)  # fmt: skip
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "KPI “Wrong KPI” deleted, with its measurements and checks." in html
+    assert not KPI.objects.filter(pk=kpi.pk).exists()
+    assert f"kpis/{kpi.pk}/delete/" not in html
+
+
+def test_delete_a_kpi_without_javascript_redirects_to_the_page(client_for, team_member,
+                                                                initiative_at):  # fmt: skip
+    initiative = initiative_at(Step.ACTION, complete=False)
+    kpi = factories.KPIFactory(initiative=initiative)
+    response = client_for(team_member).post(
+        url("kpi-delete", initiative.reference, kpi.pk), {"confirm": "yes"}
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith("#kpis")
+    assert not KPI.objects.filter(pk=kpi.pk).exists()
+
+
+def test_only_editors_see_and_may_use_kpi_deletion(client_for, viewer, initiative_at):
+    initiative = initiative_at(Step.ACTION, complete=False)
+    kpi = factories.KPIFactory(initiative=initiative)
+    client = client_for(viewer)
+    page = client.get(url("initiative", initiative.reference)).content.decode()
+    assert f"kpis/{kpi.pk}/delete/" not in page
+    response = client.post(url("kpi-delete", initiative.reference, kpi.pk), {"confirm": "yes"})
+    assert response.status_code == 403
+    assert KPI.objects.filter(pk=kpi.pk).exists()
+
+
 def test_record_a_measurement_and_see_the_verdict(
     client_for, team_member, initiative_at, django_capture_on_commit_callbacks
 ):

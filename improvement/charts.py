@@ -173,6 +173,22 @@ def rolling_series(definition: evaluation.KPIDefinition, pts: list[Point]) -> li
     return series
 
 
+#: the width of a character of the bold label font, in ems (generous: digits and capitals)
+LABEL_EM = 0.62
+
+
+def _line_labels(kpi, g: Layout) -> tuple[str, str]:
+    """The texts at the right end of the baseline and target lines ('' where there is none)."""
+    unit = kpi.unit or ""
+    wide = g is WIDE
+    baseline = target = ""
+    if kpi.baseline_value is not None:
+        baseline = f"{'Baseline ' if wide else ''}{fmt_number(kpi.baseline_value, unit)}"
+    if kpi.target_value is not None:
+        target = f"{'Target ' if wide else '→ '}{fmt_number(kpi.target_value, unit)}"
+    return baseline, target
+
+
 def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout) -> SafeString:
     """One SVG rendering of the chart with layout `g`."""
     unit = kpi.unit or ""
@@ -223,6 +239,9 @@ def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout
     if kpi.baseline_value is not None and kpi.baseline_value >= 0 and min(ys) >= 0:
         y0 = max(y0, 0.0)  # a non-negative KPI never needs a negative axis
 
+    # room at the right for the baseline and target labels, however long they are
+    longest = max((len(text) for text in _line_labels(kpi, g) if text), default=0)
+    RIGHT = max(RIGHT, math.ceil(6 + longest * g.font * LABEL_EM) + 4)  # noqa: N806
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     span = (x1 - x0).total_seconds()
@@ -291,16 +310,14 @@ def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout
             f'<line class="chart-baseline" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" '
             f'y2="{y:.1f}" stroke="{BASELINE_COLOUR}" stroke-width="1.5"/>'
         )
-        word = "Baseline " if g is WIDE else ""
-        labels.append((y, f"{word}{fmt_number(kpi.baseline_value, unit)}", BASELINE_COLOUR))
+        labels.append((y, _line_labels(kpi, g)[0], BASELINE_COLOUR))
     if kpi.target_value is not None:
         y = sy(float(kpi.target_value))
         parts.append(
             f'<line class="chart-target" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" '
             f'y2="{y:.1f}" stroke="{TARGET_COLOUR}" stroke-width="2" stroke-dasharray="8 4"/>'
         )
-        word = "Target " if g is WIDE else "→ "
-        labels.append((y, f"{word}{fmt_number(kpi.target_value, unit)}", TARGET_COLOUR))
+        labels.append((y, _line_labels(kpi, g)[1], TARGET_COLOUR))
     if len(labels) == 2 and abs(labels[0][0] - labels[1][0]) < 14:
         # keep the two labels apart when the lines are close
         (ya, ta, ca), (yb, tb, cb) = sorted(labels)

@@ -906,3 +906,35 @@ def test_sum_kpi_chart_draws_the_rolling_sum_the_verdict_uses():
     # point has left the window
     assert [p.value for p in chart.points] == [1.0, 2.0, 3.0, 3.0]
     assert "Latest 30-day sum 3" in chart.summary
+
+
+@pytest.mark.parametrize(
+    ("unit", "baseline"), [("min", 620.0), ("incidents", 123_456.0), ("", 8.0)]
+)
+def test_chart_line_labels_fit_inside_the_chart(unit, baseline):
+    """The baseline and target labels at the right end of their lines are never cut off."""
+    import datetime as dt
+    import re
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from improvement.charts import NARROW, WIDE, kpi_chart
+
+    em = 0.6  # a bold character of the chart's font is at most about 0.6 em wide
+
+    now = timezone.now()
+    kpi = SimpleNamespace(
+        pk=1, key="k", name="KPI", unit=unit, direction="decrease", aggregation="latest",
+        window_days=30, baseline_value=baseline, baseline_date=(now - dt.timedelta(days=90)).date(),
+        target_value=baseline * 0.6, target_date=(now + dt.timedelta(days=90)).date(),
+        status="on_track",
+    )  # fmt: skip
+    points = [SimpleNamespace(measured_at=now - dt.timedelta(days=1), value=baseline * 0.8,
+                              source="", note="")]  # fmt: skip
+    chart = kpi_chart(kpi, points, now=now)
+    for svg, layout in ((chart.svg, WIDE), (chart.svg_narrow, NARROW)):
+        labels = re.findall(r'<text x="([\d.]+)"[^>]*font-weight="600"[^>]*>([^<]+)</text>', svg)
+        assert len(labels) == 2
+        for x, text in labels:
+            assert float(x) + len(text) * layout.font * em <= layout.width, text

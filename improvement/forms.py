@@ -225,12 +225,23 @@ class InitiativeForm(ServiceModelForm):
         queryset=User.objects.none(), required=False, widget=forms.SelectMultiple(attrs={"size": 4})
     )
     priority = forms.ChoiceField(required=False, label="Priority")
+    external_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label="Link to the record"
+    )
 
     class Meta:
         model = Initiative
-        fields = ["title", "description", "source", "service", "practice", "value", "urgency",
-                  "effort", "due_date", "accountable", "responsible", "consulted",
+        fields = ["title", "description", "source", "external_system", "external_id",
+                  "external_url", "service", "practice", "value", "urgency", "effort",
+                  "due_date", "accountable", "responsible", "consulted",
                   "informed"]  # fmt: skip
+        labels = {
+            "external_system": "Raised in (ITSM tool)",
+            "external_id": "Its record id",
+        }
+        help_texts = {
+            "external_system": "e.g. servicenow, jira: with the id, unique in the register.",
+        }
         widgets = {
             "description": _textarea(4),
             "value": forms.Select(choices=SCALE),

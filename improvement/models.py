@@ -166,6 +166,8 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
                 fields=["external_system", "external_id"],
                 condition=~Q(external_system="") & ~Q(external_id=""),
                 name="%(app_label)s_%(class)s_unique_external_id",
+                violation_error_message="Another initiative of the register already comes "
+                "from this record of this ITSM tool.",
             ),
             models.CheckConstraint(
                 condition=Q(iteration__gte=1), name="%(app_label)s_%(class)s_iteration_positive"

@@ -938,3 +938,31 @@ def test_chart_line_labels_fit_inside_the_chart(unit, baseline):
         assert len(labels) == 2
         for x, text in labels:
             assert float(x) + len(text) * layout.font * em <= layout.width, text
+
+
+def test_edit_the_itsm_record_an_initiative_came_from(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.ACTION)
+    other = initiative_at(Step.ACTION)
+    Initiative.objects.filter(pk=other.pk).update(external_system="jira", external_id="OPS-7")
+    client = client_for(team_member)
+    form = {
+        "title": initiative.title, "source": initiative.source, "value": 3, "urgency": 3,
+        "effort": 3, "accountable": team_member.pk, "responsible": [team_member.pk],
+        "external_system": "servicenow", "external_id": "PRB0041337",
+        "external_url": "https://example.service-now.com/problem.do?sys_id=1",
+    }  # fmt: skip
+    response = client.post(url("initiative-details", initiative.reference), form)
+    assert response.status_code == 302
+    initiative.refresh_from_db()
+    assert (initiative.external_system, initiative.external_id) == ("servicenow", "PRB0041337")
+    page = client.get(url("initiative", initiative.reference)).content.decode()
+    assert 'href="https://example.service-now.com/problem.do?sys_id=1"' in page
+    # the same record twice in the register is refused, with the reason, and nothing changes
+    response = client.post(
+        url("initiative-details", initiative.reference),
+        form | {"external_system": "jira", "external_id": "OPS-7"},
+    )
+    assert response.status_code == 422
+    assert "already comes from this record" in response.content.decode()
+    initiative.refresh_from_db()
+    assert initiative.external_id == "PRB0041337"

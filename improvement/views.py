@@ -692,10 +692,19 @@ class ActionUpdateView(InitiativePostView):
         return self.failure(request, initiative, action_forms={action.pk: form}, opened=["action"])
 
 
-class KPICreateView(InitiativePostView):
+class KPIPostView(InitiativePostView):
+    """Base of the writes on the KPI section: they answer with the section."""
+
     partial = "improvement/includes/_kpis_response.html"
     anchor = "kpis"
 
+    def editable_kpi(self, request, initiative, pk) -> KPI:
+        kpi = get_object_or_404(KPI, pk=pk, initiative=initiative)
+        self.require(permissions.may_edit(request.user, initiative))
+        return kpi
+
+
+class KPICreateView(KPIPostView):
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
         form = KPIForm(request.POST, auto_id="id_newkpi_%s")
@@ -713,13 +722,9 @@ class KPICreateView(InitiativePostView):
         return self.failure(request, initiative, kpi_form=form)
 
 
-class KPIUpdateView(InitiativePostView):
-    partial = "improvement/includes/_kpis_response.html"
-    anchor = "kpis"
-
+class KPIUpdateView(KPIPostView):
     def handle(self, request, initiative, pk):
-        kpi = get_object_or_404(KPI, pk=pk, initiative=initiative)
-        self.require(permissions.may_edit(request.user, initiative))
+        kpi = self.editable_kpi(request, initiative, pk)
         form = KPIForm(request.POST, instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
         if form.is_valid():
             try:
@@ -733,15 +738,11 @@ class KPIUpdateView(InitiativePostView):
         return self.failure(request, initiative, kpi_forms={kpi.pk: form})
 
 
-class KPIDeleteView(InitiativePostView):
+class KPIDeleteView(KPIPostView):
     """Delete a KPI with its measurements and check history, once the box is ticked."""
 
-    partial = "improvement/includes/_kpis_response.html"
-    anchor = "kpis"
-
     def handle(self, request, initiative, pk):
-        kpi = get_object_or_404(KPI, pk=pk, initiative=initiative)
-        self.require(permissions.may_edit(request.user, initiative))
+        kpi = self.editable_kpi(request, initiative, pk)
         if request.POST.get("confirm") != "yes":
             return self.failure(
                 request, initiative,

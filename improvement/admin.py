@@ -35,6 +35,7 @@ from .choices import (
     FINAL_STEPS,
     SEVEN_STEPS,
     STATUS_COLOURS,
+    KPIStatus,
     Outcome,
     Priority,
     Step,
@@ -347,6 +348,12 @@ class ActionInline(RolePermissionsMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("owner")
 
 
+#: a review as the admin shows it, in its inline and on its own page
+REVIEW_FIELDS = ("iteration", "decision", "progress_check", "value_check", "notes",
+                 "reviewed_by", "created_at", "snapshot")  # fmt: skip
+REVIEW_READONLY = ("iteration", "reviewed_by", "created_at", "snapshot")
+
+
 class ReviewInline(RolePermissionsMixin, admin.StackedInline):
     """The review of each iteration. Written once through review_create (which snapshots
     the KPIs), then kept as it was: existing reviews are read-only."""
@@ -354,17 +361,8 @@ class ReviewInline(RolePermissionsMixin, admin.StackedInline):
     model = Review
     extra = 1
     can_delete = False
-    fields = (
-        "iteration",
-        "decision",
-        "progress_check",
-        "value_check",
-        "notes",
-        "reviewed_by",
-        "created_at",
-        "snapshot",
-    )
-    readonly_fields = ("iteration", "reviewed_by", "created_at", "snapshot")
+    fields = REVIEW_FIELDS
+    readonly_fields = REVIEW_READONLY
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("reviewed_by")
@@ -1055,18 +1053,8 @@ class ReviewAdmin(InitiativeChildAdmin):
     list_filter = ("decision", "iteration")
     search_fields = ("initiative__reference", "initiative__title", "progress_check", "notes")
     date_hierarchy = "created_at"
-    fields = (
-        "initiative",
-        "iteration",
-        "decision",
-        "progress_check",
-        "value_check",
-        "notes",
-        "reviewed_by",
-        "created_at",
-        "snapshot",
-    )
-    readonly_fields = ("iteration", "reviewed_by", "created_at", "snapshot")
+    fields = ("initiative", *REVIEW_FIELDS)
+    readonly_fields = REVIEW_READONLY
 
     @admin.display(description="KPI snapshot")
     def snapshot(self, obj):
@@ -1097,17 +1085,6 @@ class KPIForm(forms.ModelForm):
     class Meta:
         model = KPI
         fields = ("initiative", *KPI_FIELDS)
-
-    def clean(self):
-        cleaned = super().clean()
-        pct = cleaned.get("target_change_pct")
-        if pct is not None and cleaned.get("target_value") is not None:
-            self.add_error(
-                "target_change_pct", "Give either a target value or a change %, not both."
-            )
-        if pct is not None and cleaned.get("baseline_value") is None:
-            self.add_error("target_change_pct", "A relative target needs a baseline value.")
-        return cleaned
 
 
 @admin.register(KPI)
@@ -1154,8 +1131,8 @@ class KPIAdmin(InitiativeChildAdmin):
         data = values_of(obj, KPI_FIELDS, only=None if not change else set(form.changed_data))
         pct = form.cleaned_data.get("target_change_pct")
         if pct is not None:
-            data.pop("target_value", None)
-            data["target_change_pct"] = pct
+            # the service turns it into target_value, and refuses it next to one on the form
+            data |= {"target_change_pct": pct, "target_value": obj.target_value}
         if change:
             services.kpi_update(kpi=obj, actor=request.user, **data)
         else:
@@ -1165,13 +1142,11 @@ class KPIAdmin(InitiativeChildAdmin):
 
     @admin.action(description="Check selected KPIs now")
     def check_now(self, request, queryset):
-        for kpi in queryset:
-            try:
-                check = services.kpi_check(kpi=kpi, actor=request.user)
-            except CIRError as exc:
-                messages.error(request, f"{kpi.key}: {exc.message}")
-            else:
-                messages.info(request, f"{kpi.key}: {check.get_status_display()}.")
+        keys = dict(queryset.values_list("pk", "key"))
+        # the sweep's engine, set-based: a few queries for the whole selection
+        results = services.kpis_check(kpi_ids=list(keys)).results
+        for pk, key in keys.items():
+            messages.info(request, f"{key}: {KPIStatus(results[pk].status).label}.")
 
     def delete_model(self, request, obj):
         services.kpi_delete(kpi=obj, actor=request.user)

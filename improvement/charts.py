@@ -240,7 +240,8 @@ def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout
         y0 = max(y0, 0.0)  # a non-negative KPI never needs a negative axis
 
     # room at the right for the baseline and target labels, however long they are
-    longest = max((len(text) for text in _line_labels(kpi, g) if text), default=0)
+    baseline_label, target_label = _line_labels(kpi, g)
+    longest = max(len(baseline_label), len(target_label))
     RIGHT = max(RIGHT, math.ceil(6 + longest * g.font * LABEL_EM) + 4)  # noqa: N806
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
@@ -304,20 +305,21 @@ def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout
     # baseline and target lines, labelled at the right
     label_x = LEFT + plot_w + 6
     labels: list[tuple[float, str, str]] = []
-    if kpi.baseline_value is not None:
-        y = sy(float(kpi.baseline_value))
+    lines = (
+        ("chart-baseline", kpi.baseline_value, baseline_label, BASELINE_COLOUR,
+         'stroke-width="1.5"'),
+        ("chart-target", kpi.target_value, target_label, TARGET_COLOUR,
+         'stroke-width="2" stroke-dasharray="8 4"'),
+    )  # fmt: skip
+    for css_class, value, label, colour, stroke in lines:
+        if value is None:
+            continue
+        y = sy(float(value))
         parts.append(
-            f'<line class="chart-baseline" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" '
-            f'y2="{y:.1f}" stroke="{BASELINE_COLOUR}" stroke-width="1.5"/>'
+            f'<line class="{css_class}" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" '
+            f'y2="{y:.1f}" stroke="{colour}" {stroke}/>'
         )
-        labels.append((y, _line_labels(kpi, g)[0], BASELINE_COLOUR))
-    if kpi.target_value is not None:
-        y = sy(float(kpi.target_value))
-        parts.append(
-            f'<line class="chart-target" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" '
-            f'y2="{y:.1f}" stroke="{TARGET_COLOUR}" stroke-width="2" stroke-dasharray="8 4"/>'
-        )
-        labels.append((y, _line_labels(kpi, g)[1], TARGET_COLOUR))
+        labels.append((y, label, colour))
     if len(labels) == 2 and abs(labels[0][0] - labels[1][0]) < 14:
         # keep the two labels apart when the lines are close
         (ya, ta, ca), (yb, tb, cb) = sorted(labels)

@@ -756,11 +756,8 @@ class KPIDeleteView(KPIPostView):
         )  # fmt: skip
 
 
-class MeasurementCreateView(InitiativePostView):
+class MeasurementCreateView(KPIPostView):
     """Record one measurement of a KPI by hand; the KPI is checked after commit."""
-
-    partial = "improvement/includes/_kpis_response.html"
-    anchor = "kpis"
 
     def handle(self, request, initiative, pk):
         kpi = get_object_or_404(
@@ -772,10 +769,8 @@ class MeasurementCreateView(InitiativePostView):
         )
         form = MeasurementForm(request.POST, auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
         if form.is_valid():
-            # looked up when called: the KPI services may be deployed after this module loads
-            record = services.measurement_record
             try:
-                record(kpi=kpi, actor=request.user, points=[form.point()])
+                services.measurement_record(kpi=kpi, actor=request.user, points=[form.point()])
             except InvalidInput as exc:
                 form.add_service_errors(exc)
             else:

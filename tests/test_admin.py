@@ -427,8 +427,8 @@ def test_check_now_action_checks_the_kpi(csi_client, initiative_at):
         admin_url(KPI, "changelist"), {"action": "check_now", "_selected_action": [kpi.pk]}
     )
     assert response.status_code == 302
-    assert KPICheck.objects.filter(kpi=kpi).exists()
-    assert any(m.startswith(f"{kpi.key}: ") for m in texts(response))
+    check = KPICheck.objects.get(kpi=kpi)
+    assert f"{kpi.key}: {check.get_status_display()}." in texts(response)
 
 
 def test_kpi_admin_takes_a_relative_target(csi_client, initiative_at):
@@ -449,6 +449,18 @@ def test_kpi_admin_takes_a_relative_target(csi_client, initiative_at):
     assert response.status_code == 302, form_errors(response)
     kpi = KPI.objects.get(key="resolution-time")
     assert kpi.target_value == pytest.approx(7.65)
+
+
+def test_kpi_admin_refuses_a_target_value_and_a_change_together(csi_client, initiative_at):
+    kpi = initiative_at(Step.ACTION).kpis.get()
+    target = kpi.target_value
+    page = csi_client.get(admin_url(KPI, "change", kpi.pk))
+    # the target value is on the form, and a change % is typed next to it
+    data = form_data(page) | {"target_change_pct": "-15"}
+    response = csi_client.post(admin_url(KPI, "change", kpi.pk), data)
+    assert any("not both" in m for m in texts(response))
+    kpi.refresh_from_db()
+    assert kpi.target_value == target
 
 
 def test_goal_admin_writes_through_the_service(csi_client, csi):

@@ -141,6 +141,11 @@ KPI_CASES = [
     ("unknown direction", {"direction": "sideways"}, "direction"),
     ("unknown aggregation", {"aggregation": "mode"}, "aggregation"),
     ("window of 0 days", {"window_days": 0}, "window_days"),
+    (
+        "target value and change %",
+        {"target_value": 3.0, "target_change_pct": -20},
+        "target_change_pct",
+    ),
     ("target date in year 9999", {"target_date": "9999-12-31"}, "target_date"),
     ("baseline date in year 1", {"baseline_date": "0001-01-01"}, "baseline_date"),
     ("tolerance above 1", {"tolerance": 2}, "tolerance"),

@@ -462,6 +462,17 @@ def test_widest_window_and_latest_dates_still_check(kpi, csi):
     assert KPICheck.objects.filter(kpi=kpi).latest("checked_at").current == 9.0
 
 
+def test_a_target_value_and_a_change_together_are_refused(initiative_at, csi):
+    with pytest.raises(InvalidInput) as err:
+        services.kpi_create(
+            initiative=initiative_at(Step.TARGET), actor=csi, key="csat", name="Satisfaction",
+            direction="increase", baseline_value=3.2, baseline_date=dt.date(2026, 1, 1),
+            target_value=4.5, target_change_pct=25, target_date=dt.date(2026, 12, 31),
+        )  # fmt: skip
+    assert "target_change_pct" in err.value.errors
+    assert not KPI.objects.filter(key="csat").exists()
+
+
 def test_health_is_the_worst_kpi_status(initiative_at, csi):
     initiative = initiative_at(Step.ACTION)
     good, bad = initiative.kpis.get(), KPIFactory(initiative=initiative, baseline_value=10.0)

@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
-from rest_framework.exceptions import MethodNotAllowed, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -528,13 +528,7 @@ class GoalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRViewSet):
         return Response(self.get_serializer(goal).data)
 
     def destroy(self, request, pk=None):
-        goal = self.get_object()
-        goal_delete = getattr(services, "goal_delete", None)
-        if goal_delete is None:  # not in this build: retiring is what is offered
-            raise MethodNotAllowed(
-                "DELETE", detail="Goals cannot be deleted; set `active` to false to retire one."
-            )
-        goal_delete(goal=goal, actor=request.user)
+        services.goal_delete(goal=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -95,9 +95,9 @@ def events_schedule_dispatch(event_ids: Iterable) -> None:
     def dispatch() -> None:
         from .. import tasks
 
-        dispatch_task = getattr(tasks, "events_dispatch", None)
-        if dispatch_task is not None:
-            for start in range(0, len(ids), DISPATCH_BATCH):
-                dispatch_task.apply_async(args=[ids[start : start + DISPATCH_BATCH]], retry=False)
+        for start in range(0, len(ids), DISPATCH_BATCH):
+            tasks.events_dispatch.apply_async(
+                args=[ids[start : start + DISPATCH_BATCH]], retry=False
+            )
 
     transaction.on_commit(dispatch, robust=True)

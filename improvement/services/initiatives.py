@@ -438,9 +438,15 @@ def _kpi_validate_target(kpi: KPI) -> None:
 
 
 def _kpi_apply_target_change(kpi: KPI, data: dict) -> None:
+    """A target given relative to the baseline becomes the absolute target_value."""
     pct = data.pop("target_change_pct", None)
     if pct is None:
         return
+    if data.get("target_value") is not None:
+        raise InvalidInput(
+            "Give either a target value or a change %, not both.",
+            errors={"target_change_pct": ["Give either a target value or a change %, not both."]},
+        )
     baseline = data.get("baseline_value", kpi.baseline_value)
     if baseline is None:
         raise InvalidInput(
@@ -456,19 +462,18 @@ def kpi_create(
     """Define a KPI of an initiative. `target_change_pct` (e.g. -15) sets the target relative
     to the baseline and is stored as the absolute value."""
     require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
-    kpi = KPI(initiative=initiative, key=key, name=name, direction=direction)
-    _kpi_apply_target_change(kpi, data)
-    apply_fields(kpi, data, KPI_FIELDS)
-    _kpi_validate_target(kpi)
-    with transaction.atomic():
-        save_validated(kpi, actor=actor)
-        _after_kpi_change(kpi)
-    return kpi
+    return _kpi_save(KPI(initiative=initiative, key=key, name=name, direction=direction),
+                     actor=actor, data=data)  # fmt: skip
 
 
 def kpi_update(*, kpi: KPI, actor, **data) -> KPI:
     """Change a KPI's definition; its verdict is re-checked after commit."""
     require(permissions.may_edit(actor, kpi.initiative), "You may not edit this initiative.")
+    return _kpi_save(kpi, actor=actor, data=data)
+
+
+def _kpi_save(kpi: KPI, *, actor, data: dict) -> KPI:
+    """Apply `data` to the KPI, validate, save, and have it re-checked after commit."""
     _kpi_apply_target_change(kpi, data)
     apply_fields(kpi, data, KPI_FIELDS)
     _kpi_validate_target(kpi)

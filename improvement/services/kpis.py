@@ -16,7 +16,6 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -273,12 +272,6 @@ def _upsert_copied(text: str) -> tuple[int, set[int]]:
         return count, set(changed)
 
 
-class _KPIRef(NamedTuple):
-    """A KPI known by its id only (when permissions need nothing more)."""
-
-    pk: int
-
-
 def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
     """The data of these KPIs moved: bump their data version and check them after commit."""
     kpi_ids = sorted(set(kpi_ids))
@@ -373,22 +366,20 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
     keys = {key for r in rows if type(r) is dict and type(key := r.get("kpi")) is str}
     # CSI managers and integrations may feed any KPI: no need to load the initiatives
     may_feed_all = permissions.is_csi_manager(actor) or permissions.is_integration(actor)
+    # KPI ids by key, and whether the actor may feed each: decided before the rows are read,
+    # as no query may run while the rows stream into COPY
     queryset = KPI.objects.filter(key__in=keys)
     if may_feed_all:
-        kpis = {key: _KPIRef(pk) for key, pk in queryset.values_list("key", "pk")}
+        kpi_ids = dict(queryset.values_list("key", "pk"))
+        allowed = dict.fromkeys(kpi_ids.values(), True)
     else:
         # what may_record_measurements reads, for all the KPIs in two queries
-        kpis = {
-            k.key: k
-            for k in queryset.select_related(
-                "initiative__service", "initiative__practice"
-            ).prefetch_related("initiative__responsible")
-        }
-    # decided before the rows are read: no query may run while the rows stream into COPY
-    allowed = {
-        kpi.pk: may_feed_all or permissions.may_record_measurements(actor, kpi)
-        for kpi in kpis.values()
-    }
+        kpis = list(
+            queryset.select_related("initiative__service", "initiative__practice")
+            .prefetch_related("initiative__responsible")
+        )  # fmt: skip
+        kpi_ids = {k.key: k.pk for k in kpis}
+        allowed = {k.pk: permissions.may_record_measurements(actor, k) for k in kpis}
     now = timezone.now()
     latest = now + CLOCK_SKEW
     errors: dict = {}
@@ -400,18 +391,18 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
             row = rows[index]
             clean, row_errors = _clean_point(row, latest=latest)
             key = row.get("kpi") if type(row) is dict else None
-            kpi = kpis.get(key) if type(key) is str else None
-            if kpi is None:
+            kpi_id = kpi_ids.get(key) if type(key) is str else None
+            if kpi_id is None:
                 if type(row) is dict:
                     row_errors["kpi"] = [
                         f"Unknown KPI key '{key}'." if key else "The KPI key is required."
                     ]
-            elif not allowed[kpi.pk]:
+            elif not allowed[kpi_id]:
                 row_errors["kpi"] = [f"You may not record measurements for KPI '{key}'."]
             if row_errors:
                 errors[index] = row_errors
             else:
-                append((kpi.pk, clean))
+                append((kpi_id, clean))
         return points
 
     return _record(validate, len(rows), errors, actor=actor, now=now)
@@ -481,7 +472,7 @@ def _kpi_batch(queryset, *, after: int, size: int, at: dt.datetime) -> list[tupl
     evaluation.KPIDefinition, measurement count, current value at `at`).
 
     The count and current value follow evaluation.window_bounds and evaluation.aggregate;
-    they are None and 0 for a KPI without baseline and target (nothing to aggregate for).
+    they are 0 and None for a KPI without baseline and target (nothing to aggregate for).
     """
     batch = queryset.filter(pk__gt=after).order_by("pk").values_list(*_KPI_COLUMNS)[:size]
     if connection.vendor == "postgresql":

@@ -28,7 +28,7 @@ from ..choices import EventType
 from ..exceptions import InvalidInput
 from ..models import Event, Webhook, WebhookAttempt, WebhookDelivery
 from ..webhooks import DeliveryStatus, generate_secret, send, signed_headers, url_problem
-from .common import DISPATCH_BATCH, apply_fields, require, save_validated
+from .common import apply_fields, require, save_validated
 
 log = logging.getLogger(__name__)
 
@@ -324,8 +324,7 @@ def events_dispatch_pending(*, grace_seconds: float = 30, limit: int = SWEEP_BAT
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )
-    for start in range(0, len(event_ids), DISPATCH_BATCH):
-        events_dispatch(event_ids=event_ids[start : start + DISPATCH_BATCH])
+    events_dispatch(event_ids=event_ids)
     due = list(
         WebhookDelivery.objects.filter(
             Q(status=DeliveryStatus.PENDING) & Q(next_attempt_at__lte=cutoff)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from improvement import services
 from improvement.models import Goal
 
 from .test_api_support import World
@@ -35,15 +34,18 @@ def test_goal_titles_are_unique(world: World):
     assert "title" in response.json()["errors"]
 
 
-def test_goal_delete(world: World):
+def test_a_goal_no_initiative_serves_is_deleted(world: World):
     response = world.client("csi").delete(f"/api/v1/goals/{world.goal.pk}/")
-    if not hasattr(services, "goal_delete"):
-        # not in this build: the API says how to retire a goal instead
-        assert response.status_code == 405
-        assert "active" in response.json()["message"]
-        assert Goal.objects.filter(pk=world.goal.pk).exists()
-    else:
-        assert response.status_code in (204, 409)
+    assert response.status_code == 204
+    assert not Goal.objects.filter(pk=world.goal.pk).exists()
+
+
+def test_a_goal_in_use_is_kept_and_the_answer_says_to_retire_it(world: World):
+    world.proposed.goals.add(world.goal)
+    response = world.client("csi").delete(f"/api/v1/goals/{world.goal.pk}/")
+    assert response.status_code == 409
+    assert "active = false" in response.json()["message"]
+    assert Goal.objects.filter(pk=world.goal.pk).exists()
 
 
 def test_users_show_username_name_and_roles(world: World):

@@ -1,13 +1,18 @@
 # CIR — the two commands a new user needs: `make run` and `make test`.
-# Each sets itself up: a virtualenv in .venv, the pinned packages, the database.
+# Each sets itself up: a virtualenv in .venv, the locked packages, the database.
+#
+# Dependencies: requirements.in (production) and requirements-dev.in (tools) are the
+# hand-kept lists; requirements.txt and requirements-dev.txt are the locks compiled from
+# them by `make lock`. Everything installs from the locks (make, the Dockerfile, CI).
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+LOCK_FLAGS = --python-version 3.11 --custom-compile-command "make lock" -q $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test install install-dev lint bench diagram worker beat clean
+.PHONY: run test install install-dev lint lock bench diagram worker beat clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +42,11 @@ run: install
 ## Run the whole test suite (SQLite by default; PostgreSQL/Redis when configured).
 test: install-dev
 	$(PY) -m pytest -q
+
+## Recompile the locks from requirements*.in (UPGRADE=1 moves every pin to its newest).
+lock: install-dev
+	$(VENV)/bin/uv pip compile requirements.in -o requirements.txt $(LOCK_FLAGS)
+	$(VENV)/bin/uv pip compile requirements-dev.in -o requirements-dev.txt $(LOCK_FLAGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

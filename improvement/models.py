@@ -469,6 +469,14 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # the events still to dispatch: what the periodic dispatcher and /metrics read
+            models.Index(
+                fields=["created_at"],
+                condition=Q(dispatched_at__isnull=True),
+                name="improvement_event_undispatched",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"

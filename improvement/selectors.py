@@ -140,3 +140,21 @@ def initiative_relations(initiative_ids) -> dict[str, dict[int, list]]:
     for name, initiative_id, key, label in rows:
         relations[name][initiative_id].append(key if name == "goals" else label)
     return relations
+
+
+def operating_figures() -> dict[str, int]:
+    """What /metrics reports of the register: every operating counter (services/metrics.py;
+    0 for one never added to), and the events and deliveries waiting to go out. Three
+    queries, each on an index: the counters' keys, the undispatched events' partial index,
+    the deliveries' status."""
+    from .models import Counter, Event, WebhookDelivery
+    from .services.metrics import COUNTERS
+    from .webhooks import DeliveryStatus
+
+    values = dict(Counter.objects.filter(name__in=COUNTERS).values_list("name", "value"))
+    figures = {name: values.get(name, 0) for name in COUNTERS}
+    figures["events_pending"] = Event.objects.filter(dispatched_at__isnull=True).count()
+    figures["deliveries_pending"] = WebhookDelivery.objects.filter(
+        status=DeliveryStatus.PENDING
+    ).count()
+    return figures

@@ -4,6 +4,7 @@ With no configuration at all CIR runs on SQLite with Celery tasks executed in-pr
 so that `make run` works on a machine with nothing installed.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -35,10 +36,14 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "simple_history",
+    "django_prometheus",
     "improvement",
 ]
 
 MIDDLEWARE = [
+    # first: probes answer before the host check and the https redirect (cir/operations.py)
+    "cir.operations.OperationsMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -48,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "cir.urls"
@@ -181,13 +187,62 @@ CIR_WEBHOOK_TIMEOUT = env.float("CIR_WEBHOOK_TIMEOUT", default=5.0)
 CIR_WEBHOOK_BACKOFF_SECONDS = env.float("CIR_WEBHOOK_BACKOFF_SECONDS", default=10.0)
 #: how many delivery attempts before an event is given up
 CIR_WEBHOOK_MAX_ATTEMPTS = env.int("CIR_WEBHOOK_MAX_ATTEMPTS", default=6)
-#: minutes between sweeps of all live KPIs (the default beat schedule)
-CIR_SWEEP_MINUTES = env.int("CIR_SWEEP_MINUTES", default=15)
+#: seconds between a measurement's commit and its check (one check serves a burst)
+CIR_CHECK_DELAY_SECONDS = env.float("CIR_CHECK_DELAY_SECONDS", default=0.2)
 
+# --- schedules ------------------------------------------------------------------------
+#: run the periodic jobs inside the web process (the embedded default: with no broker there
+#: is no beat or worker to run them; see cir/embedded.py). Off when a broker is configured.
+CIR_EMBEDDED_SCHEDULER = env.bool("CIR_EMBEDDED_SCHEDULER", default=CELERY_TASK_ALWAYS_EAGER)
+# The periodic jobs live in the database (django-celery-beat, created by a migration and
+# edited in the admin). These variables, when set, force an interval at beat's start,
+# overriding the admin (for tests and demos that cannot wait 15 minutes). The embedded
+# default sweeps every minute, so a demo shows verdicts moving with time.
+CIR_SCHEDULES = {
+    # name in the admin: (task, environment variable)
+    "Check all live KPIs": ("improvement.tasks.kpis_sweep", "CIR_SWEEP_SECONDS"),
+    "Dispatch pending events": (
+        "improvement.tasks.events_dispatch_pending",
+        "CIR_DISPATCH_SECONDS",
+    ),
+    "Flag overdue actions": ("improvement.tasks.actions_flag_overdue", "CIR_OVERDUE_SECONDS"),
+}
+_SCHEDULE_DEFAULTS = {"CIR_SWEEP_SECONDS": "60"} if CIR_EMBEDDED_SCHEDULER else {}
+CELERY_BEAT_SCHEDULE = {
+    name: {"task": task, "schedule": timedelta(seconds=float(seconds))}
+    for name, (task, variable) in CIR_SCHEDULES.items()
+    if (seconds := env.str(variable, default=_SCHEDULE_DEFAULTS.get(variable, "")))
+}
+
+# --- operations -----------------------------------------------------------------------
+#: /metrics answers a request carrying "Authorization: Bearer <METRICS_TOKEN>", or one from
+#: an address in METRICS_ALLOWED_NETWORKS (default: loopback without a token, none with one)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=[] if METRICS_TOKEN else ["127.0.0.0/8", "::1/128"]
+)
+#: seconds /readyz waits for the broker before it calls it unreachable
+READYZ_BROKER_TIMEOUT = env.float("READYZ_BROKER_TIMEOUT", default=2.0)
+
+#: "json" writes one JSON object per log line (for log shippers); "text" is for people
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(process)d",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -27,6 +28,7 @@ from ..choices import LIVE_STEPS, WATCHED_STEPS, Aggregation, EventType, KPIStat
 from ..exceptions import Forbidden, InvalidInput
 from ..models import KPI, Event, Initiative, KPICheck, Measurement
 from .common import events_schedule_dispatch, require
+from .metrics import metrics_count
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +317,7 @@ def _record(validate, total: int, errors: dict, *, actor, now: dt.datetime) -> i
             count, changed = _store_points_sqlite(points, actor.pk, now)
         if changed:
             _mark_changed_and_schedule(changed)
+        metrics_count(measurements=count)
     return count
 
 
@@ -421,11 +424,13 @@ def _rows_invalid(errors: dict) -> InvalidInput:
     )
 
 
-def kpi_schedule_check(*, kpi_ids: Sequence[int], countdown: float = 2.0) -> None:
+def kpi_schedule_check(*, kpi_ids: Sequence[int], countdown: float | None = None) -> None:
     """After commit, check these KPIs (a task per burst; stale KPIs only, so one check
-    serves every point of a burst). A broker outage is logged, never raised: the sweep
-    catches up."""
+    serves every point of a burst) after `countdown` seconds (CIR_CHECK_DELAY_SECONDS by
+    default). A broker outage is logged, never raised: the sweep catches up."""
     ids = list(kpi_ids)
+    if countdown is None:
+        countdown = settings.CIR_CHECK_DELAY_SECONDS
 
     def enqueue() -> None:
         from ..tasks import kpis_check_stale
@@ -781,6 +786,7 @@ def kpis_check(
         last_id = rows[-1][0]
         if len(rows) < batch_size:
             break
+    metrics_count(kpi_checks=summary.checked, kpi_status_changes=summary.status_changes)
     return summary
 
 

@@ -29,6 +29,7 @@ from ..exceptions import InvalidInput
 from ..models import Event, Webhook, WebhookAttempt, WebhookDelivery
 from ..webhooks import DeliveryStatus, generate_secret, send, signed_headers, url_problem
 from .common import apply_fields, require, save_validated
+from .metrics import metrics_count
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,11 @@ def webhook_deliver(*, delivery_id: int) -> DeliveryOutcome:
                 "next_attempt_at",
                 "updated_at",
             ]
+        )
+        metrics_count(
+            webhook_attempts_succeeded=int(succeeded),
+            webhook_attempts_failed=int(not succeeded),
+            webhook_deliveries_failed=int(final and not succeeded),
         )
     if not succeeded:
         log.info(

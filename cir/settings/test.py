@@ -11,6 +11,8 @@ STORAGES = {
 }
 # Tests run tasks in-process unless a test starts a real worker itself.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+# no scheduler thread in a test's process: a test runs the periodic jobs when it means to
+CIR_EMBEDDED_SCHEDULER = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # serve static files from the apps' folders (no collectstatic before tests)
 WHITENOISE_AUTOREFRESH = True

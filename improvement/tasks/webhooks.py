@@ -61,8 +61,14 @@ def webhook_deliver(self, delivery_id: int) -> str:
     return outcome.delivery.status
 
 
-@shared_task(name="improvement.tasks.events_dispatch_pending")
-def events_dispatch_pending() -> dict:
-    """Dispatch events never dispatched and deliveries overdue for a retry."""
-    summary = webhook_services.events_dispatch_pending()
+@shared_task(bind=True, name="improvement.tasks.events_dispatch_pending")
+def events_dispatch_pending(self) -> dict:
+    """Dispatch events never dispatched and deliveries overdue for a retry.
+
+    With a worker, a failed delivery has its own retry task, so the sweep leaves it a grace
+    period; run in-process (the embedded default) no retry task exists, and a delivery is
+    retried here as soon as it is due.
+    """
+    eager = self.request.is_eager or getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)
+    summary = webhook_services.events_dispatch_pending(grace_seconds=0 if eager else 30)
     return {"events": summary.events, "deliveries": summary.deliveries}

@@ -8,11 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 RUN useradd --create-home --uid 1000 cir
+# the production lock: every package pinned, with the extras the worker needs
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+RUN pip install --no-deps -r requirements.txt && pip check
 COPY . .
 # static files are collected at build time and served by WhiteNoise
 RUN SECRET_KEY=build-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
 USER cir
 EXPOSE 8000
-CMD ["gunicorn", "cir.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# bind, workers and logging come from gunicorn.conf.py (GUNICORN_BIND, WEB_CONCURRENCY)
+CMD ["gunicorn", "cir.wsgi"]

@@ -5,6 +5,7 @@ The seed runs twice once for the whole module (it takes seconds), inside a trans
 that is rolled back after the module's last test.
 """
 
+import datetime as dt
 import io
 from types import SimpleNamespace
 
@@ -15,8 +16,15 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from improvement import services
 from improvement.choices import KPIStatus, Role, Step
-from improvement.management.commands.seed_demo import DEFAULT_PASSWORD, LOGINS
+from improvement.management.commands.seed_demo import (
+    DEFAULT_PASSWORD,
+    LIVE_AFTER,
+    LIVE_KPI,
+    LIVE_SOURCE,
+    LOGINS,
+)
 from improvement.models import (
     KPI,
     Action,
@@ -75,8 +83,26 @@ def seeded(django_db_setup, django_db_blocker):
 
 def test_running_it_twice_adds_nothing(seeded, db):
     assert seeded.after_first["Initiative"] == 13
+    # but the check of the live verdict's point, moved to the second run's time
+    rechecked = seeded.after_second.pop("KPICheck") - seeded.after_first.pop("KPICheck")
     assert seeded.after_second == seeded.after_first
+    assert rechecked == 1
     assert "nothing added" in seeded.second
+
+
+def test_a_verdict_moves_with_time_alone_minutes_after_the_seed(seeded, db):
+    # given the live KPI as the second run left it, on track now
+    kpi = KPI.objects.get(key=LIVE_KPI)
+    assert kpi.status == KPIStatus.ON_TRACK
+    assert f"KPI '{kpi.name}' of {kpi.initiative.reference} is on track now" in seeded.second
+
+    def status_at(moment):
+        return services.kpis_check(kpi_ids=[kpi.pk], at=moment).results[kpi.pk].status
+
+    # then with no new data it is on track just before LIVE_AFTER and at risk after it
+    assert status_at(seeded.started + LIVE_AFTER - dt.timedelta(seconds=5)) == "on_track"
+    assert status_at(seeded.started + LIVE_AFTER + dt.timedelta(seconds=60)) == "at_risk"
+    assert Measurement.objects.filter(kpi=kpi, source=LIVE_SOURCE).count() == 1
 
 
 def test_every_step_has_an_initiative(seeded, db):

@@ -148,7 +148,7 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 # No broker configured: run tasks in-process so the app works with nothing installed.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_IGNORE_RESULT = True
@@ -179,8 +179,10 @@ CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 30
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- CIR ------------------------------------------------------------------------------
-#: let webhooks point at private or loopback addresses (for local receivers and tests)
-CIR_WEBHOOK_ALLOW_PRIVATE = env.bool("CIR_WEBHOOK_ALLOW_PRIVATE", default=False)
+#: let webhooks point at private or loopback addresses (for local receivers and tests);
+#: on by default only in development (DEBUG), so `make run` can call a receiver on this
+#: machine; production and test settings default to off
+CIR_WEBHOOK_ALLOW_PRIVATE = env.bool("CIR_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
 #: seconds before a webhook delivery attempt gives up
 CIR_WEBHOOK_TIMEOUT = env.float("CIR_WEBHOOK_TIMEOUT", default=5.0)
 #: seconds before the first retry of a failed delivery; each next one waits three times longer

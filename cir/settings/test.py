@@ -13,6 +13,8 @@ STORAGES = {
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 # no scheduler thread in a test's process: a test runs the periodic jobs when it means to
 CIR_EMBEDDED_SCHEDULER = False
+# webhooks to private or loopback addresses only when the operator says so
+CIR_WEBHOOK_ALLOW_PRIVATE = env.bool("CIR_WEBHOOK_ALLOW_PRIVATE", default=False)
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # serve static files from the apps' folders (no collectstatic before tests)
 WHITENOISE_AUTOREFRESH = True

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -38,7 +39,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from improvement import services
+from improvement import evaluation, services
 from improvement.choices import KPIStatus, Role, Step
 from improvement.models import KPI, Action, Event, Goal, Initiative, Measurement, Practice, Service
 from improvement.services.kpis import live_kpis
@@ -1053,6 +1054,11 @@ STAMP_FIELDS = {"created_at", "updated_at", "at", "history_date", "closed_at", "
                 "recorded_at"}  # fmt: skip
 #: days between the story's checkpoints (measurements posted, KPIs checked)
 CHECK_EVERY_DAYS = 14
+#: the KPI whose verdict the demo shows moving with time alone, and after how long
+LIVE_KPI = "online-banking-outage-minutes"
+LIVE_AFTER = dt.timedelta(minutes=3)
+#: the source of that point: a later run moves the same point (no new row)
+LIVE_SOURCE = "synthetic-probes"
 
 
 @dataclass
@@ -1095,11 +1101,14 @@ class Command(BaseCommand):
                 seeder.people()
                 seeder.catalogue()
                 created = seeder.initiatives()
+                live = seeder.live_verdict()
                 summary = services.kpis_check()  # statuses and health current as of now
         finally:
             trace.setLevel(level)
         elapsed = (timezone.now() - started).total_seconds()
         self._report(seeder, created, summary.checked, elapsed)
+        if live is not None:
+            self._report_live(*live)
 
     def _report(self, seeder: Seeder, created: int, checked: int, elapsed: float) -> None:
         out = self.stdout
@@ -1125,6 +1134,18 @@ class Command(BaseCommand):
         out.write("")
         out.write(f"API token of servicenow: {seeder.token.key}")
         out.write(f"  (send it as the header  Authorization: Token {seeder.token.key})")
+
+    def _report_live(self, kpi: KPI, at: dt.datetime) -> None:
+        if settings.CIR_EMBEDDED_SCHEDULER:
+            how = "this server sweeps every minute, no broker needed"
+        else:
+            how = "Celery beat schedules the sweep"
+        self.stdout.write("")
+        self.stdout.write(
+            f"Watch a verdict move with time: KPI '{kpi.name}' of "
+            f"{kpi.initiative.reference} is on track now; with no new data it falls behind its "
+            f"expected path at {at:%H:%M:%S} UTC and turns at risk at the next sweep ({how})."
+        )
 
 
 class Seeder:
@@ -1249,6 +1270,35 @@ class Seeder:
                 run()
         self._checkpoint(self.now, check=False)()  # the last days' points; handle() checks
         return len(stories)
+
+    def live_verdict(self) -> tuple[KPI, dt.datetime] | None:
+        """Record a point of LIVE_KPI just inside its on-track band, so that time alone
+        turns it at risk LIVE_AFTER from now: the demo shows the scheduled sweep at work.
+        Done again at every run (the same point, a new value). Returns the KPI and when it
+        falls behind, or None when the story left the KPI where no such point exists."""
+        kpi = KPI.objects.filter(key=LIVE_KPI).select_related("initiative").first()
+        if kpi is None or kpi.initiative.step != Step.ACTION or kpi.aggregation != "latest":
+            return None
+        now = timezone.now()
+        at = now + LIVE_AFTER
+        expected = evaluation.compute_expected(at, kpi.baseline_date, kpi.target_date)
+        if expected is None or not kpi.tolerance < expected < 1:
+            return None
+        # on track while progress >= expected - tolerance: exactly that at `at`
+        progress = expected - kpi.tolerance
+        value = kpi.baseline_value + progress * (kpi.target_value - kpi.baseline_value)
+        earlier = (
+            kpi.measurements.filter(source=LIVE_SOURCE)
+            .order_by("-measured_at")
+            .values_list("measured_at", flat=True)
+            .first()
+        )
+        services.measurement_record(
+            kpi=kpi, actor=self.users["servicenow"],
+            points=[{"value": value, "measured_at": earlier or now, "source": LIVE_SOURCE,
+                     "note": "Rolling 30-day outage minutes from the synthetic probes."}],
+        )  # fmt: skip
+        return kpi, at
 
     def _moment(self, day: int, slot: int = 0, number: int = 0) -> dt.datetime:
         """Office hours of the story's day; a story's entries keep their order."""

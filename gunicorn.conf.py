@@ -9,11 +9,26 @@ GUNICORN_TIMEOUT  seconds before a silent worker is restarted (default 60)
 import os
 import tempfile
 
+from cir import logformat
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-# requests go to the log as lines (JSON or plain, as the app's logging is set)
+# requests go to standard output, errors to standard error, both in CIR's log format
+# (LOG_FORMAT=json: one JSON object per line, like the app's own lines)
 accesslog = "-"
+logconfig_dict = {
+    "formatters": logformat.FORMATTERS,
+    "handlers": {
+        "console": logformat.console_handler(),
+        "error_console": logformat.console_handler(),
+        "access_console": logformat.console_handler("ext://sys.stdout"),
+    },
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["access_console"], "propagate": False},
+    },
+}
 # a worker restarted now and then lets memory that a large request took go back
 max_requests = 2000
 max_requests_jitter = 200

@@ -12,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 LOCK_FLAGS = --python-version 3.11 --custom-compile-command "make lock" -q $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test install install-dev lint lock bench diagram worker beat clean
+.PHONY: run test install install-dev lint lock smoke bench diagram worker beat clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test: install-dev
 lock: install-dev
 	$(VENV)/bin/uv pip compile requirements.in -o requirements.txt $(LOCK_FLAGS)
 	$(VENV)/bin/uv pip compile requirements-dev.in -o requirements-dev.txt $(LOCK_FLAGS)
+
+## The production stack end to end: a fresh virtualenv from requirements.txt only, the
+## compose file's web, worker and beat commands, PostgreSQL and Redis (see docs/operations.md).
+smoke: install-dev
+	$(PY) -m smoke
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

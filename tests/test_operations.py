@@ -45,16 +45,21 @@ def closed_port():
 
 
 @pytest.fixture
-def broker_at():
-    """Point this process's Celery app at a broker URL, as if one were configured."""
+def broker_at(monkeypatch):
+    """Point this process's Celery app at a broker URL, as if one were configured.
+
+    Celery reads CELERY_BROKER_URL from the environment before its own conf: both change.
+    """
     saved = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
 
     def point(url: str) -> None:
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
         celery_app.conf.task_always_eager = False
         celery_app.conf.broker_url = url
         celery_app._pool = None
 
     yield point
+    monkeypatch.undo()
     celery_app.conf.task_always_eager, celery_app.conf.broker_url = saved
     celery_app._pool = None
 

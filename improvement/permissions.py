@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .choices import SEVEN_STEPS, Role
+from .choices import FINAL_STEPS, SEVEN_STEPS, Role
 
 if TYPE_CHECKING:
     from .models import KPI, Initiative
@@ -116,7 +116,7 @@ def may_edit(user, initiative: Initiative) -> bool:
     """
     if is_csi_manager(user):
         return True
-    if initiative.step in ("closed", "rejected", "cancelled"):
+    if initiative.step in FINAL_STEPS:
         return False
     return _contributes_to(user, initiative)
 

@@ -163,6 +163,48 @@ def sustain_reasons(initiative: Initiative) -> list[str]:
     return reasons
 
 
+# --- predicates every interface asks ------------------------------------------------------
+
+
+def _current_review(initiative: Initiative):
+    """This iteration's review, from the prefetched reviews when the caller loaded them."""
+    cache = getattr(initiative, "_prefetched_objects_cache", {})
+    if "reviews" in cache:
+        return next((r for r in cache["reviews"] if r.iteration == initiative.iteration), None)
+    return initiative.reviews.filter(iteration=initiative.iteration).first()
+
+
+def review_blockers(initiative: Initiative) -> list[str]:
+    """Why a review cannot be recorded now (empty: it can). One review per iteration, in
+    step 6."""
+    if initiative.step != Step.REVIEW:
+        return [
+            f"A review is written in step 6; this initiative is in '{Step(initiative.step).label}'."
+        ]
+    if _current_review(initiative) is not None:
+        return [f"Iteration {initiative.iteration} already has a review."]
+    return []
+
+
+def may_record_review(initiative: Initiative) -> bool:
+    """Whether this iteration's review may be recorded now (see review_blockers)."""
+    return not review_blockers(initiative)
+
+
+#: the states from which an initiative may be deleted (later, only cancelled)
+DELETABLE = (Step.PROPOSED, Step.REJECTED)
+
+
+def deletion_blockers(initiative: Initiative) -> list[str]:
+    """Why the initiative cannot be deleted (empty: it can). Only what never got going."""
+    if initiative.step not in DELETABLE:
+        return [
+            f"Only proposed or rejected initiatives can be deleted; this one is "
+            f"'{Step(initiative.step).label}'. Cancel it instead."
+        ]
+    return []
+
+
 def no_reasons(initiative: Initiative) -> list[str]:
     """No condition to meet (back moves, intake decisions)."""
     return []

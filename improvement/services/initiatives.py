@@ -11,7 +11,7 @@ from django.db.models.deletion import Collector
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from .. import evaluation, permissions
+from .. import evaluation, permissions, workflow
 from ..choices import EventType, Outcome, Priority, Step
 from ..exceptions import Conflict, Forbidden, InvalidInput, TransitionBlocked
 from ..models import (
@@ -234,11 +234,8 @@ def initiative_set_priority(*, initiative: Initiative, actor, priority: str | No
 def initiative_delete(*, initiative: Initiative, actor) -> None:
     """Delete an initiative: CSI managers, only while proposed or rejected."""
     require(permissions.may_manage(actor), "Only a CSI manager deletes initiatives.")
-    if initiative.step not in (Step.PROPOSED, Step.REJECTED):
-        raise Conflict(
-            f"Only proposed or rejected initiatives can be deleted; this one is "
-            f"'{Step(initiative.step).label}'. Cancel it instead."
-        )
+    if blockers := workflow.deletion_blockers(initiative):
+        raise Conflict(blockers[0])
     # what Model.delete() does, but every cascaded record (vision, KPIs, actions …) is
     # stamped with the actor first, so that its history row names who deleted it
     using = router.db_for_write(Initiative, instance=initiative)
@@ -391,12 +388,8 @@ def review_create(*, initiative: Initiative, actor, decision: str, **data) -> Re
     One review per iteration; the initiative must be in step 6.
     """
     require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
-    if initiative.step != Step.REVIEW:
-        raise Conflict(
-            f"A review is written in step 6; this initiative is in '{Step(initiative.step).label}'."
-        )
-    if initiative.reviews.filter(iteration=initiative.iteration).exists():
-        raise Conflict(f"Iteration {initiative.iteration} already has a review.")
+    if blockers := workflow.review_blockers(initiative):
+        raise Conflict(blockers[0])
     from ..selectors import kpi_snapshot
 
     review = Review(

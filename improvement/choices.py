@@ -74,6 +74,10 @@ class ActionStatus(models.TextChoices):
     DROPPED = "dropped", "Dropped"
 
 
+#: actions still to be done: the ones that can be overdue
+OPEN_ACTION_STATUSES = (ActionStatus.PLANNED, ActionStatus.IN_PROGRESS)
+
+
 class Decision(models.TextChoices):
     """A review's decision; it picks the next state (see workflow.DECISION_TARGETS)."""
 

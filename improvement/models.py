@@ -1,8 +1,11 @@
 """The register's data: initiatives, their seven step records, KPIs and the logs around them.
 
-Models hold fields, constraints and docstrings only: rules live in workflow.py, writes in
-services, reads in selectors.
+Models hold fields, constraints, docstrings and the predicates of one row or queryset that
+every interface asks (Initiative.is_final, Action.is_overdue and ActionQuerySet.overdue):
+the workflow's rules live in workflow.py, writes in services, reads in selectors.
 """
+
+from __future__ import annotations
 
 import datetime as dt
 
@@ -11,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Cast
+from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField
 from simple_history.models import HistoricalRecords
 
@@ -186,6 +190,20 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
     def __str__(self) -> str:
         return f"{self.reference or 'CIR-new'} {self.title}"
 
+    @property
+    def is_final(self) -> bool:
+        """Closed, rejected or cancelled: nothing moves any more."""
+        return self.step in choices.FINAL_STEPS
+
+    @property
+    def is_overdue(self) -> bool:
+        """Its due date has passed while it is still open."""
+        return (
+            self.due_date is not None
+            and self.due_date < timezone.localdate()
+            and not self.is_final
+        )
+
 
 class StepRecord(TimeStamped):
     """Base for the one-per-initiative records of steps 1–4 and 7."""
@@ -268,6 +286,16 @@ class Sustain(StepRecord):
         verbose_name_plural = "sustain records"
 
 
+class ActionQuerySet(models.QuerySet):
+    def overdue(self, today: dt.date | None = None) -> ActionQuerySet:
+        """Actions not done nor dropped, past their due date, of initiatives still open:
+        the rule of Action.is_overdue, in SQL."""
+        return self.filter(
+            due_date__lt=today or timezone.localdate(),
+            status__in=choices.OPEN_ACTION_STATUSES,
+        ).exclude(initiative__step__in=choices.FINAL_STEPS)
+
+
 class Action(TimeStamped):
     """Step 5 — one piece of work of the plan."""
 
@@ -289,11 +317,29 @@ class Action(TimeStamped):
     overdue_notified_on = models.DateField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
 
+    objects = ActionQuerySet.as_manager()
+
     class Meta:
         ordering = ["due_date", "id"]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_overdue(self) -> bool:
+        """Not done nor dropped, past its due date, on an initiative still open (the rule
+        of ActionQuerySet.overdue, for one action)."""
+        return (
+            self.due_date is not None
+            and self.due_date < timezone.localdate()
+            and self.status in choices.OPEN_ACTION_STATUSES
+            and not self.initiative.is_final
+        )
+
+    @property
+    def days_overdue(self) -> int:
+        """How many days past its due date (0 when it is not overdue)."""
+        return (timezone.localdate() - self.due_date).days if self.is_overdue else 0
 
 
 class Review(TimeStamped):

@@ -357,11 +357,8 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
     kpis_attention.sort(key=lambda k: (severity.get(k.status, 99), k.initiative.reference))
 
     overdue_actions = list(
-        Action.objects.filter(
-            initiative__in=visible.filter(step__in=OPEN_STEPS),
-            due_date__lt=today,
-            status__in=(choices.ActionStatus.PLANNED, choices.ActionStatus.IN_PROGRESS),
-        )
+        Action.objects.overdue(today)
+        .filter(initiative__in=visible)
         .select_related("initiative", "owner")
         .order_by("due_date", "id")
     )

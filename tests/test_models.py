@@ -187,3 +187,34 @@ def test_references_to_users_and_catalogue_are_protected(model):
     for field in model._meta.get_fields():
         if isinstance(field, models.ForeignKey) and field.related_model.__name__ in shared:
             assert field.remote_field.on_delete is models.PROTECT, f"{model.__name__}.{field.name}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "status, step, days_late, overdue",
+    [
+        ("planned", "action", 1, True),
+        ("in_progress", "action", 3, True),
+        ("planned", "action", 0, False),  # due today: not yet
+        ("done", "action", 5, False),
+        ("dropped", "action", 5, False),
+        ("planned", "closed", 5, False),  # the initiative ended: nothing is overdue
+        ("planned", "cancelled", 5, False),
+    ],
+)
+def test_an_action_is_overdue_by_one_rule_in_python_and_in_sql(status, step, days_late, overdue):
+    from django.utils import timezone
+
+    from improvement.models import Action
+
+    from .conftest import force_step
+    from .factories import ActionFactory, InitiativeFactory
+
+    initiative = force_step(InitiativeFactory(), step)
+    action = ActionFactory(
+        initiative=initiative, status=status,
+        due_date=timezone.localdate() - dt.timedelta(days=days_late),
+    )  # fmt: skip
+    assert action.is_overdue is overdue
+    assert action.days_overdue == (days_late if overdue else 0)
+    assert Action.objects.overdue().filter(pk=action.pk).exists() is overdue

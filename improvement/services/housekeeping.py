@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..choices import FINAL_STEPS, ActionStatus, EventType
+from ..choices import EventType
 from ..models import Action, Event
 from .common import events_schedule_dispatch
 
@@ -23,11 +23,8 @@ def actions_flag_overdue(*, today: dt.date | None = None) -> int:
     today = today or timezone.localdate()
     with transaction.atomic():
         overdue = list(
-            Action.objects.filter(
-                due_date__lt=today, status__in=[ActionStatus.PLANNED, ActionStatus.IN_PROGRESS]
-            )
+            Action.objects.overdue(today)
             .filter(Q(overdue_notified_on__isnull=True) | Q(overdue_notified_on__lt=F("due_date")))
-            .exclude(initiative__step__in=FINAL_STEPS)
             .select_related("initiative", "owner")
         )
         events = [

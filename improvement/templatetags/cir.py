@@ -3,8 +3,6 @@ KPI charts and the permission checks the navigation needs."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
@@ -98,23 +96,6 @@ def person(user) -> str:
     if user is None:
         return "—"
     return user.get_full_name() or user.get_username()
-
-
-@register.filter
-def is_overdue(due_date, status: str = "") -> bool:
-    """True for a due date before today on something not finished."""
-    if not isinstance(due_date, dt.date):
-        return False
-    if status in ("done", "dropped", "closed", "rejected", "cancelled"):
-        return False
-    return due_date < timezone.localdate()
-
-
-@register.filter
-def days_overdue(due_date) -> int:
-    if not isinstance(due_date, dt.date):
-        return 0
-    return (timezone.localdate() - due_date).days
 
 
 @register.filter

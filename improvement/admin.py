@@ -1131,8 +1131,8 @@ class KPIAdmin(InitiativeChildAdmin):
         data = values_of(obj, KPI_FIELDS, only=None if not change else set(form.changed_data))
         pct = form.cleaned_data.get("target_change_pct")
         if pct is not None:
-            # the service turns it into target_value, and refuses it next to one on the form
-            data |= {"target_change_pct": pct, "target_value": obj.target_value}
+            # the service turns it into target_value (and refuses it next to a new one)
+            data["target_change_pct"] = pct
         if change:
             services.kpi_update(kpi=obj, actor=request.user, **data)
         else:

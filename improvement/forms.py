@@ -435,8 +435,6 @@ class KPIForm(ServiceModelForm):
         data = dict(self.cleaned_data)
         if data.get("target_change_pct") is None:
             data.pop("target_change_pct", None)
-        else:
-            data.pop("target_value", None)
         if data.get("tolerance") is None:
             data.pop("tolerance", None)
         if data.get("window_days") is None:

@@ -451,12 +451,22 @@ def test_kpi_admin_takes_a_relative_target(csi_client, initiative_at):
     assert kpi.target_value == pytest.approx(7.65)
 
 
-def test_kpi_admin_refuses_a_target_value_and_a_change_together(csi_client, initiative_at):
-    kpi = initiative_at(Step.ACTION).kpis.get()
+def test_kpi_admin_change_pct_replaces_the_target_shown_on_the_form(csi_client, initiative_at):
+    kpi = initiative_at(Step.TARGET).kpis.get()
+    page = csi_client.get(admin_url(KPI, "change", kpi.pk))
+    # the current target value is on the form, and a change % is typed next to it
+    data = form_data(page) | {"target_change_pct": "-15"}
+    response = csi_client.post(admin_url(KPI, "change", kpi.pk), data)
+    assert response.status_code == 302, form_errors(response)
+    kpi.refresh_from_db()
+    assert kpi.target_value == pytest.approx(kpi.baseline_value * 0.85)
+
+
+def test_kpi_admin_refuses_a_new_target_value_and_a_change_together(csi_client, initiative_at):
+    kpi = initiative_at(Step.TARGET).kpis.get()
     target = kpi.target_value
     page = csi_client.get(admin_url(KPI, "change", kpi.pk))
-    # the target value is on the form, and a change % is typed next to it
-    data = form_data(page) | {"target_change_pct": "-15"}
+    data = form_data(page) | {"target_change_pct": "-15", "target_value": str(target - 0.5)}
     response = csi_client.post(admin_url(KPI, "change", kpi.pk), data)
     assert any("not both" in m for m in texts(response))
     kpi.refresh_from_db()

@@ -431,11 +431,21 @@ def _kpi_validate_target(kpi: KPI) -> None:
 
 
 def _kpi_apply_target_change(kpi: KPI, data: dict) -> None:
-    """A target given relative to the baseline becomes the absolute target_value."""
+    """A target given relative to the baseline becomes the absolute target_value.
+
+    A target value sent with it is refused, unless it is the KPI's current one (a form
+    that shows the current target and a change % beside it sends both): the change wins.
+    """
     pct = data.pop("target_change_pct", None)
     if pct is None:
         return
-    if data.get("target_value") is not None:
+    given = data.get("target_value")
+    stored = (
+        KPI.objects.filter(pk=kpi.pk).values_list("target_value", flat=True).first()
+        if kpi.pk
+        else None
+    )
+    if given is not None and given != stored:
         raise InvalidInput(
             "Give either a target value or a change %, not both.",
             errors={"target_change_pct": ["Give either a target value or a change %, not both."]},

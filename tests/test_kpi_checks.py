@@ -472,6 +472,20 @@ def test_a_target_value_and_a_change_together_are_refused(initiative_at, csi):
     assert not KPI.objects.filter(key="csat").exists()
 
 
+def test_a_change_next_to_the_current_target_value_replaces_it(kpi, csi):
+    # a form shows the current target and sends it back with the change % typed beside it
+    services.kpi_update(kpi=kpi, actor=csi, target_value=kpi.target_value, target_change_pct=-25)
+    kpi.refresh_from_db()
+    assert kpi.target_value == pytest.approx(7.5)
+
+
+def test_one_kpi_takes_at_most_ten_thousand_points_per_call(kpi, csi):
+    points = [{"value": 9.0, "measured_at": at(1) - dt.timedelta(seconds=i)} for i in range(10_001)]
+    with pytest.raises(InvalidInput, match="At most 10000 measurements"):
+        services.measurement_record(kpi=kpi, actor=csi, points=points)
+    assert not Measurement.objects.filter(kpi=kpi).exists()
+
+
 def test_health_is_the_worst_kpi_status(initiative_at, csi):
     initiative = initiative_at(Step.ACTION)
     good, bad = initiative.kpis.get(), KPIFactory(initiative=initiative, baseline_value=10.0)

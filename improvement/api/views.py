@@ -44,6 +44,7 @@ from ..models import (
     Webhook,
     WebhookDelivery,
 )
+from ..services.kpis import MAX_POINTS
 from . import serializers as s
 from .pagination import MeasurementCursorPagination
 from .permissions import (
@@ -56,9 +57,6 @@ from .permissions import (
 from .schema import CIRAutoSchema
 
 User = get_user_model()
-
-#: most points in one measurement request (SPEC §4)
-MAX_POINTS = 10_000
 
 
 class FilterBackend(DjangoFilterBackend):
@@ -670,11 +668,6 @@ class KPIViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CIRViewSet):
             raise ValidationError(
                 {"non_field_errors": ["Send a measurement object or a list of them."]}
             )
-        if len(points) > MAX_POINTS:
-            raise InvalidInput(
-                f"At most {MAX_POINTS} measurements per request; this one has {len(points)}.",
-                errors={"rows": [f"At most {MAX_POINTS} rows."]},
-            )
         recorded = services.measurement_record(kpi=kpi, actor=request.user, points=points)
         return Response({"recorded": recorded})
 
@@ -734,11 +727,6 @@ class MeasurementViewSet(CIRViewSet):
         rows = request.data
         if not isinstance(rows, list):
             raise ValidationError({"non_field_errors": ["Send a list of measurements."]})
-        if len(rows) > MAX_POINTS:
-            raise InvalidInput(
-                f"At most {MAX_POINTS} measurements per request; this one has {len(rows)}.",
-                errors={"rows": [f"At most {MAX_POINTS} rows."]},
-            )
         recorded = services.measurements_record_bulk(actor=request.user, rows=rows)
         return Response({"recorded": recorded})
 

@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 #: KPIs per batch: bounds each statement's parameters on SQLite (3 per KPI) and memory
 BATCH_SIZE = 2000
-#: most rows accepted by one bulk request (SPEC §4)
-MAX_BULK_ROWS = 10_000
+#: most points one call records, to one KPI or across KPIs (SPEC §4)
+MAX_POINTS = 10_000
 MAX_SOURCE = Measurement._meta.get_field("source").max_length
 MAX_NOTE = Measurement._meta.get_field("note").max_length
 FINITE_LIMIT = 1e300
@@ -321,6 +321,14 @@ def _record(validate, total: int, errors: dict, *, actor, now: dt.datetime) -> i
     return count
 
 
+def _require_at_most_max_points(rows: Sequence) -> None:
+    if len(rows) > MAX_POINTS:
+        raise InvalidInput(
+            f"At most {MAX_POINTS} measurements per request; this one has {len(rows)}.",
+            errors={"rows": [f"At most {MAX_POINTS} rows."]},
+        )
+
+
 def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
     """Record points of one KPI (value, measured_at, source, note), all or nothing.
 
@@ -334,6 +342,7 @@ def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
     )
     if not points:
         raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
+    _require_at_most_max_points(points)
     now = timezone.now()
     latest = now + CLOCK_SKEW
     errors: dict = {}
@@ -361,11 +370,7 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
     """
     if not isinstance(rows, list | tuple) or not rows:
         raise InvalidInput("Send a non-empty list of measurements.", errors={"rows": ["Empty."]})
-    if len(rows) > MAX_BULK_ROWS:
-        raise InvalidInput(
-            f"At most {MAX_BULK_ROWS} measurements per request; this one has {len(rows)}.",
-            errors={"rows": [f"At most {MAX_BULK_ROWS} rows."]},
-        )
+    _require_at_most_max_points(rows)
     keys = {key for r in rows if type(r) is dict and type(key := r.get("kpi")) is str}
     # CSI managers and integrations may feed any KPI: no need to load the initiatives
     may_feed_all = permissions.is_csi_manager(actor) or permissions.is_integration(actor)

@@ -246,7 +246,7 @@ def bench_sweep(scale: dict) -> None:
     """A full sweep vs a per-KPI ORM loop (sampled, extrapolated) vs one hand-written SQL."""
     from improvement import evaluation
     from improvement.models import KPI, KPICheck
-    from improvement.services.kpis import BATCH_SIZE, kpis_check
+    from improvement.services.checks import BATCH_SIZE, kpis_check
 
     say("\n== sweep")
     with connection.cursor() as cur:  # statistics as autovacuum keeps them

@@ -60,13 +60,8 @@ from .models import (
     TransitionLog,
     Vision,
 )
-from .services.initiatives import (
-    ACTION_FIELDS,
-    INITIATIVE_FIELDS,
-    KPI_FIELDS,
-    RACI_FIELDS,
-    RECORDS,
-)
+from .services.initiatives import ACTION_FIELDS, INITIATIVE_FIELDS, RACI_FIELDS, RECORDS
+from .services.kpis import KPI_FIELDS
 from .workflow import allowed_transitions
 
 #: the step record models and the name `services.step_record_update` knows them by

@@ -199,9 +199,7 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
     def is_overdue(self) -> bool:
         """Its due date has passed while it is still open."""
         return (
-            self.due_date is not None
-            and self.due_date < timezone.localdate()
-            and not self.is_final
+            self.due_date is not None and self.due_date < timezone.localdate() and not self.is_final
         )
 
 

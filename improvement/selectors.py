@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from . import permissions
+from .choices import LIVE_STEPS, Step
 from .models import KPI, Goal, Initiative, KPICheck
 
 
@@ -158,3 +162,12 @@ def operating_figures() -> dict[str, int]:
         status=DeliveryStatus.PENDING
     ).count()
     return figures
+
+
+def live_kpis(at: dt.datetime | None = None):
+    """KPIs that are checked: of initiatives not rejected or cancelled; after closure while
+    the sustain record's monitor_until has not passed (or is not set)."""
+    today = (at or timezone.now()).date()
+    return KPI.objects.filter(initiative__step__in=LIVE_STEPS).exclude(
+        Q(initiative__step=Step.CLOSED) & Q(initiative__sustain__monitor_until__lt=today)
+    )

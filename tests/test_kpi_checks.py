@@ -10,7 +10,7 @@ from improvement import evaluation, services
 from improvement.choices import EventType, KPIStatus, Step
 from improvement.exceptions import Forbidden, InvalidInput
 from improvement.models import KPI, Event, Initiative, KPICheck, Measurement
-from improvement.services.kpis import kpis_check
+from improvement.services.checks import kpis_check
 
 from .conftest import force_step
 from .factories import InitiativeFactory, KPIFactory

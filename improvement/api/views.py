@@ -44,7 +44,7 @@ from ..models import (
     Webhook,
     WebhookDelivery,
 )
-from ..services.kpis import MAX_POINTS
+from ..services.measurements import MAX_POINTS
 from . import serializers as s
 from .pagination import MeasurementCursorPagination
 from .permissions import (

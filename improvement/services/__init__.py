@@ -1,38 +1,35 @@
 """Every write of the register goes through a function here (STYLE rule 1).
 
 Functions are keyword-only, take the acting user, check permissions, validate, write
-in one transaction and schedule side effects with transaction.on_commit.
+in one transaction and schedule side effects with transaction.on_commit. One module per
+aggregate: initiatives (and their step records, actions, reviews), kpis (definitions),
+measurements (ingest), checks (the verdict engine), catalogue (goals, services,
+practices), webhooks (events out), housekeeping (periodic writes), metrics (counters).
 """
 
+from .catalogue import (
+    goal_create,
+    goal_delete,
+    goal_update,
+    practice_save,
+    service_save,
+)
+from .checks import initiative_refresh_health, kpi_check, kpi_schedule_check, kpis_check
 from .common import event_emit
 from .initiatives import (
     action_create,
     action_update,
-    goal_create,
-    goal_delete,
-    goal_update,
     initiative_create,
     initiative_create_or_get,
     initiative_delete,
     initiative_set_priority,
     initiative_transition,
     initiative_update,
-    kpi_create,
-    kpi_delete,
-    kpi_update,
-    practice_save,
     review_create,
-    service_save,
     step_record_update,
 )
-from .kpis import (
-    initiative_refresh_health,
-    kpi_check,
-    kpi_schedule_check,
-    kpis_check,
-    measurement_record,
-    measurements_record_bulk,
-)
+from .kpis import kpi_create, kpi_delete, kpi_update
+from .measurements import measurement_record, measurements_record_bulk
 from .webhooks import (
     event_dispatch,
     events_dispatch,

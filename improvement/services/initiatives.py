@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django.db.models import F
@@ -11,20 +9,16 @@ from django.db.models.deletion import Collector
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from .. import evaluation, permissions, workflow
+from .. import permissions, workflow
 from ..choices import EventType, Outcome, Priority, Step
 from ..exceptions import Conflict, Forbidden, InvalidInput, TransitionBlocked
 from ..models import (
-    KPI,
     Action,
     Baseline,
     Counter,
-    Goal,
     Initiative,
     Plan,
-    Practice,
     Review,
-    Service,
     Sustain,
     Target,
     TransitionLog,
@@ -32,7 +26,6 @@ from ..models import (
 )
 from ..workflow import find_transition, unmet_conditions
 from .common import apply_fields, event_emit, require, save_validated
-from .kpis import initiative_refresh_health, kpi_schedule_check
 
 User = get_user_model()
 
@@ -59,21 +52,6 @@ RECORDS = {
     "plan": (Plan, ("approach", "hypotheses", "checkpoints", "risks")),
     "sustain": (Sustain, ("embedding", "lessons_learned", "monitor_until")),
 }
-KPI_FIELDS = (
-    "key",
-    "name",
-    "unit",
-    "kind",
-    "direction",
-    "aggregation",
-    "window_days",
-    "baseline_value",
-    "baseline_date",
-    "target_value",
-    "target_date",
-    "tolerance",
-    "csf",
-)
 ACTION_FIELDS = ("title", "owner", "due_date", "status", "notes")
 
 
@@ -402,149 +380,3 @@ def review_create(*, initiative: Initiative, actor, decision: str, **data) -> Re
     apply_fields(review, data, ("progress_check", "value_check", "notes"))
     save_validated(review, actor=actor)
     return review
-
-
-def _kpi_validate_target(kpi: KPI) -> None:
-    """Name the field at fault when the target is on the wrong side or too early."""
-    errors = {}
-    if kpi.baseline_value is not None and kpi.target_value is not None:
-        try:
-            better = evaluation.target_on_better_side(
-                kpi.direction, float(kpi.baseline_value), float(kpi.target_value)
-            )
-        except (TypeError, ValueError):
-            better = True  # full_clean reports the malformed values
-        if not better:
-            side = "below" if kpi.direction == "decrease" else "above"
-            errors["target_value"] = [
-                f"The target must be {side} the baseline ({kpi.baseline_value:g}) for a KPI "
-                f"that should {kpi.direction}."
-            ]
-    if (
-        isinstance(kpi.baseline_date, dt.date)
-        and isinstance(kpi.target_date, dt.date)
-        and kpi.target_date <= kpi.baseline_date
-    ):
-        errors["target_date"] = ["The target date must be after the baseline date."]
-    if errors:
-        raise InvalidInput(next(iter(errors.values()))[0], errors=errors)
-
-
-def _kpi_apply_target_change(kpi: KPI, data: dict) -> None:
-    """A target given relative to the baseline becomes the absolute target_value.
-
-    A target value sent with it is refused, unless it is the KPI's current one (a form
-    that shows the current target and a change % beside it sends both): the change wins.
-    """
-    pct = data.pop("target_change_pct", None)
-    if pct is None:
-        return
-    given = data.get("target_value")
-    stored = (
-        KPI.objects.filter(pk=kpi.pk).values_list("target_value", flat=True).first()
-        if kpi.pk
-        else None
-    )
-    if given is not None and given != stored:
-        raise InvalidInput(
-            "Give either a target value or a change %, not both.",
-            errors={"target_change_pct": ["Give either a target value or a change %, not both."]},
-        )
-    baseline = data.get("baseline_value", kpi.baseline_value)
-    if baseline is None:
-        raise InvalidInput(
-            "A relative target needs a baseline value.",
-            errors={"target_change_pct": ["Set the baseline value first."]},
-        )
-    data["target_value"] = evaluation.target_from_change_pct(float(baseline), float(pct))
-
-
-def kpi_create(
-    *, initiative: Initiative, actor, key: str, name: str, direction: str, **data
-) -> KPI:
-    """Define a KPI of an initiative. `target_change_pct` (e.g. -15) sets the target relative
-    to the baseline and is stored as the absolute value."""
-    require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
-    return _kpi_save(KPI(initiative=initiative, key=key, name=name, direction=direction),
-                     actor=actor, data=data)  # fmt: skip
-
-
-def kpi_update(*, kpi: KPI, actor, **data) -> KPI:
-    """Change a KPI's definition; its verdict is re-checked after commit."""
-    require(permissions.may_edit(actor, kpi.initiative), "You may not edit this initiative.")
-    return _kpi_save(kpi, actor=actor, data=data)
-
-
-def _kpi_save(kpi: KPI, *, actor, data: dict) -> KPI:
-    """Apply `data` to the KPI, validate, save, and have it re-checked after commit."""
-    _kpi_apply_target_change(kpi, data)
-    apply_fields(kpi, data, KPI_FIELDS)
-    _kpi_validate_target(kpi)
-    with transaction.atomic():
-        save_validated(kpi, actor=actor)
-        _after_kpi_change(kpi)
-    return kpi
-
-
-def kpi_delete(*, kpi: KPI, actor) -> None:
-    """Remove a KPI with its measurements and checks."""
-    require(permissions.may_edit(actor, kpi.initiative), "You may not edit this initiative.")
-    kpi._history_user = actor
-    initiative = kpi.initiative
-    with transaction.atomic():
-        kpi.delete()
-        initiative_refresh_health(initiative=initiative)
-
-
-def _after_kpi_change(kpi: KPI) -> None:
-    """Mark the KPI's data as moved so the next check (scheduled or swept) re-evaluates it,
-    and keep the initiative's health current (a new KPI counts at once)."""
-    KPI.objects.filter(pk=kpi.pk).update(data_changed_at=timezone.now())
-    initiative_refresh_health(initiative=kpi.initiative)
-    kpi_schedule_check(kpi_ids=[kpi.pk])
-
-
-def goal_create(*, actor, title: str, **data) -> Goal:
-    """Add an organisational goal: CSI managers."""
-    require(permissions.may_manage(actor), "Only a CSI manager manages goals.")
-    goal = Goal(title=title)
-    apply_fields(goal, data, ("description", "owner", "horizon", "active"))
-    save_validated(goal, actor=actor)
-    return goal
-
-
-def goal_delete(*, goal: Goal, actor) -> None:
-    """Delete a goal no initiative serves: CSI managers. A goal in use is retired instead
-    (active = false), so the initiatives keep their link to the vision they served."""
-    require(permissions.may_manage(actor), "Only a CSI manager manages goals.")
-    if goal.initiatives.exists():
-        raise Conflict(
-            f"Goal '{goal.title}' is linked to initiatives: retire it (active = false) instead."
-        )
-    goal._history_user = actor
-    goal.delete()
-
-
-def goal_update(*, goal: Goal, actor, **data) -> Goal:
-    """Change an organisational goal: CSI managers."""
-    require(permissions.may_manage(actor), "Only a CSI manager manages goals.")
-    apply_fields(goal, data, ("title", "description", "owner", "horizon", "active"))
-    save_validated(goal, actor=actor)
-    return goal
-
-
-def _catalogue_save(entry, *, actor, what: str, data: dict):
-    require(permissions.may_manage(actor), f"Only a CSI manager manages the {what}.")
-    apply_fields(entry, data, ("name", "description", "owner"))
-    save_validated(entry, actor=actor)
-    return entry
-
-
-def service_save(*, actor, service: Service | None = None, **data) -> Service:
-    """Create or change an IT service of the catalogue (name, description, owner): CSI managers."""
-    return _catalogue_save(service or Service(), actor=actor, what="service catalogue", data=data)
-
-
-def practice_save(*, actor, practice: Practice | None = None, **data) -> Practice:
-    """Create or change an ITIL practice (name, description, owner): CSI managers."""
-    return _catalogue_save(practice or Practice(), actor=actor, what="practices", data=data)

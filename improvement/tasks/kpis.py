@@ -7,7 +7,7 @@ idempotent, so a task delivered twice (late acks) leaves the same result.
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from ..services import kpis as kpi_services
+from ..services import checks as kpi_services
 from ..services.housekeeping import actions_flag_overdue as _flag_overdue
 
 __all__ = ["actions_flag_overdue", "kpis_check_stale", "kpis_sweep"]

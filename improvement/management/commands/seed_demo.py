@@ -42,7 +42,7 @@ from rest_framework.authtoken.models import Token
 from improvement import evaluation, services
 from improvement.choices import KPIStatus, Role, Step
 from improvement.models import KPI, Action, Event, Goal, Initiative, Measurement, Practice, Service
-from improvement.services.kpis import live_kpis
+from improvement.selectors import live_kpis
 
 User = get_user_model()
 UTC = dt.UTC

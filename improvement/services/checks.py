@@ -1,0 +1,399 @@
+"""The check engine: KPIs against their baseline and target (SPEC §3), set-based.
+
+A batch of KPIs is read, aggregated over each KPI's own window in ONE SQL statement,
+classified by the pure functions of evaluation.py, and written back with a handful of bulk
+statements — never a query per KPI. `kpi_check` (one KPI, the API's "check now"), the
+after-commit check of new measurements and the periodic sweep all run through `kpis_check`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .. import evaluation, permissions
+from ..choices import WATCHED_STEPS, Aggregation, EventType, KPIStatus
+from ..exceptions import InvalidInput
+from ..models import KPI, Event, Initiative, KPICheck, Measurement
+from ..selectors import live_kpis
+from .common import events_schedule_dispatch, require
+from .metrics import metrics_count
+
+#: KPIs per batch of the engine: one statement reads and aggregates a batch
+BATCH_SIZE = 2000
+
+
+def kpi_schedule_check(*, kpi_ids: Sequence[int], countdown: float | None = None) -> None:
+    """After commit, check these KPIs (a task per burst; stale KPIs only, so one check
+    serves every point of a burst) after `countdown` seconds (CIR_CHECK_DELAY_SECONDS by
+    default). A broker outage is logged, never raised: the sweep catches up."""
+    ids = list(kpi_ids)
+    if countdown is None:
+        countdown = settings.CIR_CHECK_DELAY_SECONDS
+
+    def enqueue() -> None:
+        from ..tasks import kpis_check_stale
+
+        for start in range(0, len(ids), BATCH_SIZE):
+            kpis_check_stale.apply_async(
+                args=[ids[start : start + BATCH_SIZE]], countdown=countdown, retry=False
+            )
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+# --- the check engine ---------------------------------------------------------------------
+
+
+@dataclass
+class CheckSummary:
+    """What one run of the engine did (for logs, the API and the benchmark)."""
+
+    checked: int = 0
+    created: int = 0
+    status_changes: int = 0
+    batches: int = 0
+    #: the result of every KPI checked, by KPI id
+    results: dict[int, evaluation.CheckResult] = field(default_factory=dict)
+
+
+#: what the engine reads of each KPI, in this order
+_KPI_COLUMNS = (
+    "id", "initiative_id", "initiative__step", "status", "data_changed_at", "created_at",
+    "checked_version",
+    # the fields of evaluation.KPIDefinition, in its order
+    "direction", "aggregation", "window_days", "baseline_value", "baseline_date",
+    "target_value", "target_date", "tolerance",
+)  # fmt: skip
+_DEFINITION = slice(7, 15)
+#: where they are in the rows _kpi_batch returns
+_ROW_DEFINITION = slice(6, 14)
+
+
+def _kpi_batch(queryset, *, after: int, size: int, at: dt.datetime) -> list[tuple]:
+    """The next `size` KPIs of `queryset` by id after `after`, each as a tuple:
+    (id, initiative id, step, status, data version, checked version, the eight fields of
+    evaluation.KPIDefinition, measurement count, current value at `at`).
+
+    The count and current value follow evaluation.window_bounds and evaluation.aggregate;
+    they are 0 and None for a KPI without baseline and target (nothing to aggregate for).
+    """
+    batch = queryset.filter(pk__gt=after).order_by("pk").values_list(*_KPI_COLUMNS)[:size]
+    if connection.vendor == "postgresql":
+        return _kpi_batch_postgres(batch, at)
+    rows = list(batch)
+    bounds, medians = {}, set()
+    for row in rows:
+        definition = evaluation.KPIDefinition._make(row[_DEFINITION])
+        if None not in definition[3:7]:  # baseline and target, value and date
+            bounds[row[0]] = (evaluation.window_bounds(definition, at)[0], definition.aggregation)
+            if definition.aggregation == Aggregation.MEDIAN:
+                medians.add(row[0])
+    aggregates = aggregate_windows(bounds, at, medians)
+    result = []
+    for row in rows:
+        count, current = aggregates.get(row[0], (0, None))
+        result.append((*row[:4], row[4] or row[5], *row[6:], count, current))
+    return result
+
+
+def _kpi_batch_postgres(batch, at: dt.datetime) -> list[tuple]:
+    """PostgreSQL: the batch's KPIs and their current values in ONE statement. Each KPI's
+    window is computed in SQL as evaluation.window_bounds does (dates start at midnight
+    UTC; days are 24 h), read by an index range scan on (kpi, measured_at), and aggregated
+    on the spot: no sort, no grouping; the median and the latest value only where used."""
+    sql, params = batch.query.sql_with_params()
+    table = Measurement._meta.db_table
+    statement = f"""
+        WITH k (id, initiative_id, step, status, data_changed_at, created_at, checked_version,
+                direction, aggregation, window_days, baseline_value, baseline_date,
+                target_value, target_date, tolerance) AS ({sql}),
+        b AS (
+            SELECT k.*, p.hi, CASE
+                WHEN k.baseline_value IS NULL OR k.baseline_date IS NULL
+                  OR k.target_value IS NULL OR k.target_date IS NULL THEN NULL
+                WHEN k.aggregation = 'latest' THEN k.baseline_date::timestamp AT TIME ZONE 'UTC'
+                ELSE greatest(k.baseline_date::timestamp AT TIME ZONE 'UTC',
+                              p.hi - k.window_days * interval '86400 seconds')
+              END AS lo
+              FROM k CROSS JOIN (SELECT %s::timestamptz AS hi) p
+        )
+        SELECT b.id, b.initiative_id, b.step, b.status,
+               coalesce(b.data_changed_at, b.created_at), b.checked_version, b.direction,
+               b.aggregation, b.window_days, b.baseline_value, b.baseline_date,
+               b.target_value, b.target_date, b.tolerance, a.n,
+               CASE WHEN a.n = 0 THEN NULL
+                    WHEN b.aggregation = 'latest' THEN
+                      (SELECT l.value FROM {table} l
+                        WHERE l.kpi_id = b.id AND l.measured_at >= b.lo AND l.measured_at <= b.hi
+                        ORDER BY l.measured_at DESC LIMIT 1)
+                    WHEN b.aggregation = 'mean' THEN a.mean
+                    WHEN b.aggregation = 'median' THEN a.median
+                    WHEN b.aggregation = 'sum' THEN a.total
+                    WHEN b.aggregation = 'min' THEN a.low
+                    WHEN b.aggregation = 'max' THEN a.high
+                    WHEN b.aggregation = 'count' THEN a.n::double precision
+               END
+          FROM b CROSS JOIN LATERAL (
+            SELECT COUNT(m.value) AS n, AVG(m.value) AS mean, SUM(m.value) AS total,
+                   MIN(m.value) AS low, MAX(m.value) AS high,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)
+                     FILTER (WHERE b.aggregation = 'median') AS median
+              FROM {table} m
+             WHERE m.kpi_id = b.id AND m.measured_at >= b.lo AND m.measured_at <= b.hi
+          ) a
+         ORDER BY b.id
+    """  # noqa: S608 - the table name and the queryset's own SQL; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (*params, at))
+        return cursor.fetchall()
+
+
+def aggregate_windows(
+    bounds: dict[int, tuple[dt.datetime, str]], upper: dt.datetime, medians: set[int]
+) -> dict[int, tuple[int, float | None]]:
+    """SQLite: for each KPI id, its measurement count and current value over its window:
+    from its own lower bound up to `upper`.
+
+    `bounds` maps KPI ids to (lower bound, aggregation). One statement for the batch (the
+    bounds travel as a VALUES list) and one more for the medians, which SQLite cannot
+    compute. PostgreSQL does all of this in _kpi_batch_postgres.
+    """
+    if not bounds:
+        return {}
+    table = Measurement._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list = [adapt(upper)]
+    for kpi_id, (lower, aggregation) in bounds.items():
+        params.extend((kpi_id, adapt(lower), aggregation))
+    values_sql = ", ".join(["(%s, %s, %s)"] * len(bounds))
+    sql = f"""
+        WITH p(hi) AS (SELECT %s), b(kpi_id, lo, agg) AS (VALUES {values_sql})
+        SELECT b.kpi_id, b.agg, COUNT(m.value), AVG(m.value), SUM(m.value), MIN(m.value),
+               MAX(m.value),
+               CASE WHEN b.agg = 'latest' THEN
+                 (SELECT l.value FROM {table} l WHERE l.kpi_id = b.kpi_id
+                     AND l.measured_at >= b.lo AND l.measured_at <= p.hi
+                   ORDER BY l.measured_at DESC LIMIT 1)
+               END
+          FROM p CROSS JOIN b LEFT JOIN {table} m
+            ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= p.hi
+         GROUP BY b.kpi_id, b.lo, b.agg
+    """  # noqa: S608 - only the table name and placeholders are interpolated
+    result = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for kpi_id, aggregation, count, mean, total, low, high, latest in cursor.fetchall():
+            current = {
+                Aggregation.LATEST: latest, Aggregation.MEAN: mean, Aggregation.SUM: total,
+                Aggregation.MIN: low, Aggregation.MAX: high, Aggregation.COUNT: float(count),
+                Aggregation.MEDIAN: None,
+            }[aggregation]  # fmt: skip
+            result[kpi_id] = (count, current if count else None)
+    if medians:
+        _sqlite_medians(bounds, upper, medians, result)
+    return result
+
+
+def _sqlite_medians(bounds, upper: dt.datetime, medians: set[int], result: dict) -> None:
+    adapt = connection.ops.adapt_datetimefield_value
+    table = Measurement._meta.db_table
+    params, values_sql = [], []
+    for kpi_id in medians:
+        lower, _ = bounds[kpi_id]
+        params.extend([kpi_id, adapt(lower), adapt(upper)])
+        values_sql.append("(%s, %s, %s)")
+    sql = f"""
+        WITH b(kpi_id, lo, hi) AS (VALUES {", ".join(values_sql)})
+        SELECT m.kpi_id, m.value FROM b JOIN {table} m
+            ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= b.hi
+    """  # noqa: S608
+    values: dict[int, list[float]] = {k: [] for k in medians}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for kpi_id, value in cursor.fetchall():
+            values[kpi_id].append(value)
+    for kpi_id, vals in values.items():
+        result[kpi_id] = (len(vals), evaluation.aggregate(vals, Aggregation.MEDIAN))
+
+
+def _check_batch(rows: list[tuple], at: dt.datetime, summary: CheckSummary) -> None:
+    """Check one batch of KPIs (tuples from _kpi_batch) at instant `at`.
+
+    Writes a KPICheck (and the KPI's verdict and last_checked_at) only where the status or
+    the data changed since the last check: a steady sweep reads and computes, and writes
+    nothing. (When the sweep last ran is the periodic task's last_run_at.)
+    """
+    changed_status, to_write = [], []
+    definition, classify, results = (
+        evaluation.KPIDefinition._make,
+        evaluation.classify,
+        summary.results,
+    )
+    for row in rows:
+        kpi_id, initiative_id, step, previous, version, checked_version = row[:6]
+        count, current = row[14], row[15]
+        result = classify(
+            definition(row[_ROW_DEFINITION]), current=current, count=count, at=at,
+            watched=step in WATCHED_STEPS, previous_status=previous,
+        )  # fmt: skip
+        status = str(result.status)
+        results[kpi_id] = result
+        if status != previous:
+            changed_status.append((kpi_id, initiative_id, previous, status, result))
+        if status != previous or version != checked_version:
+            to_write.append(
+                KPICheck(
+                    kpi_id=kpi_id, checked_at=at, data_version=version,
+                    current=result.current, progress=result.progress, expected=result.expected,
+                    status=status, previous_status=previous,
+                    measurement_count=result.measurement_count,
+                )
+            )  # fmt: skip
+    summary.checked += len(rows)
+    summary.created += len(to_write)
+    summary.status_changes += len(changed_status)
+    summary.batches += 1
+    if not to_write:
+        return  # a steady batch: not even a transaction
+    with transaction.atomic():  # each batch commits on its own
+        _write_checks(to_write, at)
+        if changed_status:
+            _record_status_changes(changed_status, at)
+            _refresh_health({initiative_id for _, initiative_id, _, _, _ in changed_status})
+
+
+def _write_checks(checks: list[KPICheck], at: dt.datetime) -> None:
+    """Upsert the checks (same data and status → the same row) and the KPIs' verdicts."""
+    KPICheck.objects.bulk_create(
+        checks,
+        update_conflicts=True,
+        unique_fields=["kpi", "data_version", "status"],
+        update_fields=["checked_at", "current", "progress", "expected", "measurement_count"],
+    )
+    if connection.vendor == "postgresql":
+        # one UPDATE ... FROM (VALUES ...): linear, where bulk_update's CASE is quadratic
+        params = []
+        for check in checks:
+            params.extend([check.kpi_id, check.status, check.data_version, at])
+        values = ", ".join(
+            ["(%s::bigint, %s::text, %s::timestamptz, %s::timestamptz)"] * len(checks)
+        )
+        table = KPI._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS k SET status = v.status, checked_version = v.version, "  # noqa: S608
+                f"last_checked_at = v.at FROM (VALUES {values}) AS v(id, status, version, at) "
+                "WHERE k.id = v.id",
+                params,
+            )
+    else:
+        KPI.objects.bulk_update(
+            [
+                KPI(
+                    pk=c.kpi_id, status=c.status, checked_version=c.data_version, last_checked_at=at
+                )
+                for c in checks
+            ],
+            ["status", "checked_version", "last_checked_at"],
+        )
+
+
+def _record_status_changes(changed: list, at: dt.datetime) -> None:
+    """One kpi.status_changed event per change (kpi.reverted as well when it reverted).
+    `changed`: (KPI id, initiative id, previous status, status, CheckResult) tuples."""
+    events = []
+    kpi_info = {
+        k["id"]: k
+        for k in KPI.objects.filter(pk__in=[kpi_id for kpi_id, *_ in changed]).values(
+            "id", "key", "name", "initiative_id", "initiative__reference"
+        )
+    }
+    for kpi_id, _, previous, status, result in changed:
+        info = kpi_info[kpi_id]
+        payload = {
+            "kpi": info["key"], "kpi_id": info["id"], "name": info["name"],
+            "initiative_id": info["initiative_id"], "initiative": info["initiative__reference"],
+            "from": previous, "to": status, "current": result.current,
+            "progress": result.progress, "expected": result.expected,
+            "checked_at": at.isoformat(),
+        }  # fmt: skip
+        events.append(Event(id=uuid.uuid4(), type=EventType.KPI_STATUS_CHANGED, payload=payload))
+        if status == KPIStatus.REVERTED:
+            events.append(Event(id=uuid.uuid4(), type=EventType.KPI_REVERTED, payload=payload))
+    Event.objects.bulk_create(events)
+    events_schedule_dispatch(e.id for e in events)
+
+
+def _refresh_health(initiative_ids: set[int]) -> None:
+    """Recompute the health (worst KPI status) of these initiatives in two statements."""
+    statuses: dict[int, list[str]] = {i: [] for i in initiative_ids}
+    for initiative_id, status in KPI.objects.filter(initiative_id__in=initiative_ids).values_list(
+        "initiative_id", "status"
+    ):
+        statuses[initiative_id].append(status)
+    updates = [Initiative(pk=i, health=evaluation.worst_status(s)) for i, s in statuses.items()]
+    # bulk_update bypasses save(): the protected step is neither read nor written
+    Initiative.objects.bulk_update(updates, ["health"])
+
+
+def initiative_refresh_health(*, initiative: Initiative) -> str:
+    """Recompute one initiative's health now (after a KPI is added or removed)."""
+    _refresh_health({initiative.pk})
+    return Initiative.objects.values_list("health", flat=True).get(pk=initiative.pk)
+
+
+def kpis_check(
+    *, kpi_ids: Sequence[int] | None = None, at: dt.datetime | None = None,
+    only_stale: bool = False, batch_size: int = BATCH_SIZE,
+) -> CheckSummary:  # fmt: skip
+    """Check KPIs at `at` (default now), set-based, in batches of `batch_size`.
+
+    kpi_ids=None checks every live KPI (the sweep). only_stale=True skips KPIs whose data
+    has not changed since their last check (the after-measurement check: one per burst).
+    Idempotent: the same data and status refresh the same KPICheck row; only a status
+    change writes an event. Each batch commits on its own.
+    """
+    at = at or timezone.now()
+    summary = CheckSummary()
+    if kpi_ids is None:
+        queryset = live_kpis(at)
+    elif only_stale:  # the after-measurement check: a rejected or cancelled KPI stays put
+        queryset = live_kpis(at).filter(pk__in=list(kpi_ids))
+    else:  # an explicit check of these KPIs, whatever their initiative's state
+        queryset = KPI.objects.filter(pk__in=list(kpi_ids))
+    if only_stale:
+        queryset = queryset.filter(
+            Q(checked_version__isnull=True)
+            | Q(data_changed_at__isnull=False, data_changed_at__gt=F("checked_version"))
+        )
+    last_id = 0
+    while True:
+        rows = _kpi_batch(queryset, after=last_id, size=batch_size, at=at)
+        if not rows:
+            break
+        _check_batch(rows, at, summary)
+        last_id = rows[-1][0]
+        if len(rows) < batch_size:
+            break
+    metrics_count(kpi_checks=summary.checked, kpi_status_changes=summary.status_changes)
+    return summary
+
+
+def kpi_check(*, kpi: KPI, actor=None, at: dt.datetime | None = None) -> KPICheck:
+    """Check one KPI now (the API's "run a check"): the same engine as the sweep."""
+    if actor is not None:
+        require(permissions.may_view(actor), "You may not check this KPI.")
+    summary = kpis_check(kpi_ids=[kpi.pk], at=at)
+    if kpi.pk not in summary.results:
+        raise InvalidInput("The KPI could not be checked.")
+    from ..selectors import LATEST_CHECK_ORDER
+
+    return KPICheck.objects.filter(kpi=kpi).order_by(*LATEST_CHECK_ORDER).first()

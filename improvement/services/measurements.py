@@ -1,0 +1,419 @@
+"""Writes of KPI data: recording measurements, one KPI's points or a batch across KPIs.
+
+All or nothing, validated row by row with errors that name the row and field; a point at
+an instant already stored replaces it, so a retry never counts twice. On PostgreSQL the
+rows stream into COPY a chunk at a time while Python validates the next. The KPIs whose
+data changed are checked after commit (checks.py), a task per burst.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable, Iterator, Sequence
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .. import permissions
+from ..exceptions import Forbidden, InvalidInput
+from ..models import KPI, Measurement
+from .checks import kpi_schedule_check
+from .common import require
+from .metrics import metrics_count
+
+#: most points one call records, to one KPI or across KPIs (SPEC §4)
+MAX_POINTS = 10_000
+MAX_SOURCE = Measurement._meta.get_field("source").max_length
+MAX_NOTE = Measurement._meta.get_field("note").max_length
+FINITE_LIMIT = 1e300
+#: how far ahead of our clock a sender's clock may be
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+# --- recording measurements ---------------------------------------------------------------
+
+
+def _parse_instant(text: str) -> dt.datetime | None:
+    """ISO 8601 to a datetime (fast path first); None when it is not one."""
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return parse_datetime(text)
+        except ValueError:
+            return None
+
+
+_POINT_FIELDS = frozenset({"value", "measured_at", "source", "note", "kpi"})
+#: ISO 8601 as PostgreSQL reads it too: such a text goes to the database as the sender wrote
+#: it; any other form Python understands (week dates, a decimal comma ...) is rewritten
+_PORTABLE_INSTANT = re.compile(
+    r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d(?::?\d\d)?)"
+).fullmatch
+
+
+def _text_error(text, limit: int) -> str | None:
+    """Why `text` cannot be stored in a text column of `limit` characters, or None."""
+    if type(text) is not str or len(text) > limit:
+        return f"At most {limit} characters of text."
+    if "\x00" in text:
+        return "The text must not contain NUL characters."
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "The text must be valid Unicode (no lone surrogates)."
+    return None
+
+
+def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
+    """Validate one point; returns ((value, measured_at, stamp, source, note), field errors).
+
+    `stamp` is the instant as ISO 8601 text that PostgreSQL reads as Python did: the
+    sender's own text when it has that form, else None.
+
+    `latest` is the latest instant accepted (now plus a little clock skew). This runs once
+    per row of a 10 000-row upload, so the common case takes the short paths.
+    """
+    errors: dict[str, list[str]] = {}
+    if type(point) is not dict:
+        return (), {"non_field_errors": ["Expected an object with value and measured_at."]}
+    value = point.get("value")
+    kind = type(value)
+    if kind is float or kind is int:
+        value = float(value)
+    elif kind is str:
+        try:
+            value = float(value)
+        except ValueError:
+            errors["value"] = ["A number is required."]
+    else:  # None, booleans, lists, objects
+        errors["value"] = ["A number is required."]
+    if "value" not in errors and not -FINITE_LIMIT <= value <= FINITE_LIMIT:  # NaN, ±inf
+        errors["value"] = ["The value must be a finite number."]
+    measured_at = stamp = point.get("measured_at")
+    if type(measured_at) is str:
+        measured_at = _parse_instant(measured_at)
+        if not _PORTABLE_INSTANT(stamp):
+            stamp = None
+    else:
+        stamp = None
+    if not isinstance(measured_at, dt.datetime):
+        errors["measured_at"] = ["A date and time is required (ISO 8601 with a time zone)."]
+    elif measured_at.utcoffset() is None:
+        errors["measured_at"] = ["The time must carry a time zone, e.g. 2026-11-21T09:00:00Z."]
+    elif not 1900 < measured_at.year < 9000:  # in UTC too: 1901 minus 14 h is still 1900
+        errors["measured_at"] = ["The time must be a real date (after 1900)."]
+    elif measured_at > latest:
+        errors["measured_at"] = ["The time is in the future."]
+    source = point.get("source") or ""
+    note = point.get("note") or ""
+    # the common case, short ASCII text, in one test before the full one
+    usual = type(source) is str and source.isascii() and len(source) <= MAX_SOURCE
+    if not (usual and "\x00" not in source) and (message := _text_error(source, MAX_SOURCE)):
+        errors["source"] = [message]
+    if note and (message := _text_error(note, MAX_NOTE)):
+        errors["note"] = [message]
+    if len(point) > 2 and not point.keys() <= _POINT_FIELDS:
+        for name in sorted(point.keys() - _POINT_FIELDS):
+            errors[name] = ["Unknown field."]
+    return (value, measured_at, stamp, source, note), errors
+
+
+_MEASUREMENT_COLUMNS = ("kpi_id", "value", "measured_at", "source", "note", "recorded_by_id",
+                        "recorded_at")  # fmt: skip
+_UPSERT_SET = ", ".join(
+    f"{c} = excluded.{c}" for c in ("value", "source", "note", "recorded_by_id", "recorded_at")
+)
+# only a point whose content differs is rewritten (the columns are NOT NULL: <> is safe)
+_UPSERT_CHANGED = " OR ".join(
+    f"{Measurement._meta.db_table}.{c} <> excluded.{c}" for c in ("value", "source", "note")
+)
+
+#: a validated point: (KPI id, (value, measured_at, stamp, source, note))
+Point = tuple[int, tuple]
+#: rows validated per chunk of COPY data: PostgreSQL stores one chunk while the next is checked
+COPY_CHUNK = 1000
+
+
+def _store_points_sqlite(points: list[Point], actor_pk: int | None, now: dt.datetime):
+    """SQLite: parameterised INSERT ... ON CONFLICT, the last point of an instant winning.
+    Returns (points stored, ids of the KPIs whose data changed)."""
+    unique = {(kpi_id, clean[1]): (kpi_id, clean) for kpi_id, clean in points}
+    changed: set[int] = set()
+    adapt = connection.ops.adapt_datetimefield_value
+    recorded_at = adapt(now)
+    table = Measurement._meta.db_table
+    columns = ", ".join(_MEASUREMENT_COLUMNS)
+    placeholder = "(" + ", ".join(["%s"] * len(_MEASUREMENT_COLUMNS)) + ")"
+    rows = list(unique.values())
+    # SQLite allows 32 766 parameters per statement: 4 000 rows x 7 stay below it
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 4000):
+            chunk = rows[start : start + 4000]
+            params = []
+            for kpi_id, (value, measured_at, _, source, note) in chunk:
+                params.extend(
+                    (kpi_id, value, adapt(measured_at), source, note, actor_pk, recorded_at)
+                )
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} "  # noqa: S608
+                f"ON CONFLICT (kpi_id, measured_at) DO UPDATE SET {_UPSERT_SET} "
+                f"WHERE {_UPSERT_CHANGED} RETURNING kpi_id",
+                params,
+            )
+            changed.update(row[0] for row in cursor.fetchall())
+    return len(rows), changed
+
+
+class _CopyText:
+    """Validated points as COPY's CSV, chunk by chunk; remembers what it wrote."""
+
+    def __init__(self, actor_pk: int | None, now: dt.datetime):
+        self.tail = f",{'' if actor_pk is None else actor_pk},{now.isoformat()}\n"  # '': NULL
+        self.quoted = {"": '""'}  # each distinct text is quoted once
+        self.chunks: list[str] = []
+        self.count = 0
+        self.kpi_ids: set[int] = set()
+
+    def chunk(self, points: list[Point]) -> str:
+        quoted, tail = self.quoted, self.tail
+        lines = []
+        append = lines.append
+        for kpi_id, (value, measured_at, stamp, source, note) in points:
+            if (source_csv := quoted.get(source)) is None:
+                source_csv = quoted[source] = '"' + source.replace('"', '""') + '"'
+            if (note_csv := quoted.get(note)) is None:
+                note_csv = quoted[note] = '"' + note.replace('"', '""') + '"'
+            instant = stamp or measured_at.isoformat()
+            append(f"{kpi_id},{value!r},{instant},{source_csv},{note_csv}{tail}")
+        self.count += len(points)
+        self.kpi_ids.update(kpi_id for kpi_id, _ in points)
+        text = "".join(lines)
+        self.chunks.append(text)
+        return text
+
+
+class _ChunkReader:
+    """The file psycopg2's COPY reads: each read() returns the next chunk ('' at the end)."""
+
+    def __init__(self, chunks: Iterator[str]):
+        self.chunks = chunks
+
+    def read(self, size: int = -1) -> str:
+        return next(self.chunks, "")
+
+    def drain(self) -> None:
+        for _ in self.chunks:
+            pass
+
+
+_COPY_OPTIONS = "WITH (FORMAT csv)"
+
+
+def _copy_new_points(chunks: Iterator[str]) -> bool:
+    """PostgreSQL: COPY the chunks straight into the table, under a savepoint. False (and
+    nothing stored) when the unique index refuses a point: one met a point already stored
+    or one earlier in the batch. Reads every chunk either way."""
+    import psycopg2
+
+    table = Measurement._meta.db_table
+    reader = _ChunkReader(chunks)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            columns = ", ".join(_MEASUREMENT_COLUMNS)
+            cursor.cursor.copy_expert(
+                f"COPY {table} ({columns}) FROM STDIN {_COPY_OPTIONS}", reader
+            )
+        return True
+    except psycopg2.IntegrityError:
+        return False
+    finally:
+        reader.drain()
+
+
+def _upsert_copied(text: str) -> tuple[int, set[int]]:
+    """PostgreSQL, for a batch that meets stored points (a re-send, a correction): COPY into
+    a temporary table, then one INSERT ... ON CONFLICT, the last point of each instant
+    winning. Returns (points stored, ids of the KPIs whose data changed)."""
+    table = Measurement._meta.db_table
+    columns = ", ".join(_MEASUREMENT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS cir_measurement_load ("
+            "position bigint GENERATED ALWAYS AS IDENTITY, kpi_id bigint, "
+            "value double precision, measured_at timestamptz, source text, note text, "
+            "recorded_by_id bigint, recorded_at timestamptz) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE cir_measurement_load")
+        cursor.cursor.copy_expert(
+            f"COPY cir_measurement_load ({columns}) FROM STDIN {_COPY_OPTIONS}", io.StringIO(text)
+        )
+        cursor.execute(
+            f"WITH latest AS (SELECT DISTINCT ON (kpi_id, measured_at) {columns} "  # noqa: S608
+            "  FROM cir_measurement_load ORDER BY kpi_id, measured_at, position DESC), "
+            f"written AS (INSERT INTO {table} ({columns}) SELECT {columns} FROM latest "
+            "  ON CONFLICT (kpi_id, measured_at) "
+            f"  DO UPDATE SET {_UPSERT_SET} WHERE {_UPSERT_CHANGED} RETURNING kpi_id) "
+            "SELECT (SELECT count(*) FROM latest), ARRAY(SELECT DISTINCT kpi_id FROM written)"
+        )
+        count, changed = cursor.fetchone()
+        return count, set(changed)
+
+
+def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
+    """The data of these KPIs moved: bump their data version and check them after commit."""
+    kpi_ids = sorted(set(kpi_ids))
+    KPI.objects.filter(pk__in=kpi_ids).update(data_changed_at=timezone.now())
+    kpi_schedule_check(kpi_ids=kpi_ids)
+
+
+def _record(validate, total: int, errors: dict, *, actor, now: dt.datetime) -> int:
+    """Validate `total` rows and store them, all or nothing; mark and schedule what changed.
+
+    `validate(start, stop)` returns the points of rows start..stop-1 and puts the errors of
+    the others into `errors` by row index. Insert or update: (kpi, measured_at) decides, so
+    a re-sent point updates it, and of several points at one instant the last wins; an
+    identical re-sent point changes nothing, so it triggers no new check. Returns the
+    number of points stored.
+
+    PostgreSQL: the rows are validated a chunk at a time while the database COPYs the
+    chunks before (two cores at work), straight into the table when they are new points,
+    else through _upsert_copied; invalid input rolls it all back. SQLite: validate all, then
+    upsert. Plain values either way: model instances cost more than the database's work.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            text = _CopyText(actor.pk, now)
+            chunks = (
+                text.chunk(points)
+                for start in range(0, total, COPY_CHUNK)
+                if (points := validate(start, start + COPY_CHUNK)) and not errors
+            )
+            new = _copy_new_points(chunks)
+            if errors:
+                raise _rows_invalid(errors)  # rolls back what was copied
+            if new:
+                count, changed = text.count, text.kpi_ids
+            else:
+                count, changed = _upsert_copied("".join(text.chunks))
+        else:
+            points = validate(0, total)
+            if errors:
+                raise _rows_invalid(errors)
+            count, changed = _store_points_sqlite(points, actor.pk, now)
+        if changed:
+            _mark_changed_and_schedule(changed)
+        metrics_count(measurements=count)
+    return count
+
+
+def _require_at_most_max_points(rows: Sequence) -> None:
+    if len(rows) > MAX_POINTS:
+        raise InvalidInput(
+            f"At most {MAX_POINTS} measurements per request; this one has {len(rows)}.",
+            errors={"rows": [f"At most {MAX_POINTS} rows."]},
+        )
+
+
+def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
+    """Record points of one KPI (value, measured_at, source, note), all or nothing.
+
+    A point at an instant already recorded replaces it, so retries never double count.
+    The KPI is checked after commit. Returns the number of points stored (one per instant).
+    Raises Forbidden or InvalidInput (errors by index).
+    """
+    require(
+        permissions.may_record_measurements(actor, kpi),
+        "You may not record measurements for this KPI.",
+    )
+    if not points:
+        raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
+    _require_at_most_max_points(points)
+    now = timezone.now()
+    latest = now + CLOCK_SKEW
+    errors: dict = {}
+
+    def validate(start: int, stop: int) -> list[Point]:
+        clean_points = []
+        for index in range(start, min(stop, len(points))):
+            clean, point_errors = _clean_point(points[index], latest=latest)
+            if point_errors:
+                errors[index] = point_errors
+            else:
+                clean_points.append((kpi.pk, clean))
+        return clean_points
+
+    return _record(validate, len(points), errors, actor=actor, now=now)
+
+
+def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
+    """Record up to 10 000 points across KPIs addressed by key, all or nothing.
+
+    Every row is validated before anything is committed; errors name the row index and
+    field: InvalidInput(errors={"rows": {3: {"kpi": ["Unknown KPI key 'x'."]}}}), or
+    Forbidden when the only errors are KPIs the actor may not feed. Re-sending the same
+    batch changes nothing. Returns the number of points stored (one per KPI and instant).
+    """
+    if not isinstance(rows, list | tuple) or not rows:
+        raise InvalidInput("Send a non-empty list of measurements.", errors={"rows": ["Empty."]})
+    _require_at_most_max_points(rows)
+    keys = {key for r in rows if type(r) is dict and type(key := r.get("kpi")) is str}
+    # CSI managers and integrations may feed any KPI: no need to load the initiatives
+    may_feed_all = permissions.is_csi_manager(actor) or permissions.is_integration(actor)
+    # KPI ids by key, and whether the actor may feed each: decided before the rows are read,
+    # as no query may run while the rows stream into COPY
+    queryset = KPI.objects.filter(key__in=keys)
+    if may_feed_all:
+        kpi_ids = dict(queryset.values_list("key", "pk"))
+        allowed = dict.fromkeys(kpi_ids.values(), True)
+    else:
+        # what may_record_measurements reads, for all the KPIs in two queries
+        kpis = list(
+            queryset.select_related("initiative__service", "initiative__practice")
+            .prefetch_related("initiative__responsible")
+        )  # fmt: skip
+        kpi_ids = {k.key: k.pk for k in kpis}
+        allowed = {k.pk: permissions.may_record_measurements(actor, k) for k in kpis}
+    now = timezone.now()
+    latest = now + CLOCK_SKEW
+    errors: dict = {}
+
+    def validate(start: int, stop: int) -> list[Point]:
+        points = []
+        append = points.append  # this loop runs 10 000 times a request
+        for index in range(start, min(stop, len(rows))):
+            row = rows[index]
+            clean, row_errors = _clean_point(row, latest=latest)
+            key = row.get("kpi") if type(row) is dict else None
+            kpi_id = kpi_ids.get(key) if type(key) is str else None
+            if kpi_id is None:
+                if type(row) is dict:
+                    row_errors["kpi"] = [
+                        f"Unknown KPI key '{key}'." if key else "The KPI key is required."
+                    ]
+            elif not allowed[kpi_id]:
+                row_errors["kpi"] = [f"You may not record measurements for KPI '{key}'."]
+            if row_errors:
+                errors[index] = row_errors
+            else:
+                append((kpi_id, clean))
+        return points
+
+    return _record(validate, len(rows), errors, actor=actor, now=now)
+
+
+def _rows_invalid(errors: dict) -> InvalidInput:
+    """Forbidden when every error is a KPI the actor may not feed; else InvalidInput."""
+    if all(set(e) == {"kpi"} and "may not" in e["kpi"][0] for e in errors.values()):
+        return Forbidden("You may not record measurements for these KPIs.", errors={"rows": errors})
+    index, first = next(iter(errors.items()))
+    field_name, messages = next(iter(first.items()))
+    return InvalidInput(
+        f"Row {index}: {field_name}: {messages[0]} ({len(errors)} row(s) with errors; "
+        f"nothing was recorded.)",
+        errors={"rows": errors},
+    )

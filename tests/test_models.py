@@ -7,11 +7,10 @@ import uuid
 
 import pytest
 from django.apps import apps
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 
 from improvement.choices import EventType, Step
 from improvement.models import (
-    KPI,
     Counter,
     Event,
     Initiative,
@@ -157,26 +156,30 @@ def test_constraint_exists_in_the_database_under_its_name(model, constraint):
     assert constraint.name in in_db
 
 
-def test_the_invariants_of_the_spec_have_constraints():
-    names = {c.name for m in _app_models() for c in m._meta.constraints}
-    assert {
-        "improvement_initiative_value_1_to_5",
-        "improvement_initiative_effort_1_to_5",
-        "improvement_initiative_urgency_1_to_5",
-        "improvement_initiative_unique_external_id",
-        "improvement_initiative_closed_has_outcome",
-        "improvement_review_one_per_iteration",
-        "improvement_kpi_target_better_than_baseline",
-        "improvement_kpi_target_date_after_baseline",
-        "improvement_measurement_one_per_instant",
-    } <= names
-    assert Initiative._meta.get_field("reference").unique
-    assert KPI._meta.get_field("key").unique
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda i: factories.KPIFactory(initiative=i, key="mttr"), id="kpi key"),
+        pytest.param(lambda i: factories.InitiativeFactory(reference="CIR-09999"), id="reference"),
+        pytest.param(
+            lambda i: factories.ReviewFactory(initiative=i, iteration=1), id="review per iteration"
+        ),
+    ],
+)
+def test_the_database_refuses_a_second_row_where_the_spec_says_one(initiative, make):
+    make(initiative)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make(initiative)
 
 
-def test_reference_is_not_editable_and_step_is_protected():
-    assert Initiative._meta.get_field("reference").editable is False
-    assert Initiative._meta.get_field("step").protected is True
+@pytest.mark.filterwarnings("ignore::django.utils.deprecation.RemovedInDjango60Warning")
+def test_the_reference_is_not_offered_for_editing_and_the_step_cannot_be_assigned(initiative):
+    from django.forms import modelform_factory
+
+    assert "reference" not in modelform_factory(Initiative, fields="__all__")().fields
+    initiative.refresh_from_db()
+    with pytest.raises(AttributeError):
+        initiative.step = Step.CLOSED
 
 
 @pytest.mark.parametrize("model", _app_models(), ids=lambda m: m.__name__)

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook as ReferenceWebhook
 from cir import embedded
 from improvement.evaluation import compute_expected
 
-from .test_webhooks import Receiver
+from .services.test_webhooks import Receiver
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: when the KPI of the scenario turns from on_track to at_risk, after the data is made

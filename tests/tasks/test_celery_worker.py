@@ -26,12 +26,12 @@ from improvement import services
 from improvement.choices import KPIStatus, Step
 from improvement.models import KPI, KPICheck
 
-from .conftest import force_step, skip_or_fail
-from .factories import GoalFactory, InitiativeFactory, KPIFactory, UserFactory
+from ..conftest import force_step, skip_or_fail
+from ..factories import GoalFactory, InitiativeFactory, KPIFactory, UserFactory
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 NOW = timezone.now()
 
 

@@ -5,7 +5,7 @@ first (so that each believes it is at the same step), wait at a barrier, then ca
 service together. The winner holds the row lock a little longer than needed (its event
 write is slowed), so the loser's SELECT … FOR UPDATE really waits on it.
 
-Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/cir_dev pytest tests/services/test_concurrency.py
+Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/cir pytest tests/services/test_concurrency.py
 Skips on SQLite; fails there under CIR_REQUIRE_SERVICES=1 (see conftest).
 """
 

@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from improvement import services
 from improvement.choices import (
@@ -19,7 +18,7 @@ from improvement.models import (
     KPICheck,
 )
 
-from ..factories import KPIFactory
+from .conftest import at
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit")]
 
@@ -148,25 +147,6 @@ def test_duplicate_kpi_key_is_invalid_input(team_member, initiative_at):
             initiative=initiative, actor=team_member, key=key, name="Again", direction="increase"
         )
     assert list(exc.value.errors) == ["key"]
-
-
-NOW = timezone.now()
-
-
-def at(days_ago: float) -> dt.datetime:
-    return NOW - dt.timedelta(days=days_ago)
-
-
-@pytest.fixture
-def kpi(initiative_at):
-    """A 'decrease' KPI: baseline 10 sixty days ago, target 8 in 120 days (latest value)."""
-    initiative = initiative_at(Step.ACTION)
-    initiative.kpis.all().delete()
-    return KPIFactory(
-        initiative=initiative, key="mttr", name="Mean time to resolve",
-        baseline_value=10.0, baseline_date=(NOW - dt.timedelta(days=60)).date(),
-        target_value=8.0, target_date=(NOW + dt.timedelta(days=120)).date(),
-    )  # fmt: skip
 
 
 def test_target_change_pct_is_stored_as_absolute(initiative_at, csi):

@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from improvement import services
 from improvement.choices import KPIStatus, Step
@@ -13,26 +12,9 @@ from improvement.exceptions import Forbidden, InvalidInput
 from improvement.models import KPI, Initiative, KPICheck, Measurement
 
 from ..factories import KPIFactory
+from .conftest import NOW, at
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit")]
-
-NOW = timezone.now()
-
-
-def at(days_ago: float) -> dt.datetime:
-    return NOW - dt.timedelta(days=days_ago)
-
-
-@pytest.fixture
-def kpi(initiative_at):
-    """A 'decrease' KPI: baseline 10 sixty days ago, target 8 in 120 days (latest value)."""
-    initiative = initiative_at(Step.ACTION)
-    initiative.kpis.all().delete()
-    return KPIFactory(
-        initiative=initiative, key="mttr", name="Mean time to resolve",
-        baseline_value=10.0, baseline_date=(NOW - dt.timedelta(days=60)).date(),
-        target_value=8.0, target_date=(NOW + dt.timedelta(days=120)).date(),
-    )  # fmt: skip
 
 
 def _minutes(n: int) -> list[dict]:

@@ -27,7 +27,8 @@ from . import choices, permissions, selectors, selectors_ui, services
 from .choices import Step
 from .exceptions import CIRError, Conflict, Forbidden, InvalidInput, TransitionBlocked
 from .filtersets import InitiativeFilterSet
-from .forms import (
+from .models import KPI, Action, Initiative
+from .web.forms import (
     RECORD_FORMS,
     ActionForm,
     GoalForm,
@@ -39,7 +40,6 @@ from .forms import (
     ReviewForm,
     active_users,
 )
-from .models import KPI, Action, Initiative
 from .workflow import allowed_transitions
 
 DEFAULT_ORDERING = "-score,-created_at"

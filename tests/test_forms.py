@@ -3,7 +3,8 @@
 import pytest
 
 from improvement.exceptions import InvalidInput
-from improvement.forms import (
+from improvement.models import Initiative
+from improvement.web.forms import (
     ActionForm,
     InitiativeForm,
     KPIForm,
@@ -11,7 +12,6 @@ from improvement.forms import (
     ProposeForm,
     VisionForm,
 )
-from improvement.models import Initiative
 
 from . import factories
 

@@ -886,7 +886,7 @@ def test_sum_kpi_chart_draws_the_rolling_sum_the_verdict_uses():
 
     from django.utils import timezone
 
-    from improvement.charts import kpi_chart
+    from improvement.web.charts import kpi_chart
 
     now = timezone.now()
     kpi = SimpleNamespace(
@@ -919,7 +919,7 @@ def test_chart_line_labels_fit_inside_the_chart(unit, baseline):
 
     from django.utils import timezone
 
-    from improvement.charts import NARROW, WIDE, kpi_chart
+    from improvement.web.charts import NARROW, WIDE, kpi_chart
 
     em = 0.6  # a bold character of the chart's font is at most about 0.6 em wide
 

@@ -7,8 +7,9 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from improvement import charts, evaluation, permissions
+from improvement import evaluation, permissions
 from improvement.choices import STATUS_COLOURS, Health, KPIStatus, Priority, Step
+from improvement.web import charts
 
 register = template.Library()
 

@@ -18,9 +18,9 @@ from django.forms.renderers import DjangoTemplates
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from . import choices
-from .exceptions import CIRError
-from .models import (
+from .. import choices
+from ..exceptions import CIRError
+from ..models import (
     KPI,
     Action,
     Baseline,

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from . import evaluation
-from .choices import STATUS_COLOURS, KPIStatus
+from .. import evaluation
+from ..choices import STATUS_COLOURS, KPIStatus
 
 
 @dataclass(frozen=True)

@@ -211,9 +211,18 @@ def no_reasons(initiative: Initiative) -> list[str]:
 
 
 def _ok(guard: Guard) -> Callable[[Initiative], bool]:
-    """Adapts a reasons-guard to django-fsm's boolean condition."""
+    """Adapts a reasons-guard to django-fsm's boolean condition.
+
+    django-fsm checks the conditions again when the transition method runs; the answer
+    unmet_conditions just gave for this instance and step is used once instead of asking
+    the guard (and the database) a second time in the same move.
+    """
 
     def condition(initiative: Initiative) -> bool:
+        answers = initiative.__dict__.get("_guard_answers", {})
+        key = (guard, initiative.step)
+        if key in answers:
+            return not answers.pop(key)
         return not guard(initiative)
 
     condition.__name__ = guard.__name__
@@ -486,6 +495,9 @@ def unmet_conditions(initiative: Initiative, t, inputs: dict | None = None) -> l
     """Every unmet condition of transition `t`, including the inputs it requires."""
     move: Move = t.custom["move"]
     reasons = list(move.guard(initiative))
+    # the move that may follow reuses this answer once (see _ok)
+    initiative.__dict__.setdefault("_guard_answers", {})[(move.guard, initiative.step)] = reasons
+    reasons = list(reasons)
     if inputs is not None:
         for req in move.requires:
             if _blank(inputs.get(req.name)):

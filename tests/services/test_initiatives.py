@@ -533,3 +533,21 @@ def test_update_with_priority_and_bad_input_changes_nothing(csi, initiative_at, 
             initiative=initiative, actor=csi, priority=Priority.P4, title="x" * 201
         )
     assert state_of(initiative) == before
+
+
+@pytest.mark.parametrize(
+    "step, to, queries",
+    [
+        # lock, roles, the guard's reads once (not again when django-fsm checks them),
+        # the save with its audit history, the log row and the event
+        (Step.VISION, Step.BASELINE, 20),
+        (Step.ACTION, Step.REVIEW, 19),
+        (Step.TARGET, Step.PLAN, 19),
+    ],
+)
+def test_a_move_asks_each_guard_once(
+    initiative_at, team_member, django_assert_num_queries, step, to, queries
+):
+    initiative = initiative_at(step)
+    with django_assert_num_queries(queries):
+        services.initiative_transition(initiative=initiative, to=to, actor=team_member)

@@ -16,5 +16,5 @@ urlpatterns = [
     path("api/v1/", include("improvement.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("", include("improvement.urls")),
+    path("", include("improvement.web.urls")),
 ]

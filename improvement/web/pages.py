@@ -1,7 +1,9 @@
-"""Reads that only the browser pages need: the initiative page, the portfolio, goals, history.
+"""Each browser page's data, built in one place: the register, the initiative page (its
+records, moves, KPI cards with their charts, actions, reviews and change history), the
+portfolio and the goals.
 
 Every function answers in a fixed number of queries, whatever the number of rows, so that
-the pages keep a flat query count (pinned in tests/test_views.py).
+the pages keep a flat query count (pinned in tests/web).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from dataclasses import dataclass, field
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from . import choices, selectors
-from .models import (
+from .. import choices, permissions, selectors
+from ..choices import Step
+from ..filtersets import InitiativeFilterSet
+from ..models import (
     KPI,
     Action,
     Baseline,
@@ -33,25 +38,156 @@ from .models import (
     TransitionLog,
     Vision,
 )
+from ..workflow import allowed_transitions
+from .forms import (
+    RECORD_FORMS,
+    ActionForm,
+    GoalForm,
+    InitiativeForm,
+    KPIForm,
+    MeasurementForm,
+    MoveForm,
+    ReviewForm,
+    active_users,
+)
 
 User = get_user_model()
+
+# --- the register --------------------------------------------------------------------------
+
+DEFAULT_ORDERING = "-score,-created_at"
+SORT_CHOICES = (
+    (DEFAULT_ORDERING, "Score, highest first"),
+    ("priority", "Priority, P1 first"),
+    ("due_date", "Due date, soonest first"),
+    ("-created_at", "Newest first"),
+    ("-updated_at", "Recently updated"),
+    ("reference", "Reference"),
+    ("title", "Title A–Z"),
+    ("step", "Step"),
+    ("health", "Health"),
+    ("owner", "Owner"),
+)
+PAGE_SIZES = (25, 50, 100)
+
+
+def sort_choices(current: str) -> list[tuple[str, str]]:
+    """The register's sort options, plus the current one when a column header set it."""
+    found = list(SORT_CHOICES)
+    if current not in dict(found):
+        field = current.lstrip("-").split(",")[0].replace("_", " ")
+        found.append(
+            (
+                current,
+                f"{field.capitalize()}, {'descending' if current.startswith('-') else 'ascending'}",
+            )
+        )
+    return found
+
+
+def register_filterset(request) -> InitiativeFilterSet:
+    """The register's filters from the query string, with the default order."""
+    data = request.GET.copy()
+    data.pop("page", None)
+    if not data.get("ordering"):
+        data["ordering"] = DEFAULT_ORDERING
+    return InitiativeFilterSet(
+        data, queryset=selectors.initiative_list(request.user), request=request
+    )
+
+
+def register_queryset(filterset: InitiativeFilterSet):
+    qs = filterset.qs
+    # a stable order, so pages never repeat or skip a row
+    return qs.order_by(*qs.query.order_by, "-pk")
+
+
+def register_filter_options() -> dict:
+    """The choices of the register's filters that come from the database."""
+    return {
+        "services": list(Service.objects.order_by("name").values_list("name", flat=True)),
+        "goals": list(Goal.objects.order_by("-active", "title").values_list("pk", "title")),
+        "owners": list(
+            User.objects.filter(accountable_for__isnull=False)
+            .distinct()
+            .order_by("username")
+            .values_list("username", "first_name", "last_name")
+        ),
+    }
+
+
+def register_page(request) -> dict:
+    """The register: every initiative, filtered, searched, sorted and paged."""
+    filterset = register_filterset(request)
+    try:
+        per_page = int(request.GET.get("per_page", PAGE_SIZES[0]))
+    except ValueError:
+        per_page = PAGE_SIZES[0]
+    per_page = per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
+    paginator = Paginator(register_queryset(filterset), per_page)
+    page = paginator.get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    active = {
+        k: v for k, v in request.GET.items() if k not in ("page", "ordering", "per_page") and v
+    }
+    return dict(
+        filterset=filterset,
+        page=page,
+        initiatives=page.object_list,
+        per_page=per_page,
+        page_sizes=PAGE_SIZES,
+        default_ordering=DEFAULT_ORDERING.split(",")[0],
+        filters_active=bool(active),
+        active_count=len(active),
+        sort_choices=sort_choices(request.GET.get("ordering") or DEFAULT_ORDERING),
+        current_ordering=request.GET.get("ordering") or DEFAULT_ORDERING,
+        export_query=params.urlencode(),
+        options=register_filter_options(),
+        selected={k: request.GET.getlist(k) for k in request.GET},
+        step_choices=choices.Step.choices,
+        health_choices=choices.Health.choices,
+        source_choices=choices.Source.choices,
+        priority_choices=choices.Priority.choices,
+        today=timezone.localdate(),
+    )
+
+
+# --- the initiative page -------------------------------------------------------------------
 
 #: measurements drawn per KPI on its chart (the most recent ones)
 CHART_POINTS = 200
 #: entries of the change history shown on an initiative page
 HISTORY_LIMIT = 60
-#: statuses that need a CSI manager's attention on the portfolio
-ATTENTION_STATUSES = (
-    choices.KPIStatus.REVERTED,
-    choices.KPIStatus.REGRESSED,
-    choices.KPIStatus.MISSED,
-    choices.KPIStatus.AT_RISK,
-)
 RECORD_NAMES = ("vision", "baseline", "target", "plan", "sustain")
-OPEN_STEPS = tuple(s for s in choices.Step if s not in choices.FINAL_STEPS)
+#: the seven steps with what each one owns on the page
+STEP_SECTIONS = (
+    (Step.VISION, "vision", "record"),
+    (Step.BASELINE, "baseline", "record"),
+    (Step.TARGET, "target", "record"),
+    (Step.PLAN, "plan", "record"),
+    (Step.ACTION, "action", "actions"),
+    (Step.REVIEW, "review", "reviews"),
+    (Step.SUSTAIN, "sustain", "record"),
+)
+RECORD_NOUNS = {
+    "vision": "vision",
+    "baseline": "baseline",
+    "target": "target",
+    "plan": "plan",
+    "sustain": "sustain measures",
+}
+PREVIEW_FIELD = {
+    "vision": "statement",
+    "baseline": "assessment",
+    "target": "objectives",
+    "plan": "approach",
+    "sustain": "lessons_learned",
+}
+STEP_TITLES = dict((name, step.label) for step, name, _ in STEP_SECTIONS)
 
 
-def initiative_page(user) -> QuerySet[Initiative]:
+def initiatives_for_page(user) -> QuerySet[Initiative]:
     """Initiatives with everything their page shows: RACI, KPIs with their recent
     measurements and latest check, actions with owners, reviews, the transition log."""
     # built on initiative_list (not initiative_detail) to prefetch the KPIs our own way
@@ -99,7 +235,7 @@ def initiative_page(user) -> QuerySet[Initiative]:
 def step_records(initiative: Initiative) -> dict[str, object | None]:
     """The one-to-one step records of the initiative (None where not written yet).
 
-    `initiative_page` joins them in, so this asks the database nothing more.
+    `initiatives_for_page` joins them in, so this asks the database nothing more.
     """
     records = {}
     for name in RECORD_NAMES:
@@ -127,6 +263,179 @@ def steps_done(initiative: Initiative) -> set[str]:
     elif initiative.step == choices.Step.CLOSED:
         done |= set(order)
     return done
+
+
+def _preview(record, name: str) -> str:
+    if record is None:
+        return ""
+    return " ".join(str(getattr(record, PREVIEW_FIELD[name], "") or "").split())
+
+
+def initiative_page(user, initiative: Initiative, **overrides) -> dict:
+    """Everything the initiative page shows, for `user`; `initiative` comes from
+    `initiatives_for_page`.
+
+    `overrides` carries bound forms with errors (by their context name), `move_errors`,
+    `saved` (the section just saved) and `opened` (sections to show expanded).
+    """
+    can_edit = permissions.may_edit(user, initiative)
+    can_manage = permissions.may_manage(user)
+    # the people the page's owner selects offer: read once, whatever the number of forms
+    users = list(active_users()) if can_edit else []
+    records = step_records(initiative)
+    done = steps_done(initiative)
+    opened = set(overrides.get("opened", ()))
+    saved = overrides.get("saved", "")
+
+    # the moves: only those the user is permitted; allowed ones as buttons, blocked with reasons
+    moves = [t for t in allowed_transitions(initiative, user) if t.permitted]
+    forward = [t for t in moves if t.allowed and not t.requires and not t.back]
+    back = [t for t in moves if t.allowed and not t.requires and t.back]
+    with_inputs = [t for t in moves if t.allowed and t.requires]
+    blocked = [t for t in moves if not t.allowed]
+    blocked_main = [t for t in blocked if not t.back]
+    blocked_other = [t for t in blocked if t.back]
+
+    steps = []
+    order = list(choices.SEVEN_STEPS)
+    for number, step in enumerate(order, start=1):
+        state = "current" if initiative.step == step else "done" if step in done else "upcoming"
+        steps.append(
+            {
+                "value": step.value,
+                "number": number,
+                "title": step.label.split(" · ", 1)[1],
+                "state": state,
+            }
+        )
+
+    sections = []
+    for step, name, kind in STEP_SECTIONS:
+        state = "current" if initiative.step == step else "done" if step in done else "upcoming"
+        form = None
+        record = records.get(name)
+        if kind == "record" and can_edit:
+            form = overrides.get(f"{name}_form") or RECORD_FORMS[name](
+                instance=record,
+                auto_id=f"id_{name}_%s",
+                **({"initiative": initiative} if name == "vision" else {}),
+            )
+        sections.append(
+            {
+                "step": step.value,
+                "name": name,
+                "kind": kind,
+                "number": order.index(step) + 1,
+                "title": step.label.split(" · ", 1)[1],
+                "state": state,
+                "record": record,
+                "form": form,
+                "preview": _preview(record, name) if kind == "record" else "",
+                "noun": RECORD_NOUNS.get(name, name),
+                "open": state == "current" or name in opened or name == saved,
+                "saved": name == saved,
+            }
+        )
+
+    kpis = list(initiative.kpis.all())
+    may_record = bool(kpis) and permissions.may_record_measurements(user, kpis[0])
+    kpi_cards = []
+    for kpi in kpis:
+        check = kpi.latest_checks[0] if getattr(kpi, "latest_checks", None) else None
+        kpi_cards.append(
+            {
+                "kpi": kpi,
+                "check": check,
+                "edit_form": (
+                    overrides.get("kpi_forms", {}).get(kpi.pk)
+                    or KPIForm(instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
+                )
+                if can_edit
+                else None,
+                "measurement_form": (
+                    overrides.get("measurement_forms", {}).get(kpi.pk)
+                    or MeasurementForm(auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
+                )
+                if may_record
+                else None,
+                "open_edit": kpi.pk in overrides.get("kpi_forms", {})
+                or kpi.pk in overrides.get("kpi_delete_errors", {}),
+                "delete_error": overrides.get("kpi_delete_errors", {}).get(kpi.pk, ""),
+                "open_measure": kpi.pk in overrides.get("measurement_forms", {}),
+                "saved": overrides.get("saved_kpi") == kpi.pk,
+            }
+        )
+
+    actions = []
+    for action in initiative.actions.all():
+        actions.append(
+            {
+                "action": action,
+                "form": (
+                    overrides.get("action_forms", {}).get(action.pk)
+                    or ActionForm(instance=action, auto_id=f"id_action{action.pk}_%s", users=users)
+                )
+                if can_edit
+                else None,
+                "open": action.pk in overrides.get("action_forms", {}),
+            }
+        )
+    reviews = list(initiative.reviews.all())
+    current_review = next((r for r in reviews if r.iteration == initiative.iteration), None)
+    may_review = can_edit and initiative.step == Step.REVIEW and current_review is None
+
+    return {
+        "nav": "register",
+        "initiative": initiative,
+        "can_edit": can_edit,
+        "can_manage": can_manage,
+        "steps": steps,
+        "sections": sections,
+        "records": records,
+        "off_model": initiative.step not in order,
+        "moves": moves,
+        "moves_forward": forward,
+        "moves_back": back,
+        "moves_with_inputs": with_inputs,
+        "moves_blocked": blocked_main,
+        "moves_blocked_other": blocked_other,
+        "move_form": overrides.get("move_form") or MoveForm(auto_id="id_move_%s"),
+        "move_errors": overrides.get("move_errors", []),
+        "move_to": overrides.get("move_to", ""),
+        "kpi_cards": kpi_cards,
+        "kpis_flash": overrides.get("flash", "") if overrides.get("kpis_flash") else "",
+        "may_record": may_record,
+        "kpi_form": overrides.get("kpi_form")
+        or (KPIForm(auto_id="id_newkpi_%s") if can_edit else None),
+        "kpi_form_open": "kpi_form" in overrides,
+        "actions": actions,
+        "action_form": overrides.get("action_form")
+        or (ActionForm(auto_id="id_newaction_%s", users=users) if can_edit else None),
+        "action_form_open": "action_form" in overrides,
+        "reviews": reviews,
+        "current_review": current_review,
+        "may_review": may_review,
+        "review_form": overrides.get("review_form")
+        or (ReviewForm(auto_id="id_review_%s") if may_review else None),
+        "details_form": overrides.get("details_form")
+        or (
+            InitiativeForm(
+                instance=initiative,
+                auto_id="id_details_%s",
+                may_set_priority=can_manage,
+                users=users,
+            )
+            if can_edit
+            else None
+        ),
+        "details_open": "details_form" in overrides,
+        "transitions": list(initiative.transitions.all()),
+        "history": change_history(initiative),
+        "saved": saved,
+        "flash": overrides.get("flash", ""),
+        "error": overrides.get("error", ""),
+        "today": timezone.localdate(),
+    }
 
 
 # --- change history ------------------------------------------------------------------------
@@ -291,7 +600,16 @@ def _field_names(model) -> set[str]:
     return {f.name for f in model._meta.concrete_fields}
 
 
-# --- portfolio ---------------------------------------------------------------------------
+# --- portfolio and goals ------------------------------------------------------------------
+
+#: statuses that need a CSI manager's attention on the portfolio
+ATTENTION_STATUSES = (
+    choices.KPIStatus.REVERTED,
+    choices.KPIStatus.REGRESSED,
+    choices.KPIStatus.MISSED,
+    choices.KPIStatus.AT_RISK,
+)
+OPEN_STEPS = tuple(s for s in choices.Step if s not in choices.FINAL_STEPS)
 
 
 @dataclass
@@ -427,15 +745,21 @@ def goals_overview(user) -> list[Goal]:
     return goals
 
 
-def register_filter_options() -> dict:
-    """The choices of the register's filters that come from the database."""
+def portfolio_page(user) -> dict:
+    """The CSI manager's overview of the whole register, readable by every role."""
+    today = timezone.localdate()
     return {
-        "services": list(Service.objects.order_by("name").values_list("name", flat=True)),
-        "goals": list(Goal.objects.order_by("-active", "title").values_list("pk", "title")),
-        "owners": list(
-            User.objects.filter(accountable_for__isnull=False)
-            .distinct()
-            .order_by("username")
-            .values_list("username", "first_name", "last_name")
-        ),
+        "p": portfolio(user, today),
+        "efforts": range(1, 6),
+        "values": range(5, 0, -1),
+        "today": today,
     }
+
+
+def goals_page(user, goal_form=None) -> dict:
+    """Each goal with its initiatives and their health; the form to add one, for those who
+    manage goals (`goal_form`: the one posted, with its errors)."""
+    context = {"goals": goals_overview(user)}
+    if permissions.may_manage(user):
+        context["goal_form"] = goal_form or GoalForm(auto_id="id_goal_%s")
+    return context

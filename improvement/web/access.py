@@ -1,0 +1,47 @@
+"""Who gets in, and the initiatives the views load: anonymous users are sent to sign in,
+signed-in users without a browser role get 403, an unknown reference is 404."""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.urls import reverse
+
+from .. import permissions
+from ..models import Initiative
+from . import pages
+
+
+class CIRAccessMixin:
+    """Anonymous users are sent to sign in; signed-in users without access get 403."""
+
+    nav = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not self.has_access(request.user):
+            raise PermissionDenied("Your account has no role that opens this page.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def has_access(self, user) -> bool:
+        return permissions.may_use_browser(user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["nav"] = self.nav
+        return context
+
+
+def initiative_url(initiative: Initiative, anchor: str = "") -> str:
+    url = reverse("improvement:initiative", args=[initiative.reference])
+    return f"{url}#{anchor}" if anchor else url
+
+
+def load_for_page(user, reference: str) -> Initiative:
+    """The initiative with everything its page shows (see pages.initiatives_for_page)."""
+    try:
+        return pages.initiatives_for_page(user).get(reference=reference)
+    except Initiative.DoesNotExist as exc:
+        raise Http404("No initiative with that reference.") from exc

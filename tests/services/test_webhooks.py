@@ -22,8 +22,8 @@ from improvement.models import Event, Webhook, WebhookAttempt, WebhookDelivery
 from improvement.services.common import events_schedule_dispatch
 from improvement.webhooks import DeliveryStatus
 
-from ..test_api_support import World
-from ..test_api_support import world as _world
+from ..api.support import World
+from ..api.support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

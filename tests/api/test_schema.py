@@ -10,8 +10,8 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from .test_api_support import World, client_for
-from .test_api_support import world as _world
+from .support import World, client_for
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from improvement.models import Event, Webhook, WebhookAttempt, WebhookDelivery
 
-from .test_api_support import World
-from .test_api_support import world as _world
+from .support import World
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

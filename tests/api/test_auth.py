@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from .test_api_support import World
-from .test_api_support import world as _world
+from .support import World
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

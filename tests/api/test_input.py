@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from .test_api_support import World
-from .test_api_support import world as _world
+from .support import World
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

@@ -9,9 +9,9 @@ from improvement import choices, services
 from improvement.api import views
 from improvement.models import Initiative, TransitionLog
 
-from . import factories
-from .test_api_support import World, client_for
-from .test_api_support import world as _world
+from .. import factories
+from .support import World, client_for
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 
@@ -117,7 +117,7 @@ def test_detail_carries_moves_for_the_requesting_user(world: World):
 def test_detail_lists_unmet_conditions(world: World):
     # given an initiative in vision with nothing written yet
     bare = factories.InitiativeFactory()
-    from .conftest import force_step
+    from ..conftest import force_step
 
     force_step(bare, choices.Step.VISION)
     moves = world.client("csi").get(f"/api/v1/initiatives/{bare.pk}/").json()["allowed_transitions"]
@@ -257,7 +257,7 @@ def test_transition_moves_and_logs(world: World):
 def test_blocked_transition_is_409_with_every_unmet_condition(world: World):
     world.kpi.target_value = None
     world.kpi.save()
-    from .conftest import force_step
+    from ..conftest import force_step
 
     force_step(world.initiative, choices.Step.TARGET)
     response = world.client("owner").post(

@@ -1,6 +1,6 @@
 """Shared helpers of the API tests (no tests here): clients per role and a small world.
 
-Import the fixtures you use: `from tests.test_api_support import api_as, world  # noqa`.
+Import the fixtures you use: `from .support import World, world`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 from improvement import choices
 from improvement.models import KPI, Action, Goal, Initiative, Webhook
 
-from . import factories
-from .conftest import force_step
+from .. import factories
+from ..conftest import force_step
 
 #: every role the matrices exercise; "owner" holds A and R on the world's initiatives,
 #: "outsider" is an Improvement team member who holds nothing on them

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .test_api_support import EDITORS, READERS, ROLES, World
-from .test_api_support import world as _world
+from .support import EDITORS, READERS, ROLES, World
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

@@ -7,9 +7,9 @@ import datetime as dt
 from improvement import services
 from improvement.models import KPI, Measurement
 
-from . import factories
-from .test_api_support import World
-from .test_api_support import world as _world
+from .. import factories
+from .support import World
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

@@ -6,8 +6,8 @@ import pytest
 
 from improvement.models import Goal
 
-from .test_api_support import World
-from .test_api_support import world as _world
+from .support import World
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

@@ -16,9 +16,9 @@ from django.utils import timezone
 from improvement.models import Event, KPICheck, Measurement, TransitionLog, WebhookAttempt
 from improvement.models import WebhookDelivery as Delivery
 
-from . import factories
-from .test_api_support import World, point
-from .test_api_support import world as _world
+from .. import factories
+from .support import World, point
+from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 

@@ -5,12 +5,24 @@ InvalidInput 400); DRF's own errors keep their status and field errors.
 """
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from rest_framework import exceptions, status
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ..exceptions import CIRError
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API."""
+
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid`.")
+    message = serializers.CharField(help_text="What went wrong, in words.")
+    errors = serializers.JSONField(
+        help_text="Field errors ({field: [messages]}), per-row errors ({rows: {index: "
+        "{field: [messages]}}}) or the unmet conditions of a move ({conditions: [...]})."
+    )
 
 
 def exception_handler(exc, context):
@@ -59,3 +71,12 @@ def _first_message(errors) -> str:
     elif errors:
         return str(errors)
     return ""
+
+
+@csrf_exempt  # a 404 is the answer to every method, with or without a session
+def endpoint_not_found(request, *args, **kwargs):
+    """Unknown paths under /api/v1/: a 404 in the one error shape."""
+    message = "There is no such API endpoint."
+    if not request.path.endswith("/"):
+        message += " API paths end with a slash."
+    return JsonResponse({"code": "not_found", "message": message, "errors": {}}, status=404)

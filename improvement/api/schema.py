@@ -3,7 +3,7 @@ in the one error shape, so that clients (and schemathesis) know what to expect."
 
 from drf_spectacular.openapi import AutoSchema
 
-from .serializers import ErrorSerializer
+from .errors import ErrorSerializer
 
 ERROR_DESCRIPTIONS = {
     "400": "Bad input: field errors (or per-row errors for measurements).",

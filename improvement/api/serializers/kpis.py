@@ -1,0 +1,131 @@
+"""KPIs, their checks and their measurements."""
+
+from __future__ import annotations
+
+from django.db import models
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from ... import choices, selectors
+from ...models import KPI, Initiative, KPICheck, Measurement
+from ..fields import FiniteFloatField, StrictCharField, StrictSlugField, username_of
+from .base import StrictModelSerializer
+
+
+class KPICheckSerializer(serializers.ModelSerializer):
+    previous_status = serializers.ChoiceField(
+        choices=choices.KPIStatus.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The KPI's status before this check (empty for its first).",
+    )
+
+    class Meta:
+        model = KPICheck
+        fields = [
+            "id",
+            "checked_at",
+            "status",
+            "previous_status",
+            "current",
+            "progress",
+            "expected",
+            "measurement_count",
+        ]
+        read_only_fields = fields
+
+
+class KPISerializer(StrictModelSerializer):
+    """A KPI and its latest check. `target_change_pct` (write-only) sets the target relative
+    to the baseline: -15 means 15 % below it; it is stored as the absolute `target_value`."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:kpi-detail")
+    initiative = serializers.PrimaryKeyRelatedField(queryset=Initiative.objects.all())
+    key = StrictSlugField(max_length=100)
+    target_change_pct = FiniteFloatField(
+        write_only=True,
+        required=False,
+        allow_null=True,
+        min_value=-1000,
+        max_value=1000,
+        help_text="Target relative to the baseline in percent (-15 = 15 % below it).",
+    )
+    window_days = serializers.IntegerField(required=False, min_value=1, max_value=36_500)
+    tolerance = FiniteFloatField(required=False, min_value=0, max_value=1)
+    latest_check = serializers.SerializerMethodField()
+
+    class Meta:
+        model = KPI
+        fields = [
+            "id",
+            "url",
+            "initiative",
+            "key",
+            "name",
+            "unit",
+            "kind",
+            "direction",
+            "aggregation",
+            "window_days",
+            "baseline_value",
+            "baseline_date",
+            "target_value",
+            "target_date",
+            "target_change_pct",
+            "tolerance",
+            "csf",
+            "status",
+            "last_checked_at",
+            "latest_check",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "status", "last_checked_at", "created_at", "updated_at"]
+        validators = []  # the key's uniqueness is the service's (and the database's) to tell
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None and "initiative" in self.fields:
+            self.fields["initiative"].queryset = selectors.initiatives_visible_to(request.user)
+        if self.instance is not None and not isinstance(self.instance, list | models.QuerySet):
+            self.fields["initiative"].read_only = True
+            self.refused_fields = {
+                "initiative": "A KPI cannot move to another initiative.",
+            }
+
+    @extend_schema_field(KPICheckSerializer(allow_null=True))
+    def get_latest_check(self, kpi):
+        latest = getattr(kpi, "latest_checks", None)
+        if latest is None:  # not prefetched (a single KPI): one query
+            latest = list(kpi.checks.order_by(*selectors.LATEST_CHECK_ORDER)[:1])
+        return KPICheckSerializer(latest[0]).data if latest else None
+
+
+class MeasurementSerializer(serializers.ModelSerializer):
+    recorded_by = username_of()
+
+    class Meta:
+        model = Measurement
+        fields = ["id", "value", "measured_at", "source", "note", "recorded_by", "recorded_at"]
+        read_only_fields = fields
+
+
+class MeasurementPointSerializer(serializers.Serializer):
+    """One point posted to a KPI (documentation; the service validates every point)."""
+
+    value = FiniteFloatField(help_text="A finite number.")
+    measured_at = serializers.DateTimeField(help_text="ISO 8601 with a time zone.")
+    source = StrictCharField(required=False, allow_blank=True, max_length=64)
+    note = StrictCharField(required=False, allow_blank=True, max_length=500)
+
+
+class MeasurementRowSerializer(MeasurementPointSerializer):
+    """One row of a bulk upload: a point addressed by its KPI's key."""
+
+    kpi = StrictSlugField(max_length=100, help_text="The KPI's key.")
+
+
+RecordedSerializer = inline_serializer(
+    name="Recorded", fields={"recorded": serializers.IntegerField()}
+)

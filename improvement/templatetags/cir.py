@@ -1,5 +1,5 @@
-"""Template helpers of the CIR pages: status badges (colour and text), numbers, sorting,
-KPI charts and the permission checks the navigation needs."""
+"""Template helpers of the CIR pages: status badges (colour and text), numbers, sorting
+and the permission checks the navigation needs."""
 
 from __future__ import annotations
 
@@ -129,15 +129,6 @@ def bar_width(count, maximum) -> str:
     if count <= 0 or maximum <= 0:
         return "0%"
     return f"{max(2.0, count / maximum * 100):.1f}%"
-
-
-@register.simple_tag
-def kpi_chart(kpi):
-    """The KPI's chart (SVG, summary and data rows) from its prefetched measurements."""
-    points = getattr(kpi, "recent_measurements", None)
-    if points is None:
-        points = kpi.measurements.order_by("-measured_at")[:200]
-    return charts.kpi_chart(kpi, points)
 
 
 @register.simple_tag(takes_context=True)

@@ -10,35 +10,30 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from .. import choices, permissions, selectors
+from .. import choices, permissions, selectors, workflow
 from ..choices import Step
 from ..filtersets import InitiativeFilterSet
 from ..models import (
     KPI,
     Action,
-    Baseline,
     Goal,
     Initiative,
     Measurement,
-    Plan,
-    Practice,
     Review,
     Service,
-    Sustain,
-    Target,
     TransitionLog,
-    Vision,
 )
 from ..workflow import allowed_transitions
+from . import charts
 from .forms import (
     RECORD_FORMS,
     ActionForm,
@@ -50,6 +45,7 @@ from .forms import (
     ReviewForm,
     active_users,
 )
+from .history import change_history
 
 User = get_user_model()
 
@@ -157,8 +153,6 @@ def register_page(request) -> dict:
 
 #: measurements drawn per KPI on its chart (the most recent ones)
 CHART_POINTS = 200
-#: entries of the change history shown on an initiative page
-HISTORY_LIMIT = 60
 RECORD_NAMES = ("vision", "baseline", "target", "plan", "sustain")
 #: the seven steps with what each one owns on the page
 STEP_SECTIONS = (
@@ -283,137 +277,32 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
     # the people the page's owner selects offer: read once, whatever the number of forms
     users = list(active_users()) if can_edit else []
     records = step_records(initiative)
-    done = steps_done(initiative)
-    opened = set(overrides.get("opened", ()))
-    saved = overrides.get("saved", "")
-
-    # the moves: only those the user is permitted; allowed ones as buttons, blocked with reasons
-    moves = [t for t in allowed_transitions(initiative, user) if t.permitted]
-    forward = [t for t in moves if t.allowed and not t.requires and not t.back]
-    back = [t for t in moves if t.allowed and not t.requires and t.back]
-    with_inputs = [t for t in moves if t.allowed and t.requires]
-    blocked = [t for t in moves if not t.allowed]
-    blocked_main = [t for t in blocked if not t.back]
-    blocked_other = [t for t in blocked if t.back]
-
-    steps = []
-    order = list(choices.SEVEN_STEPS)
-    for number, step in enumerate(order, start=1):
-        state = "current" if initiative.step == step else "done" if step in done else "upcoming"
-        steps.append(
-            {
-                "value": step.value,
-                "number": number,
-                "title": step.label.split(" · ", 1)[1],
-                "state": state,
-            }
-        )
-
-    sections = []
-    for step, name, kind in STEP_SECTIONS:
-        state = "current" if initiative.step == step else "done" if step in done else "upcoming"
-        form = None
-        record = records.get(name)
-        if kind == "record" and can_edit:
-            form = overrides.get(f"{name}_form") or RECORD_FORMS[name](
-                instance=record,
-                auto_id=f"id_{name}_%s",
-                **({"initiative": initiative} if name == "vision" else {}),
-            )
-        sections.append(
-            {
-                "step": step.value,
-                "name": name,
-                "kind": kind,
-                "number": order.index(step) + 1,
-                "title": step.label.split(" · ", 1)[1],
-                "state": state,
-                "record": record,
-                "form": form,
-                "preview": _preview(record, name) if kind == "record" else "",
-                "noun": RECORD_NOUNS.get(name, name),
-                "open": state == "current" or name in opened or name == saved,
-                "saved": name == saved,
-            }
-        )
-
+    reviews = list(initiative.reviews.all())  # prefetched: may_record_review reads them too
+    may_review = can_edit and workflow.may_record_review(initiative)
     kpis = list(initiative.kpis.all())
     may_record = bool(kpis) and permissions.may_record_measurements(user, kpis[0])
-    kpi_cards = []
-    for kpi in kpis:
-        check = kpi.latest_checks[0] if getattr(kpi, "latest_checks", None) else None
-        kpi_cards.append(
-            {
-                "kpi": kpi,
-                "check": check,
-                "edit_form": (
-                    overrides.get("kpi_forms", {}).get(kpi.pk)
-                    or KPIForm(instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
-                )
-                if can_edit
-                else None,
-                "measurement_form": (
-                    overrides.get("measurement_forms", {}).get(kpi.pk)
-                    or MeasurementForm(auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
-                )
-                if may_record
-                else None,
-                "open_edit": kpi.pk in overrides.get("kpi_forms", {})
-                or kpi.pk in overrides.get("kpi_delete_errors", {}),
-                "delete_error": overrides.get("kpi_delete_errors", {}).get(kpi.pk, ""),
-                "open_measure": kpi.pk in overrides.get("measurement_forms", {}),
-                "saved": overrides.get("saved_kpi") == kpi.pk,
-            }
-        )
-
-    actions = []
-    for action in initiative.actions.all():
-        actions.append(
-            {
-                "action": action,
-                "form": (
-                    overrides.get("action_forms", {}).get(action.pk)
-                    or ActionForm(instance=action, auto_id=f"id_action{action.pk}_%s", users=users)
-                )
-                if can_edit
-                else None,
-                "open": action.pk in overrides.get("action_forms", {}),
-            }
-        )
-    reviews = list(initiative.reviews.all())
-    current_review = next((r for r in reviews if r.iteration == initiative.iteration), None)
-    may_review = can_edit and initiative.step == Step.REVIEW and current_review is None
-
     return {
         "nav": "register",
         "initiative": initiative,
         "can_edit": can_edit,
         "can_manage": can_manage,
-        "steps": steps,
-        "sections": sections,
+        **_steps(initiative, records, can_edit, overrides),
         "records": records,
-        "off_model": initiative.step not in order,
-        "moves": moves,
-        "moves_forward": forward,
-        "moves_back": back,
-        "moves_with_inputs": with_inputs,
-        "moves_blocked": blocked_main,
-        "moves_blocked_other": blocked_other,
-        "move_form": overrides.get("move_form") or MoveForm(auto_id="id_move_%s"),
-        "move_errors": overrides.get("move_errors", []),
-        "move_to": overrides.get("move_to", ""),
-        "kpi_cards": kpi_cards,
+        **_moves(initiative, user, overrides),
+        "kpi_cards": [_kpi_card(kpi, can_edit, may_record, overrides) for kpi in kpis],
         "kpis_flash": overrides.get("flash", "") if overrides.get("kpis_flash") else "",
         "may_record": may_record,
         "kpi_form": overrides.get("kpi_form")
         or (KPIForm(auto_id="id_newkpi_%s") if can_edit else None),
         "kpi_form_open": "kpi_form" in overrides,
-        "actions": actions,
+        "actions": [
+            _action(action, can_edit, users, overrides) for action in initiative.actions.all()
+        ],
         "action_form": overrides.get("action_form")
         or (ActionForm(auto_id="id_newaction_%s", users=users) if can_edit else None),
         "action_form_open": "action_form" in overrides,
         "reviews": reviews,
-        "current_review": current_review,
+        "current_review": next((r for r in reviews if r.iteration == initiative.iteration), None),
         "may_review": may_review,
         "review_form": overrides.get("review_form")
         or (ReviewForm(auto_id="id_review_%s") if may_review else None),
@@ -431,173 +320,113 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
         "details_open": "details_form" in overrides,
         "transitions": list(initiative.transitions.all()),
         "history": change_history(initiative),
-        "saved": saved,
+        "saved": overrides.get("saved", ""),
         "flash": overrides.get("flash", ""),
         "error": overrides.get("error", ""),
         "today": timezone.localdate(),
     }
 
 
-# --- change history ------------------------------------------------------------------------
+def _steps(initiative: Initiative, records: dict, can_edit: bool, overrides: dict) -> dict:
+    """The stepper's seven steps and the page's seven sections, each with its state."""
+    done = steps_done(initiative)
+    order = list(choices.SEVEN_STEPS)
+    opened = set(overrides.get("opened", ()))
+    saved = overrides.get("saved", "")
 
+    def state(step) -> str:
+        return "current" if initiative.step == step else "done" if step in done else "upcoming"
 
-@dataclass
-class HistoryEntry:
-    """One change of the initiative or one of its records, as the page lists it."""
-
-    when: dt.datetime
-    who: object | None
-    subject: str
-    kind: str  # "created", "changed", "deleted"
-    changes: list[tuple[str, str, str]] = field(default_factory=list)
-    reason: str = ""
-
-
-_HISTORY_SOURCES = (
-    # (model, label for the subject, filter on the historical model, fields ignored)
-    (Initiative, None, "id", {"updated_at", "created_at", "health"}),
-    (Vision, "Vision", "initiative_id", {"updated_at", "created_at", "updated_by"}),
-    (Baseline, "Baseline", "initiative_id", {"updated_at", "created_at", "updated_by"}),
-    (Target, "Target", "initiative_id", {"updated_at", "created_at", "updated_by"}),
-    (Plan, "Plan", "initiative_id", {"updated_at", "created_at", "updated_by"}),
-    (Sustain, "Sustain", "initiative_id", {"updated_at", "created_at", "updated_by"}),
-    (Action, "Action", "initiative_id", {"updated_at", "created_at", "overdue_notified_on"}),
-    (KPI, "KPI", "initiative_id", {"updated_at", "created_at"}),
-    (Review, "Review", "initiative_id", {"updated_at", "created_at", "kpi_snapshot"}),
-)
-_M2M = ("goals", "responsible", "consulted", "informed")
-_TRUNCATE = 160
-
-
-def _shorten(value: str) -> str:
-    value = " ".join(value.split())
-    return value if len(value) <= _TRUNCATE else value[: _TRUNCATE - 1] + "…"
-
-
-def change_history(initiative: Initiative, limit: int = HISTORY_LIMIT) -> list[HistoryEntry]:
-    """Who changed what and when, newest first, across the initiative and its records.
-
-    Built from django-simple-history's tables in a fixed number of queries: one per
-    tracked model, one per many-to-many field of the initiative, and one per referenced
-    model to name the values (users, goals, services, practices).
-    """
-    rows_by_source = []
-    user_ids, goal_ids, service_ids, practice_ids = set(), set(), set(), set()
-    for model, label, key, ignored in _HISTORY_SOURCES:
-        history_model = model.history.model
-        rows = list(
-            history_model.objects.filter(**{key: initiative.pk})
-            .select_related("history_user")
-            .order_by("history_date", "history_id")
+    steps = [
+        {
+            "value": step.value,
+            "number": number,
+            "title": step.label.split(" · ", 1)[1],
+            "state": state(step),
+        }
+        for number, step in enumerate(order, start=1)
+    ]
+    sections = []
+    for step, name, kind in STEP_SECTIONS:
+        form = None
+        record = records.get(name)
+        if kind == "record" and can_edit:
+            form = overrides.get(f"{name}_form") or RECORD_FORMS[name](
+                instance=record,
+                auto_id=f"id_{name}_%s",
+                **({"initiative": initiative} if name == "vision" else {}),
+            )
+        sections.append(
+            {
+                "step": step.value,
+                "name": name,
+                "kind": kind,
+                "number": order.index(step) + 1,
+                "title": step.label.split(" · ", 1)[1],
+                "state": state(step),
+                "record": record,
+                "form": form,
+                "preview": _preview(record, name) if kind == "record" else "",
+                "noun": RECORD_NOUNS.get(name, name),
+                "open": state(step) == "current" or name in opened or name == saved,
+                "saved": name == saved,
+            }
         )
-        fields = [
-            f
-            for f in model._meta.concrete_fields
-            if f.name not in ignored and f.name != "id" and f.name in _field_names(history_model)
-        ]
-        rows_by_source.append((model, label, rows, fields))
-        for row in rows:
-            for f in fields:
-                if f.is_relation:
-                    target = f.related_model
-                    value = getattr(row, f.attname)
-                    if value is None:
-                        continue
-                    if target is User:
-                        user_ids.add(value)
-                    elif target is Service:
-                        service_ids.add(value)
-                    elif target is Practice:
-                        practice_ids.add(value)
+    return {"steps": steps, "sections": sections, "off_model": initiative.step not in order}
 
-    # the initiative's many-to-many sets, per historical row
-    m2m_sets: dict[str, dict[int, frozenset[int]]] = {}
-    for name in _M2M:
-        through = apps.get_model("improvement", f"HistoricalInitiative_{name}")
-        column = "goal_id" if name == "goals" else "user_id"
-        sets: dict[int, set[int]] = defaultdict(set)
-        for history_id, value in through.objects.filter(history__id=initiative.pk).values_list(
-            "history_id", column
-        ):
-            sets[history_id].add(value)
-            (goal_ids if name == "goals" else user_ids).add(value)
-        m2m_sets[name] = {k: frozenset(v) for k, v in sets.items()}
 
-    names = {
-        User: {
-            u.pk: (u.get_full_name() or u.get_username())
-            for u in User.objects.filter(pk__in=user_ids)
-        },
-        Goal: dict(Goal.objects.filter(pk__in=goal_ids).values_list("pk", "title")),
-        Service: dict(Service.objects.filter(pk__in=service_ids).values_list("pk", "name")),
-        Practice: dict(Practice.objects.filter(pk__in=practice_ids).values_list("pk", "name")),
+def _moves(initiative: Initiative, user, overrides: dict) -> dict:
+    """The moves: only those the user is permitted; allowed ones as buttons, blocked ones
+    with their reasons. The guards run here, once per page."""
+    moves = [t for t in allowed_transitions(initiative, user) if t.permitted]
+    blocked = [t for t in moves if not t.allowed]
+    return {
+        "moves": moves,
+        "moves_forward": [t for t in moves if t.allowed and not t.requires and not t.back],
+        "moves_back": [t for t in moves if t.allowed and not t.requires and t.back],
+        "moves_with_inputs": [t for t in moves if t.allowed and t.requires],
+        "moves_blocked": [t for t in blocked if not t.back],
+        "moves_blocked_other": [t for t in blocked if t.back],
+        "move_form": overrides.get("move_form") or MoveForm(auto_id="id_move_%s"),
+        "move_errors": overrides.get("move_errors", []),
+        "move_to": overrides.get("move_to", ""),
     }
 
-    def show(f, row) -> str:
-        value = getattr(row, f.attname)
-        if value is None or value == "":
-            return "—"
-        if f.is_relation:
-            return names.get(f.related_model, {}).get(value, f"#{value}")
-        if f.choices:
-            return str(dict(f.flatchoices).get(value, value))
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, dt.datetime):
-            return timezone.localtime(value).strftime("%d %b %Y %H:%M")
-        if isinstance(value, dt.date):
-            return value.strftime("%d %b %Y")
-        return _shorten(str(value))
 
-    entries: list[HistoryEntry] = []
-    for model, label, rows, fields in rows_by_source:
-        previous: dict[int, object] = {}
-        for row in rows:
-            old = previous.get(row.id)
-            previous[row.id] = row
-            subject = label or "Initiative"
-            if model is Action:
-                subject = f"Action “{_shorten(row.title)}”"
-            elif model is KPI:
-                subject = f"KPI “{_shorten(row.name)}”"
-            elif model is Review:
-                subject = f"Review of iteration {row.iteration}"
-            kind = {"+": "created", "~": "changed", "-": "deleted"}[row.history_type]
-            changes = []
-            if old is not None and kind == "changed":
-                for f in fields:
-                    if getattr(old, f.attname) != getattr(row, f.attname):
-                        changes.append((str(f.verbose_name), show(f, old), show(f, row)))
-                if model is Initiative:
-                    for name in _M2M:
-                        before = m2m_sets[name].get(old.history_id, frozenset())
-                        after = m2m_sets[name].get(row.history_id, frozenset())
-                        if before != after:
-                            target = Goal if name == "goals" else User
-
-                            def listed(ids, target=target):
-                                labels = sorted(names[target].get(i, f"#{i}") for i in ids)
-                                return ", ".join(labels) or "—"
-
-                            changes.append((name, listed(before), listed(after)))
-                if not changes:
-                    continue  # a save that changed nothing we show
-            entries.append(
-                HistoryEntry(
-                    when=row.history_date,
-                    who=row.history_user,
-                    subject=subject,
-                    kind=kind,
-                    changes=changes,
-                    reason=row.history_change_reason or "",
-                )
-            )
-    entries.sort(key=lambda e: e.when, reverse=True)
-    return entries[:limit]
+def _kpi_card(kpi: KPI, can_edit: bool, may_record: bool, overrides: dict) -> dict:
+    """One KPI with its latest check, its chart and (for those who may) its forms."""
+    edit_forms = overrides.get("kpi_forms", {})
+    measurement_forms = overrides.get("measurement_forms", {})
+    delete_errors = overrides.get("kpi_delete_errors", {})
+    return {
+        "kpi": kpi,
+        "check": kpi.latest_checks[0] if kpi.latest_checks else None,
+        # drawn only when a template shows the card: templates call a callable
+        "chart": partial(charts.kpi_chart, kpi, kpi.recent_measurements),
+        "edit_form": (edit_forms.get(kpi.pk) or KPIForm(instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s"))
+        if can_edit
+        else None,
+        "measurement_form": (
+            measurement_forms.get(kpi.pk)
+            or MeasurementForm(auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
+        )
+        if may_record
+        else None,
+        "open_edit": kpi.pk in edit_forms or kpi.pk in delete_errors,
+        "delete_error": delete_errors.get(kpi.pk, ""),
+        "open_measure": kpi.pk in measurement_forms,
+        "saved": overrides.get("saved_kpi") == kpi.pk,
+    }
 
 
-def _field_names(model) -> set[str]:
-    return {f.name for f in model._meta.concrete_fields}
+def _action(action: Action, can_edit: bool, users: list, overrides: dict) -> dict:
+    forms = overrides.get("action_forms", {})
+    form = None
+    if can_edit:
+        form = forms.get(action.pk) or ActionForm(
+            instance=action, auto_id=f"id_action{action.pk}_%s", users=users
+        )
+    return {"action": action, "form": form, "open": action.pk in forms}
 
 
 # --- portfolio and goals ------------------------------------------------------------------

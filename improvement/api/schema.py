@@ -2,6 +2,7 @@
 in the one error shape, so that clients (and schemathesis) know what to expect."""
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from .errors import ErrorSerializer
 
@@ -44,3 +45,16 @@ class CIRAutoSchema(AutoSchema):
                 },
             )
         return operation
+
+
+def operations(tag: str, **specs):
+    """extend_schema_view for the operations of one tag: each spec is a summary, or a dict
+    of extend_schema's arguments."""
+    return extend_schema_view(
+        **{
+            name: extend_schema(
+                tags=[tag], **({"summary": spec} if isinstance(spec, str) else spec)
+            )
+            for name, spec in specs.items()
+        }
+    )

@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .errors import endpoint_not_found
 
 app_name = "api"
 
@@ -21,5 +22,5 @@ urlpatterns = [
     *router.urls,
     # anything else under /api/v1/ is a JSON 404 in the one error shape (not an HTML page,
     # and not Django's slash redirect, which cannot keep a POST body)
-    re_path(r"^.*$", views.endpoint_not_found),
+    re_path(r"^.*$", endpoint_not_found),
 ]

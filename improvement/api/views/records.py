@@ -1,0 +1,151 @@
+"""What an initiative records along the way, under /initiatives/{id}/: its step records
+(vision, baseline, target, plan, sustain), its actions and its reviews; and one action
+by its own address."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from ... import selectors, services
+from ...models import Action, Initiative, Review
+from .. import serializers as s
+from ..permissions import may_contribute, may_edit
+from ..schema import operations
+from .base import CIRViewSet, ServiceUpdateMixin, nested_list
+
+
+def _record_actions(name: str, serializer_class):
+    """GET and PUT of one step record (vision, baseline, target, plan, sustain)."""
+
+    def read(self, request, pk=None):
+        return Response(self.record_data(self.get_object(), serializer_class))
+
+    def write(self, request, pk=None):
+        initiative = self.get_object()
+        record = self.record(initiative, serializer_class.Meta.model)
+        serializer = self.validated(serializer_class, record, partial=True)
+        services.step_record_update(
+            initiative=initiative, record=name, actor=request.user, **serializer.service_data()
+        )
+        return Response(self.record_data(initiative, serializer_class))
+
+    read.__name__ = name
+    write.__name__ = f"{name}_update"
+    title = serializer_class.Meta.model._meta.verbose_name
+    read = extend_schema(
+        summary=f"Read the {title} record",
+        responses=serializer_class,
+        tags=["records"],
+    )(read)
+    write = extend_schema(
+        summary=f"Write the {title} record",
+        description=" ".join(
+            filter(None, ["Fields left out keep their value.", serializer_class.write_note])
+        ),
+        request=serializer_class,
+        responses=serializer_class,
+        tags=["records"],
+    )(write)
+    read = action(detail=True, methods=["get"], url_path=name, filter_backends=[])(read)
+    read.mapping.put(write)
+    return read, write
+
+
+class InitiativeRecords:
+    """The endpoints of an initiative's records; mixed into its viewset, whose object is
+    the initiative."""
+
+    @staticmethod
+    def record(initiative: Initiative, record_model):
+        found = (
+            record_model.objects.filter(initiative=initiative).select_related("updated_by").first()
+        )
+        return found or record_model(initiative=initiative)
+
+    def record_data(self, initiative: Initiative, serializer_class) -> dict:
+        record = self.record(initiative, serializer_class.Meta.model)
+        return serializer_class(record, context=self.get_serializer_context()).data
+
+    def create_in_initiative(self, serializer_class, service):
+        """POST of a record the initiative holds many of: `service(initiative=, actor=,
+        **input)` → 201 with what it created."""
+        initiative = self.get_object()
+        serializer = self.validated(serializer_class)
+        created = service(
+            initiative=initiative, actor=self.request.user, **serializer.service_data()
+        )
+        return Response(
+            serializer_class(created, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    # step records -------------------------------------------------------------------
+
+    vision, vision_update = _record_actions("vision", s.VisionSerializer)
+    baseline, baseline_update = _record_actions("baseline", s.BaselineSerializer)
+    target, target_update = _record_actions("target", s.TargetSerializer)
+    plan, plan_update = _record_actions("plan", s.PlanSerializer)
+    sustain, sustain_update = _record_actions("sustain", s.SustainSerializer)
+
+    # actions and reviews ------------------------------------------------------------
+
+    actions = nested_list(
+        "actions",
+        s.ActionSerializer,
+        Action.objects.select_related("owner").order_by("due_date", "id"),
+        of="initiative",
+        summary="The initiative's actions",
+        tag="actions",
+    )
+
+    @extend_schema(
+        summary="Add an action",
+        description="In the initiative's current iteration.",
+        tags=["actions"],
+        request=s.ActionSerializer,
+        responses={201: s.ActionSerializer},
+    )
+    @actions.mapping.post
+    def actions_create(self, request, pk=None):
+        return self.create_in_initiative(s.ActionSerializer, services.action_create)
+
+    reviews = nested_list(
+        "reviews",
+        s.ReviewSerializer,
+        Review.objects.select_related("reviewed_by").order_by("iteration"),
+        of="initiative",
+        summary="The initiative's reviews",
+        tag="reviews",
+    )
+
+    @extend_schema(
+        summary="Record the review of this iteration",
+        description="In step 6 only, one per iteration (else 409). Keeps a snapshot of "
+        "every KPI's latest check; its `decision` picks the next move.",
+        tags=["reviews"],
+        request=s.ReviewSerializer,
+        responses={201: s.ReviewSerializer},
+    )
+    @reviews.mapping.post
+    def reviews_create(self, request, pk=None):
+        return self.create_in_initiative(s.ReviewSerializer, services.review_create)
+
+
+@operations("actions", retrieve="Read an action", partial_update="Change an action")
+class ActionViewSet(ServiceUpdateMixin, mixins.RetrieveModelMixin, CIRViewSet):
+    """One action of an initiative's plan."""
+
+    serializer_class = s.ActionSerializer
+    queryset = Action.objects.none()
+    role_rules = {"partial_update": may_contribute}
+    object_rules = {"partial_update": may_edit}
+    update_service = services.action_update
+
+    def get_queryset(self):
+        visible = selectors.initiatives_visible_to(self.request.user)
+        return Action.objects.filter(initiative__in=visible).select_related(
+            "owner", "initiative__service", "initiative__practice"
+        )

@@ -1,0 +1,21 @@
+"""The admin console for CSI managers (SPEC §5): triage, records, bulk work.
+
+The admin holds no business rules of its own. Every write goes through
+`improvement.services` (STYLE rule 1): `save_model` / `save_formset` hand the cleaned form
+values to the service of the entity, and a domain error (Forbidden, InvalidInput,
+Conflict, TransitionBlocked) comes back as a page message, with nothing saved.
+
+One module per model family, each registering its model admins on import:
+
+- base.py: the shared mixins (service-calling saves, domain errors as messages, the CSI
+  manager's rights, read-only and history bases)
+- initiatives.py: the initiative with its inlines (inlines.py), its workflow panel and
+  transition page (moves.py), and bulk triage
+- records.py: step records, actions, reviews, KPIs, measurements and checks on their own pages
+- system.py: goals, services, practices, the transition log, events and the counter
+- webhooks.py: webhook receivers and deliveries
+"""
+
+from . import initiatives, records, system, webhooks
+
+__all__ = ["initiatives", "records", "system", "webhooks"]

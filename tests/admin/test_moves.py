@@ -4,6 +4,7 @@ shown with their reasons, made through the workflow service, and who may make th
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 
 from improvement.choices import Step
 from improvement.models import Initiative, TransitionLog
@@ -172,3 +173,21 @@ def test_non_staff_user_cannot_reach_the_admin(client, team_member, initiative_a
     assert response.status_code == 302 and "/login/" in response["Location"]
     initiative.refresh_from_db()
     assert initiative.step == Step.PROPOSED
+
+
+def test_a_move_from_the_panel_costs_a_fixed_number_of_queries(
+    csi_client, initiative_at, django_assert_num_queries
+):
+    # given an initiative ready to leave step 1, and the admin log's content type known
+    initiative = initiative_at(Step.VISION)
+    ContentType.objects.get_for_model(Initiative)
+    data = {"to": "baseline", "from_step": "vision", "next": "change"}
+    # when the move is posted from the workflow panel of the change form, then the admin
+    # reads the session, the user, the initiative and the user's roles and writes its log
+    # entry (5); the service locks, asks the guard once, moves, and writes the history,
+    # the transition log and the event (19)
+    with django_assert_num_queries(24):
+        response = csi_client.post(transition_url(initiative), data)
+    assert response["Location"] == change_url(initiative)
+    initiative.refresh_from_db()
+    assert initiative.step == Step.BASELINE

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import reverse
 
-from .. import permissions
+from .. import permissions, selectors
 from ..models import Initiative
 from . import pages
 
@@ -41,7 +41,19 @@ def initiative_url(initiative: Initiative, anchor: str = "") -> str:
 
 def load_for_page(user, reference: str) -> Initiative:
     """The initiative with everything its page shows (see pages.initiatives_for_page)."""
+    return _get(pages.initiatives_for_page(user), reference)
+
+
+def load_for_write(user, reference: str) -> Initiative:
+    """The initiative alone, for a write: its service and practice come along for the
+    permission checks of their owners. The page is loaded only if it is shown."""
+    return _get(
+        selectors.initiatives_visible_to(user).select_related("service", "practice"), reference
+    )
+
+
+def _get(queryset, reference: str) -> Initiative:
     try:
-        return pages.initiatives_for_page(user).get(reference=reference)
+        return queryset.get(reference=reference)
     except Initiative.DoesNotExist as exc:
         raise Http404("No initiative with that reference.") from exc

@@ -9,6 +9,9 @@ Only the moves a user may make are offered; anything else posted gets 403.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -19,11 +22,11 @@ from django.views.generic import TemplateView
 
 from .. import permissions, services
 from ..choices import Step
-from ..exceptions import Conflict, Forbidden, InvalidInput, TransitionBlocked
-from ..models import KPI, Action
-from ..workflow import allowed_transitions
+from ..exceptions import CIRError, Conflict, Forbidden, InvalidInput, TransitionBlocked
+from ..models import KPI
+from ..workflow import Move, find_transition
 from . import pages
-from .access import CIRAccessMixin, initiative_url, load_for_page
+from .access import CIRAccessMixin, initiative_url, load_for_page, load_for_write
 from .forms import (
     RECORD_FORMS,
     ActionForm,
@@ -33,6 +36,8 @@ from .forms import (
     MoveForm,
     ReviewForm,
 )
+
+T = TypeVar("T")
 
 
 class InitiativeView(CIRAccessMixin, TemplateView):
@@ -51,20 +56,24 @@ class InitiativeView(CIRAccessMixin, TemplateView):
 class InitiativePostView(CIRAccessMixin, View):
     """Base of every write on an initiative page: load, check, call a service, answer.
 
-    `partial` names the template an htmx request gets back (its part of the page);
-    without htmx, success redirects to the page and failure re-renders the whole page.
+    A write loads the initiative alone; the page's data is built only when a page or part
+    of one is shown: on failure, and for htmx requests. `partial` names the template an
+    htmx request gets back (its part of the page); without htmx, success redirects to the
+    page and failure re-renders the whole page.
     """
 
     http_method_names = ["post"]
     partial = "improvement/includes/_initiative.html"
     anchor = ""
-    #: the step section an htmx response re-renders (for the section partial)
+    #: the step section the write belongs to: marked saved, or kept open with the errors
     section = ""
+    #: the domain errors shown on the form rather than as an error page
+    form_errors: tuple[type[CIRError], ...] = (InvalidInput,)
 
     def post(self, request, reference, **kwargs):
-        initiative = load_for_page(request.user, reference)
+        self.initiative = load_for_write(request.user, reference)
         try:
-            return self.handle(request, initiative, **kwargs)
+            return self.handle(request, self.initiative, **kwargs)
         except Forbidden as exc:
             raise PermissionDenied(exc.message) from exc
 
@@ -72,21 +81,44 @@ class InitiativePostView(CIRAccessMixin, View):
         if not allowed:
             raise PermissionDenied(message)
 
-    def success(self, request, initiative, message: str, *, anchor: str = "", **overrides):
+    def answer(
+        self, form, write: Callable[[], T], message: Callable[[T], str], **failed
+    ) -> HttpResponse:
+        """Once the form is valid, `write()` (the service), then success with the
+        `message` about what it returned. Invalid input or a domain error the service
+        raises shows the form again with its errors (`failed`: where it goes on the page)."""
+        if form.is_valid():
+            try:
+                result = write()
+            except self.form_errors as exc:
+                form.add_service_errors(exc)
+            else:
+                return self.success(message(result), **self.saved(result))
+        return self.failure(**failed)
+
+    def saved(self, result) -> dict:
+        """What the page marks as just saved after a write."""
+        return {"saved": self.section} if self.section else {}
+
+    def success(self, message: str, **overrides) -> HttpResponse:
+        request = self.request
         if request.htmx:
-            fresh = load_for_page(request.user, initiative.reference)
-            return self.render_partial(request, fresh, flash=message, **overrides)
+            fresh = load_for_page(request.user, self.initiative.reference)
+            return self.render_partial(fresh, flash=message, **overrides)
         messages.success(request, message)
-        return HttpResponseRedirect(initiative_url(initiative, anchor or self.anchor))
+        return HttpResponseRedirect(initiative_url(self.initiative, self.anchor))
 
-    def failure(self, request, initiative, *, status: int = 422, **overrides):
-        fresh = load_for_page(request.user, initiative.reference)
-        if request.htmx:
-            return self.render_partial(request, fresh, status=status, **overrides)
-        context = pages.initiative_page(request.user, fresh, **overrides)
-        return render(request, "improvement/initiative_detail.html", context, status=status)
+    def failure(self, *, status: int = 422, **overrides) -> HttpResponse:
+        if self.section:
+            overrides["opened"] = [self.section]
+        fresh = load_for_page(self.request.user, self.initiative.reference)
+        if self.request.htmx:
+            return self.render_partial(fresh, status=status, **overrides)
+        context = pages.initiative_page(self.request.user, fresh, **overrides)
+        return render(self.request, "improvement/initiative_detail.html", context, status=status)
 
-    def render_partial(self, request, initiative, *, status: int = 200, **overrides):
+    def render_partial(self, initiative, *, status: int = 200, **overrides) -> HttpResponse:
+        request = self.request
         context = pages.initiative_page(request.user, initiative, **overrides)
         context["section_name"] = self.section
         html = render_to_string(self.partial, context, request=request)
@@ -108,27 +140,23 @@ class RecordUpdateView(InitiativePostView):
         if record not in RECORD_FORMS:
             raise Http404("No such step record.")
         self.require(permissions.may_edit(request.user, initiative))
-        records = pages.step_records(initiative)
-        form_class = RECORD_FORMS[record]
+        self.section, self.anchor = record, f"step-{record}"
         extra = {"initiative": initiative} if record == "vision" else {}
-        form = form_class(
-            request.POST, instance=records[record], auto_id=f"id_{record}_%s", **extra
+        form = RECORD_FORMS[record](
+            request.POST,
+            instance=pages.step_record(initiative, record),
+            auto_id=f"id_{record}_%s",
+            **extra,
         )
-        self.section = record
-        if form.is_valid():
-            data = form.service_data() if hasattr(form, "service_data") else form.cleaned_data
-            try:
-                services.step_record_update(
-                    initiative=initiative, record=record, actor=request.user, **data
-                )
-            except InvalidInput as exc:
-                form.add_service_errors(exc)
-            else:
-                label = pages.STEP_TITLES[record]
-                return self.success(
-                    request, initiative, f"{label} saved.", anchor=f"step-{record}", saved=record
-                )
-        return self.failure(request, initiative, **{f"{record}_form": form, "opened": [record]})
+        data = form.service_data if hasattr(form, "service_data") else lambda: form.cleaned_data
+        return self.answer(
+            form,
+            lambda: services.step_record_update(
+                initiative=initiative, record=record, actor=request.user, **data()
+            ),
+            lambda _: f"{pages.STEP_TITLES[record]} saved.",
+            **{f"{record}_form": form},
+        )
 
 
 class DetailsUpdateView(InitiativePostView):
@@ -142,93 +170,79 @@ class DetailsUpdateView(InitiativePostView):
         form = InitiativeForm(
             request.POST, instance=initiative, auto_id="id_details_%s", may_set_priority=can_manage
         )
-        if form.is_valid():
-            try:
-                services.initiative_update(
-                    initiative=initiative,
-                    actor=request.user,
-                    **form.service_data(),
-                )
-            except InvalidInput as exc:
-                form.add_service_errors(exc)
-            else:
-                return self.success(request, initiative, "Details saved.")
-        return self.failure(request, initiative, details_form=form)
+        return self.answer(
+            form,
+            lambda: services.initiative_update(
+                initiative=initiative, actor=request.user, **form.service_data()
+            ),
+            lambda _: "Details saved.",
+            details_form=form,
+        )
+
+
+def offered_move(initiative, user, to: str) -> Move | None:
+    """The move to `to` if the page offers it to `user`: it leaves the current step and the
+    user is permitted to make it. Its guards are left to the service, which asks them once."""
+    transition = find_transition(initiative, to)
+    if transition is None or not transition.has_perm(initiative, user):
+        return None
+    return transition.custom["move"]
 
 
 class MoveView(InitiativePostView):
     """Make one move of the workflow: only the moves offered to the user; else 403."""
 
+    anchor = "moves"
+
     def handle(self, request, initiative):
         form = MoveForm(request.POST, auto_id="id_move_%s")
-        if not form.is_valid():
+        move = form.is_valid() and offered_move(initiative, request.user, form.cleaned_data["to"])
+        if not move:
             raise PermissionDenied("That move is not offered to you.")
         to = form.cleaned_data["to"]
-        offered = {t.to: t for t in allowed_transitions(initiative, request.user) if t.permitted}
-        if to not in offered:
-            raise PermissionDenied("That move is not offered to you.")
-        move = offered[to]
         try:
             moved = services.initiative_transition(
                 initiative=initiative,
                 to=to,
                 actor=request.user,
                 comment=form.cleaned_data.get("comment", ""),
-                **form.inputs(move.requires),
+                **form.inputs(tuple(r.name for r in move.requires)),
             )
         except TransitionBlocked as exc:
-            return self.failure(
-                request,
-                initiative,
-                status=409,
-                move_errors=exc.reasons,
-                move_form=form,
-                move_to=to,
-            )
+            return self.failure(status=409, move_errors=exc.reasons, move_form=form, move_to=to)
         except Conflict as exc:
-            return self.failure(request, initiative, status=409, move_errors=[exc.message])
+            return self.failure(status=409, move_errors=[exc.message])
         except InvalidInput as exc:
-            messages_ = [m for v in exc.errors.values() for m in v] or [exc.message]
-            return self.failure(
-                request, initiative, status=422, move_errors=messages_, move_form=form, move_to=to
-            )
-        return self.success(
-            request,
-            moved,
-            f"{moved.reference} moved to “{Step(moved.step).label}”.",
-            anchor="moves",
-        )
+            errors = [m for v in exc.errors.values() for m in v] or [exc.message]
+            return self.failure(status=422, move_errors=errors, move_form=form, move_to=to)
+        return self.success(f"{moved.reference} moved to “{Step(moved.step).label}”.")
 
 
-class ActionCreateView(InitiativePostView):
+class ActionPostView(InitiativePostView):
+    """Base of the writes on the actions: they answer with the section of step 5."""
+
     partial = "improvement/includes/_step_section_response.html"
     anchor = "step-action"
     section = "action"
 
+
+class ActionCreateView(ActionPostView):
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
         form = ActionForm(request.POST, auto_id="id_newaction_%s")
-        if form.is_valid():
-            try:
-                action = services.action_create(
-                    initiative=initiative, actor=request.user, **form.cleaned_data
-                )
-            except InvalidInput as exc:
-                form.add_service_errors(exc)
-            else:
-                return self.success(
-                    request, initiative, f"Action “{action.title}” added.", saved="action"
-                )
-        return self.failure(request, initiative, action_form=form, opened=["action"])
+        return self.answer(
+            form,
+            lambda: services.action_create(
+                initiative=initiative, actor=request.user, **form.cleaned_data
+            ),
+            lambda action: f"Action “{action.title}” added.",
+            action_form=form,
+        )
 
 
-class ActionUpdateView(InitiativePostView):
-    partial = "improvement/includes/_step_section_response.html"
-    anchor = "step-action"
-    section = "action"
-
+class ActionUpdateView(ActionPostView):
     def handle(self, request, initiative, pk):
-        action = get_object_or_404(Action, pk=pk, initiative=initiative)
+        action = get_object_or_404(initiative.actions, pk=pk)
         self.require(permissions.may_edit(request.user, initiative))
         data = request.POST.copy()
         if data.get("quick_status"):
@@ -238,16 +252,12 @@ class ActionUpdateView(InitiativePostView):
                 data[name] = "" if value is None else value
             data["status"] = data["quick_status"]
         form = ActionForm(data, instance=action, auto_id=f"id_action{action.pk}_%s")
-        if form.is_valid():
-            try:
-                services.action_update(action=action, actor=request.user, **form.cleaned_data)
-            except InvalidInput as exc:
-                form.add_service_errors(exc)
-            else:
-                return self.success(
-                    request, initiative, f"Action “{action.title}” saved.", saved="action"
-                )
-        return self.failure(request, initiative, action_forms={action.pk: form}, opened=["action"])
+        return self.answer(
+            form,
+            lambda: services.action_update(action=action, actor=request.user, **form.cleaned_data),
+            lambda action: f"Action “{action.title}” saved.",
+            action_forms={action.pk: form},
+        )
 
 
 class KPIPostView(InitiativePostView):
@@ -257,43 +267,38 @@ class KPIPostView(InitiativePostView):
     anchor = "kpis"
 
     def editable_kpi(self, request, initiative, pk) -> KPI:
-        kpi = get_object_or_404(KPI, pk=pk, initiative=initiative)
+        kpi = get_object_or_404(initiative.kpis, pk=pk)
         self.require(permissions.may_edit(request.user, initiative))
         return kpi
+
+    def saved(self, kpi: KPI) -> dict:
+        return {"saved_kpi": kpi.pk}
 
 
 class KPICreateView(KPIPostView):
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
         form = KPIForm(request.POST, auto_id="id_newkpi_%s")
-        if form.is_valid():
-            try:
-                kpi = services.kpi_create(
-                    initiative=initiative, actor=request.user, **form.service_data()
-                )
-            except InvalidInput as exc:
-                form.add_service_errors(exc)
-            else:
-                return self.success(
-                    request, initiative, f"KPI “{kpi.name}” added.", saved_kpi=kpi.pk
-                )
-        return self.failure(request, initiative, kpi_form=form)
+        return self.answer(
+            form,
+            lambda: services.kpi_create(
+                initiative=initiative, actor=request.user, **form.service_data()
+            ),
+            lambda kpi: f"KPI “{kpi.name}” added.",
+            kpi_form=form,
+        )
 
 
 class KPIUpdateView(KPIPostView):
     def handle(self, request, initiative, pk):
         kpi = self.editable_kpi(request, initiative, pk)
         form = KPIForm(request.POST, instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
-        if form.is_valid():
-            try:
-                services.kpi_update(kpi=kpi, actor=request.user, **form.service_data())
-            except InvalidInput as exc:
-                form.add_service_errors(exc)
-            else:
-                return self.success(
-                    request, initiative, f"KPI “{kpi.name}” saved.", saved_kpi=kpi.pk
-                )
-        return self.failure(request, initiative, kpi_forms={kpi.pk: form})
+        return self.answer(
+            form,
+            lambda: services.kpi_update(kpi=kpi, actor=request.user, **form.service_data()),
+            lambda kpi: f"KPI “{kpi.name}” saved.",
+            kpi_forms={kpi.pk: form},
+        )
 
 
 class KPIDeleteView(KPIPostView):
@@ -302,65 +307,55 @@ class KPIDeleteView(KPIPostView):
     def handle(self, request, initiative, pk):
         kpi = self.editable_kpi(request, initiative, pk)
         if request.POST.get("confirm") != "yes":
-            return self.failure(
-                request, initiative,
-                kpi_delete_errors={kpi.pk: "Tick the box to confirm the deletion."},
-            )  # fmt: skip
+            return self.failure(kpi_delete_errors={kpi.pk: "Tick the box to confirm the deletion."})
         name = kpi.name
         services.kpi_delete(kpi=kpi, actor=request.user)
         return self.success(
-            request, initiative, f"KPI “{name}” deleted, with its measurements and checks.",
-            kpis_flash=True,
-        )  # fmt: skip
+            f"KPI “{name}” deleted, with its measurements and checks.", kpis_flash=True
+        )
 
 
 class MeasurementCreateView(KPIPostView):
     """Record one measurement of a KPI by hand; the KPI is checked after commit."""
 
     def handle(self, request, initiative, pk):
-        kpi = get_object_or_404(
-            KPI.objects.select_related("initiative"), pk=pk, initiative=initiative
-        )
+        kpi = get_object_or_404(initiative.kpis, pk=pk)
         self.require(
             permissions.may_record_measurements(request.user, kpi),
             "You may not record measurements for this KPI.",
         )
         form = MeasurementForm(request.POST, auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
-        if form.is_valid():
-            try:
-                services.measurement_record(kpi=kpi, actor=request.user, points=[form.point()])
-            except InvalidInput as exc:
-                form.add_service_errors(exc)
-            else:
-                value = form.cleaned_data["value"]
-                return self.success(
-                    request,
-                    initiative,
-                    f"Measurement {value:g} {kpi.unit} recorded for “{kpi.name}”.",
-                    saved_kpi=kpi.pk,
-                )
-        return self.failure(request, initiative, measurement_forms={kpi.pk: form})
+
+        def record() -> KPI:
+            services.measurement_record(kpi=kpi, actor=request.user, points=[form.point()])
+            return kpi
+
+        return self.answer(
+            form,
+            record,
+            lambda kpi: (
+                f"Measurement {form.cleaned_data['value']:g} {kpi.unit} recorded for “{kpi.name}”."
+            ),
+            measurement_forms={kpi.pk: form},
+        )
 
 
 class ReviewCreateView(InitiativePostView):
     anchor = "step-review"
+    section = "review"
+    # one review per iteration, in step 6: the service's refusal is shown on the form
+    form_errors = (InvalidInput, Conflict)
 
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
         form = ReviewForm(request.POST, auto_id="id_review_%s")
-        if form.is_valid():
-            try:
-                review = services.review_create(
-                    initiative=initiative, actor=request.user, **form.cleaned_data
-                )
-            except (InvalidInput, Conflict) as exc:
-                form.add_service_errors(exc)
-            else:
-                return self.success(
-                    request,
-                    initiative,
-                    f"Review of iteration {review.iteration} recorded: "
-                    f"{review.get_decision_display()}.",
-                    saved="review",
-                )
-        return self.failure(request, initiative, review_form=form, opened=["review"])
+        return self.answer(
+            form,
+            lambda: services.review_create(
+                initiative=initiative, actor=request.user, **form.cleaned_data
+            ),
+            lambda review: (
+                f"Review of iteration {review.iteration} recorded: {review.get_decision_display()}."
+            ),
+            review_form=form,
+        )

@@ -231,13 +231,15 @@ def step_records(initiative: Initiative) -> dict[str, object | None]:
 
     `initiatives_for_page` joins them in, so this asks the database nothing more.
     """
-    records = {}
-    for name in RECORD_NAMES:
-        try:
-            records[name] = getattr(initiative, name)
-        except ObjectDoesNotExist:
-            records[name] = None
-    return records
+    return {name: step_record(initiative, name) for name in RECORD_NAMES}
+
+
+def step_record(initiative: Initiative, name: str):
+    """The step record `name` of the initiative, or None where not written yet."""
+    try:
+        return getattr(initiative, name)
+    except ObjectDoesNotExist:
+        return None
 
 
 def steps_done(initiative: Initiative) -> set[str]:

@@ -365,6 +365,20 @@ def test_step_record_put_round_trips(world: World, record, body):
     assert {k: data[k] for k in body} == body
 
 
+@pytest.mark.parametrize("record", ["vision", "baseline", "target", "plan", "sustain"])
+@pytest.mark.parametrize("written", [True, False], ids=["written", "new"])
+def test_step_record_put_answers_what_a_read_then_shows(world: World, record, written):
+    # given a record written before, or none yet
+    initiative = world.initiative if written else world.proposed
+    path = f"/api/v1/initiatives/{initiative.pk}/{record}/"
+    body = {"goals": [world.goal.pk]} if record == "vision" else {}
+    # when its owner writes it
+    response = world.client("owner").put(path, body, format="json")
+    # then the answer is the record as a read shows it
+    assert response.status_code == 200, response.json()
+    assert response.json() == world.client("viewer").get(path).json()
+
+
 # --- actions and reviews ---------------------------------------------------------------
 
 

@@ -25,12 +25,12 @@ def _record_actions(name: str, serializer_class):
 
     def write(self, request, pk=None):
         initiative = self.get_object()
-        record = self.record(initiative, serializer_class.Meta.model)
-        serializer = self.validated(serializer_class, record, partial=True)
-        services.step_record_update(
+        # the fields given are checked on their own: no need to read the record first
+        serializer = self.validated(serializer_class, partial=True)
+        saved = services.step_record_update(
             initiative=initiative, record=name, actor=request.user, **serializer.service_data()
         )
-        return Response(self.record_data(initiative, serializer_class))
+        return Response(serializer_class(saved, context=self.get_serializer_context()).data)
 
     read.__name__ = name
     write.__name__ = f"{name}_update"
@@ -58,15 +58,11 @@ class InitiativeRecords:
     """The endpoints of an initiative's records; mixed into its viewset, whose object is
     the initiative."""
 
-    @staticmethod
-    def record(initiative: Initiative, record_model):
-        found = (
-            record_model.objects.filter(initiative=initiative).select_related("updated_by").first()
-        )
-        return found or record_model(initiative=initiative)
-
     def record_data(self, initiative: Initiative, serializer_class) -> dict:
-        record = self.record(initiative, serializer_class.Meta.model)
+        """The initiative's record of `serializer_class`; an empty one if not written yet."""
+        model = serializer_class.Meta.model
+        record = model.objects.filter(initiative=initiative).select_related("updated_by").first()
+        record = record or model(initiative=initiative)
         return serializer_class(record, context=self.get_serializer_context()).data
 
     def create_in_initiative(self, serializer_class, service):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.template.response import TemplateResponse
 
@@ -225,12 +227,20 @@ class InitiativeAdmin(
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or permissions.may_edit(request.user, obj))
 
+    def _may_delete_initiatives(self, request) -> bool:
+        return super().has_delete_permission(request) and permissions.may_manage(request.user)
+
     def has_delete_permission(self, request, obj=None):
         # the workflow says which initiatives may go (services.initiative_delete asks it too)
-        allowed = super().has_delete_permission(request, obj) and permissions.may_manage(
-            request.user
-        )
+        allowed = self._may_delete_initiatives(request)
         return allowed and (obj is None or not deletion_blockers(obj))
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        blockers = deletion_blockers(obj) if obj is not None else []
+        if blockers and self._may_delete_initiatives(request):
+            raise PermissionDenied(" ".join(blockers))  # the refusal, in the workflow's words
+        return super().delete_view(request, object_id, extra_context)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -149,6 +149,14 @@ def test_only_proposed_or_rejected_initiatives_can_be_deleted(csi_client, initia
     assert Initiative.objects.filter(pk=live.pk).exists()
 
 
+def test_a_refused_deletion_says_why(csi_client, initiative_at):
+    live = initiative_at(Step.PLAN)
+    response = csi_client.get(admin_url(Initiative, "delete", live.pk))
+    assert response.status_code == 403
+    assert "Only proposed or rejected initiatives can be deleted" in response.content.decode()
+    assert "Cancel it instead." in response.content.decode()
+
+
 def bulk(client, action: str, initiatives, **fields):
     return client.post(
         admin_url(Initiative, "changelist"),

@@ -34,6 +34,18 @@ def test_settings_name_the_shared_enums(settings):
     assert configured.items() >= ENUM_NAME_OVERRIDES.items()
 
 
+@pytest.mark.parametrize("record", ["vision", "baseline", "target", "plan", "sustain"])
+def test_a_step_record_read_is_documented_as_that_record(record):
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(public=True)["paths"]
+    read = paths[f"/api/v1/initiatives/{{id}}/{record}/"]["get"]
+    assert read["summary"] == f"Read the {record} record"
+    assert read["tags"] == ["records"]
+    answer = read["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": f"#/components/schemas/{record.capitalize()}"}
+
+
 def _load_schema():
     """The schema as the running app serves it (no database needed to render it).
 

@@ -35,6 +35,8 @@ def _record_actions(name: str, serializer_class):
     read.__name__ = name
     write.__name__ = f"{name}_update"
     title = serializer_class.Meta.model._meta.verbose_name
+    # @extend_schema outermost, as a decorator would be: @action sets the kwargs it extends
+    read = action(detail=True, methods=["get"], url_path=name, filter_backends=[])(read)
     read = extend_schema(
         summary=f"Read the {title} record",
         responses=serializer_class,
@@ -49,7 +51,6 @@ def _record_actions(name: str, serializer_class):
         responses=serializer_class,
         tags=["records"],
     )(write)
-    read = action(detail=True, methods=["get"], url_path=name, filter_backends=[])(read)
     read.mapping.put(write)
     return read, write
 

@@ -2,6 +2,8 @@
 
 Each list is read with 5 and with 50 rows through a real token; the count is pinned.
 Queries of every request: the token with its user, and the user's groups (roles).
+The writes that clients repeat most are pinned too: a move, measurements (one KPI, or
+across KPIs by key) and a step record's PUT.
 """
 
 from __future__ import annotations

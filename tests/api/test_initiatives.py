@@ -254,6 +254,24 @@ def test_transition_moves_and_logs(world: World):
     }  # fmt: skip
 
 
+def test_a_move_judges_the_next_moves_once(world: World, monkeypatch):
+    from improvement.api.serializers import initiatives as module
+
+    judged = []
+
+    def counted(initiative, user):
+        judged.append(initiative.step)
+        return original(initiative, user)
+
+    original = module.allowed_transitions
+    monkeypatch.setattr(module, "allowed_transitions", counted)
+    response = world.client("owner").post(
+        f"/api/v1/initiatives/{world.initiative.pk}/transitions/", {"to": "baseline"}, format="json"
+    )
+    assert response.status_code == 200
+    assert judged == ["baseline"]
+
+
 def test_blocked_transition_is_409_with_every_unmet_condition(world: World):
     world.kpi.target_value = None
     world.kpi.save()

@@ -138,6 +138,24 @@ class ServiceWritesMixin:
 # --- saves through the services -----------------------------------------------------------
 
 
+def for_each(request, queryset, write, *, done, failed) -> None:
+    """`write` each selected row through its service, as a bulk action does; report what
+    was done (`done(rows)`, unless every row was refused), then every refusal
+    (`failed(row, error)`), row by row."""
+    written, failures = [], []
+    for obj in queryset:
+        try:
+            write(obj)
+        except CIRError as exc:
+            failures.append(failed(obj, exc))
+        else:
+            written.append(obj)
+    if written or not failures:
+        messages.success(request, done(written))
+    for failure in failures:
+        messages.error(request, failure)
+
+
 def adopt(obj, saved) -> None:
     """Make the admin's unsaved `obj` the row a service created (pk, reference, state)."""
     obj.__dict__.update(saved.__dict__)

@@ -7,7 +7,7 @@ The step is read-only everywhere; it changes only through services.initiative_tr
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -16,7 +16,6 @@ from django.template.response import TemplateResponse
 
 from .. import permissions, services
 from ..choices import Priority, Step
-from ..exceptions import CIRError
 from ..models import Initiative
 from ..services.initiatives import INITIATIVE_FIELDS, RACI_FIELDS
 from ..workflow import deletion_blockers
@@ -25,6 +24,7 @@ from .base import (
     NoRevertHistoryAdmin,
     ServiceWritesMixin,
     adopt,
+    for_each,
     status_badge,
     values_of,
 )
@@ -52,6 +52,10 @@ INLINE_STEPS = {
     ReviewInline: {Step.REVIEW},
     SustainInline: {Step.SUSTAIN, Step.CLOSED},
 }
+
+
+def references(initiatives) -> str:
+    return ", ".join(initiative.reference for initiative in initiatives)
 
 
 class BulkForm(forms.Form):
@@ -300,34 +304,18 @@ class InitiativeAdmin(
 
     # -- bulk actions
 
-    def _for_each(self, request, queryset, write, *, done, failed) -> None:
-        """`write` each selected initiative through its service; report what was done, then
-        every refusal, initiative by initiative."""
-        references, failures = [], []
-        for initiative in queryset:
-            try:
-                write(initiative)
-            except CIRError as exc:
-                failures.append(failed(initiative, exc))
-            else:
-                references.append(initiative.reference)
-        if references:
-            messages.success(request, done(references))
-        for failure in failures:
-            messages.error(request, failure)
-
     def _bulk_transition(self, request, queryset, *, to: str, verb: str, **inputs) -> None:
         def failed(initiative, exc):
             reasons = getattr(exc, "reasons", None) or [exc.message]
             return f"{initiative.reference} was not {verb}: {' '.join(reasons)}"
 
-        self._for_each(
+        for_each(
             request,
             queryset,
             lambda initiative: services.initiative_transition(
                 initiative=initiative, to=to, actor=request.user, **inputs
             ),
-            done=lambda refs: f"{len(refs)} {verb}: {', '.join(refs)}.",
+            done=lambda moved: f"{len(moved)} {verb}: {references(moved)}.",
             failed=failed,
         )
 
@@ -378,13 +366,13 @@ class InitiativeAdmin(
         def set_each(*, priority):
             priority = priority or None
             label = dict(Priority.choices).get(priority, "derived from the score")
-            self._for_each(
+            for_each(
                 request,
                 queryset,
                 lambda initiative: services.initiative_set_priority(
                     initiative=initiative, actor=request.user, priority=priority
                 ),
-                done=lambda refs: f"Priority {label} set on {', '.join(refs)}.",
+                done=lambda changed: f"Priority {label} set on {references(changed)}.",
                 failed=lambda initiative, exc: f"{initiative.reference}: {exc.message}",
             )
 

@@ -13,7 +13,7 @@ from improvement.web.forms import (
     VisionForm,
 )
 
-from . import factories
+from .. import factories
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,32 @@
+"""Helpers of the browser tests: URLs by name, the htmx header, a signed-in client."""
+
+import pytest
+from django.urls import reverse
+
+from .. import factories
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(name, *args):
+    return reverse(f"improvement:{name}", args=args)
+
+
+def page(initiative):
+    return url("initiative", initiative.reference)
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) → the test client signed in as `user`."""
+
+    def sign_in(user):
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def proposed(db):
+    return factories.InitiativeFactory(title="Faster payroll restores")

@@ -12,6 +12,7 @@ from improvement.choices import ActionStatus, Step
 from improvement.models import KPI, Action, Initiative, Measurement, Review, TransitionLog
 
 from .. import factories
+from ..conftest import force_step
 from .conftest import HTMX, page, url
 
 pytestmark = pytest.mark.django_db
@@ -505,6 +506,27 @@ def test_stepper_shows_current_and_done_steps(client_for, viewer, initiative_at)
     stepper = html.split('class="stepper"')[1].split("</nav>")[0]
     assert stepper.count('class="is-done"') == 3
     assert 'class="is-current" aria-current="step"' in stepper
+
+
+@pytest.mark.parametrize(
+    ("step", "banner"),
+    [
+        (Step.CLOSED, '<p class="banner banner--done">Closed'),
+        (Step.REJECTED, '<p class="banner banner--ended">Rejected'),
+        (Step.CANCELLED, '<p class="banner banner--ended">Cancelled'),
+    ],
+)
+def test_an_ended_initiative_says_how_it_ended(client_for, csi, initiative_at, step, banner):
+    initiative = force_step(initiative_at(Step.SUSTAIN), step, closure_reason="Superseded")
+    html = client_for(csi).get(page(initiative)).content.decode()
+    assert banner in html
+    assert ("Superseded" in html) == (step != Step.CLOSED)
+    assert "This initiative has ended; there are no more moves." in html
+
+
+def test_an_open_initiative_shows_no_ending(client_for, csi, initiative_at):
+    html = client_for(csi).get(page(initiative_at(Step.SUSTAIN))).content.decode()
+    assert "banner--" not in html and "has ended" not in html
 
 
 @pytest.mark.parametrize("kpis", [1, 4])

@@ -1,0 +1,98 @@
+"""The writes of the initiative page run a fixed number of queries: a move, a step record's
+save and a measurement from the HTML form load the initiative alone and redirect, however
+many KPIs, measurements and actions the page would show. The pages' own counts are pinned
+beside their tests.
+
+Counts of writes are pinned on SQLite: on PostgreSQL measurements go in by COPY.
+"""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from improvement.choices import Step
+from improvement.models import Measurement
+
+from .. import factories
+from .conftest import url
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def on_sqlite():
+    if connection.vendor != "sqlite":
+        pytest.skip("the query counts of writes are pinned on SQLite")
+
+
+@pytest.fixture
+def busy(initiative_at, team_member, client_for):
+    """busy(step, kpis) → an initiative at `step` with `kpis` KPIs of ten measurements each
+    and as many more actions, and the client of its owner (`team_member`)."""
+
+    def make(step: str, kpis: int):
+        initiative = initiative_at(step)
+        for n in range(kpis - 1):
+            factories.KPIFactory(initiative=initiative)
+            factories.ActionFactory(initiative=initiative, owner=team_member, title=f"more {n}")
+        now = timezone.now()
+        for kpi in initiative.kpis.all():
+            for days in range(10):
+                Measurement.objects.create(
+                    kpi=kpi, value=9, measured_at=now - dt.timedelta(days=days + 1)
+                )
+        return initiative, client_for(team_member)
+
+    return make
+
+
+@pytest.mark.parametrize("kpis", [1, 4])
+def test_a_move_runs_a_fixed_number_of_queries(busy, on_sqlite, kpis, django_assert_num_queries):
+    # given an initiative whose vision is complete, with more KPIs and measurements or not
+    initiative, client = busy(Step.VISION, kpis)
+    # when its owner moves it: the session, the user and their roles 3, the initiative 1,
+    # the service 19 (lock, the move's guard, the update with its history, the log row,
+    # the event); the page is not built for a move that redirects
+    with django_assert_num_queries(23):
+        response = client.post(url("initiative-move", initiative.reference), {"to": "baseline"})
+    # then it moved, and the answer sends the browser to the page
+    assert response.status_code == 302
+    initiative.refresh_from_db()
+    assert initiative.step == Step.BASELINE
+
+
+@pytest.mark.parametrize("kpis", [1, 4])
+def test_saving_a_step_record_runs_a_fixed_number_of_queries(
+    busy, on_sqlite, kpis, django_assert_num_queries
+):
+    initiative, client = busy(Step.PLAN, kpis)
+    # the session, the user and their roles 3, the initiative 1, its plan 1 (the form's
+    # instance), the service 10 (the plan, its validation 3, the update and its history,
+    # two savepoint pairs)
+    with django_assert_num_queries(15):
+        response = client.post(
+            url("record-update", initiative.reference, "plan"), {"approach": "Pilot first"}
+        )
+    assert response.status_code == 302
+    initiative.plan.refresh_from_db()
+    assert initiative.plan.approach == "Pilot first"
+
+
+@pytest.mark.parametrize("kpis", [1, 4])
+def test_recording_a_measurement_runs_a_fixed_number_of_queries(
+    busy, on_sqlite, kpis, django_assert_num_queries
+):
+    initiative, client = busy(Step.ACTION, kpis)
+    kpi = initiative.kpis.first()
+    measured_at = timezone.localtime().replace(second=0, microsecond=0)
+    # the session, the user and their roles 3, the initiative 1, the KPI 1, the service 4
+    # (savepoint, one upsert, the KPI's data version, release)
+    with django_assert_num_queries(9):
+        response = client.post(
+            url("measurement-create", initiative.reference, kpi.pk),
+            {"value": "7.5", "measured_at": measured_at.strftime("%Y-%m-%dT%H:%M")},
+        )
+    assert response.status_code == 302
+    assert kpi.measurements.filter(value=7.5, measured_at=measured_at).exists()

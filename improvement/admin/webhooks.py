@@ -7,15 +7,20 @@ import json
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from .. import services
 from ..choices import EventType
-from ..exceptions import CIRError
 from ..models import Webhook, WebhookAttempt, WebhookDelivery
 from ..webhooks import DeliveryStatus, url_problem
+from .base import ServiceWritesMixin, for_each
+
+
+def refused(obj, exc) -> str:
+    """A bulk action's refusal for one row."""
+    return f"{obj}: {exc.message}"
 
 
 class WebhookForm(forms.ModelForm):
@@ -40,7 +45,7 @@ class WebhookForm(forms.ModelForm):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(ServiceWritesMixin, admin.ModelAdmin):
     form = WebhookForm
     list_display = ["name", "url", "active", "subscribed", "created_by", "created_at"]
     list_filter = ["active"]
@@ -66,24 +71,24 @@ class WebhookAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = {k: form.cleaned_data[k] for k in ("name", "url", "event_types", "active")}
-        try:
-            if change:
-                services.webhook_update(webhook=obj, actor=request.user, **data)
-            else:
-                created = services.webhook_create(actor=request.user, **data)
-                obj.pk, obj.secret, obj.created_by = created.pk, created.secret, created.created_by
-        except CIRError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            raise
+        if change:
+            services.webhook_update(webhook=obj, actor=request.user, **data)
+        else:
+            created = services.webhook_create(actor=request.user, **data)
+            obj.pk, obj.secret, obj.created_by = created.pk, created.secret, created.created_by
 
     def delete_model(self, request, obj):
         services.webhook_delete(webhook=obj, actor=request.user)
 
     @admin.action(description="Rotate the signing secret of the selected webhooks")
     def rotate_secret(self, request, queryset):
-        for webhook in queryset:
-            services.webhook_rotate_secret(webhook=webhook, actor=request.user)
-        self.message_user(request, f"{queryset.count()} secret(s) rotated.", messages.SUCCESS)
+        for_each(
+            request,
+            queryset,
+            lambda webhook: services.webhook_rotate_secret(webhook=webhook, actor=request.user),
+            done=lambda rotated: f"{len(rotated)} secret(s) rotated.",
+            failed=refused,
+        )
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -175,8 +180,10 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected deliveries now")
     def retry_now(self, request, queryset):
-        retried = 0
-        for delivery in queryset.exclude(status=DeliveryStatus.SUCCEEDED):
-            services.webhook_delivery_retry(delivery=delivery, actor=request.user)
-            retried += 1
-        self.message_user(request, f"{retried} deliveries scheduled again.", messages.SUCCESS)
+        for_each(
+            request,
+            queryset.exclude(status=DeliveryStatus.SUCCEEDED),
+            lambda delivery: services.webhook_delivery_retry(delivery=delivery, actor=request.user),
+            done=lambda retried: f"{len(retried)} deliveries scheduled again.",
+            failed=refused,
+        )

@@ -493,11 +493,12 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
             matrix[5 - i.value]["cells"][i.effort - 1]["items"].append(i)
 
     kpis_attention = list(
+        # of initiatives whose KPIs are still checked: not rejected nor cancelled
         KPI.objects.filter(
             initiative__in=visible,
+            initiative__step__in=choices.LIVE_STEPS,
             status__in=ATTENTION_STATUSES,
         )
-        .exclude(initiative__step__in=(choices.Step.REJECTED, choices.Step.CANCELLED))
         .select_related("initiative")
         .prefetch_related(selectors.latest_checks_prefetch())
         .order_by("status", "initiative__reference", "name")

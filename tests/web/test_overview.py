@@ -9,6 +9,7 @@ from improvement.choices import Step
 from improvement.models import KPI, Goal, Initiative
 
 from .. import factories
+from ..conftest import force_step
 from .conftest import url
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +80,14 @@ def test_csi_manager_adds_a_goal(client_for, csi):
 def test_team_member_cannot_add_a_goal(client_for, team_member):
     assert client_for(team_member).post(url("goals"), {"title": "x"}).status_code == 403
     assert not Goal.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("step", "listed"),
+    [(Step.ACTION, True), (Step.CLOSED, True), (Step.REJECTED, False), (Step.CANCELLED, False)],
+)
+def test_portfolio_watches_the_kpis_still_checked(client_for, csi, initiative_at, step, listed):
+    initiative = force_step(initiative_at(Step.SUSTAIN), step)
+    KPI.objects.filter(initiative=initiative).update(status="regressed", name="Watched KPI")
+    html = client_for(csi).get(url("portfolio")).content.decode()
+    assert ("Watched KPI" in html) == listed

@@ -16,6 +16,12 @@ One module per model family, each registering its model admins on import:
 - webhooks.py: webhook receivers and deliveries
 """
 
+from django.contrib import admin
+
 from . import initiatives, records, system, webhooks
+
+admin.site.site_header = "CIR — Continual Improvement Register"
+admin.site.site_title = "CIR admin"
+admin.site.index_title = "CSI management console"
 
 __all__ = ["initiatives", "records", "system", "webhooks"]

@@ -426,7 +426,7 @@ def test_only_csi_managers_register_webhooks(world: World):
 
 @pytest.fixture
 def registered_admin():
-    import improvement.admin_webhooks  # noqa: F401 - registers on import (admin.py imports it)
+    import improvement.admin.webhooks  # noqa: F401 - registers on import (the admin imports it)
 
     assert admin.site.is_registered(WebhookDelivery)
 

@@ -17,6 +17,7 @@ class Step(models.TextChoices):
     ACTION = "action", "5 · Take action"
     REVIEW = "review", "6 · Did we get there?"
     SUSTAIN = "sustain", "7 · Keep the momentum going"
+    ON_HOLD = "on_hold", "On hold"
     CLOSED = "closed", "Closed"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
@@ -34,6 +35,11 @@ SEVEN_STEPS = (
 )
 #: states after which nothing moves any more
 FINAL_STEPS = (Step.CLOSED, Step.REJECTED, Step.CANCELLED)
+#: states an initiative may be put on hold from (and returns to when it resumes)
+HOLDABLE_STEPS = (Step.PROPOSED, *SEVEN_STEPS)
+#: states in which a KPI's definition (baseline, target, dates, direction, aggregation,
+#: window) may still change: until the initiative leaves step 3
+KPI_DEFINITION_OPEN_STEPS = (Step.PROPOSED, Step.VISION, Step.BASELINE, Step.TARGET)
 #: states in which KPIs are checked (everything that is not final, plus closed for reverts)
 LIVE_STEPS = tuple(s for s in Step if s not in (Step.REJECTED, Step.CANCELLED))
 #: states after which an achieved KPI is watched for reverting

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Lower
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField
 from simple_history.models import HistoricalRecords
@@ -148,7 +148,27 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
     due_date = models.DateField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=24, choices=choices.Outcome, blank=True)
+    outcome_override = models.TextField(
+        blank=True,
+        help_text="Why the outcome departs from what the KPIs of the last review say "
+        "(empty: it agrees with them).",
+    )
     closure_reason = models.TextField(blank=True, help_text="Why it was rejected or cancelled.")
+    # on hold: where it was, why, and until when (workflow: hold / resume)
+    held_from = models.CharField(
+        max_length=16, choices=choices.Step, blank=True, help_text="The step it returns to."
+    )
+    hold_reason = models.TextField(blank=True)
+    hold_until = models.DateField(null=True, blank=True, help_text="Resume by this date.")
+    held_since = models.DateTimeField(null=True, blank=True)
+    hold_days = models.PositiveIntegerField(
+        default=0, help_text="Days spent on hold before the current hold (not counted as age)."
+    )
+    # what an ITSM integration proposed; a CSI manager's acceptance applies it
+    suggested_accountable = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    suggested_goals = models.ManyToManyField(Goal, blank=True, related_name="+")
     created_by = models.ForeignKey(
         USER_MODEL,
         on_delete=models.PROTECT,
@@ -166,8 +186,10 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
             _range_1_5("value"),
             _range_1_5("effort"),
             _range_1_5("urgency"),
+            # the same record whatever its case: ServiceNow / PRB0040012 = servicenow / prb0040012
             models.UniqueConstraint(
-                fields=["external_system", "external_id"],
+                Lower("external_system"),
+                Lower("external_id"),
                 condition=~Q(external_system="") & ~Q(external_id=""),
                 name="%(app_label)s_%(class)s_unique_external_id",
                 violation_error_message="Another initiative of the register already comes "
@@ -194,6 +216,17 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
     def is_final(self) -> bool:
         """Closed, rejected or cancelled: nothing moves any more."""
         return self.step in choices.FINAL_STEPS
+
+    @property
+    def on_hold_days(self) -> int:
+        """Whole days spent on hold, the current hold included."""
+        current = (timezone.now() - self.held_since).days if self.held_since else 0
+        return self.hold_days + current
+
+    @property
+    def age_days(self) -> int:
+        """Days since it was registered, without the days it spent on hold."""
+        return max(0, (timezone.now() - self.created_at).days - self.on_hold_days)
 
     @property
     def is_overdue(self) -> bool:
@@ -349,6 +382,10 @@ class Review(TimeStamped):
     progress_check = models.TextField(blank=True, help_text="Were the objectives achieved?")
     value_check = models.TextField(blank=True, help_text="Is it still relevant and valuable?")
     decision = models.CharField(max_length=20, choices=choices.Decision)
+    decision_override = models.TextField(
+        blank=True,
+        help_text="Why the decision departs from what the KPI snapshot says (empty: it agrees).",
+    )
     notes = models.TextField(blank=True)
     reviewed_by = models.ForeignKey(
         USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
@@ -460,6 +497,34 @@ class KPI(TimeStamped):
 
     def __str__(self) -> str:
         return self.name
+
+
+class KPIRevision(models.Model):
+    """One change of a KPI's definition: who, when, why, and each field's old → new value.
+
+    Written by the KPI services with every definition change; a re-baseline by a CSI
+    manager after step 3 carries its reason. Checks made before it stay as they were.
+    """
+
+    class Kind(models.TextChoices):
+        DEFINED = "defined", "Defined"
+        CHANGED = "changed", "Changed"
+        REBASELINED = "rebaselined", "Re-baselined"
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="revisions")
+    kind = models.CharField(max_length=12, choices=Kind)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    by = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+    #: {field: [old, new]}, values as JSON (dates as ISO strings)
+    changes = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["kpi", "at", "id"]
+        verbose_name = "KPI revision"
+
+    def __str__(self) -> str:
+        return f"{self.kpi_id} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class TransitionLog(models.Model):

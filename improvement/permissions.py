@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .choices import FINAL_STEPS, SEVEN_STEPS, Role
+from .choices import FINAL_STEPS, SEVEN_STEPS, Role, Step
 
 if TYPE_CHECKING:
     from .models import KPI, Initiative
@@ -145,9 +145,48 @@ def may_end(initiative: Initiative, user) -> bool:
 
 
 def may_move(initiative: Initiative, user) -> bool:
-    """Move forward and back between vision and sustain: editors of the initiative."""
+    """Move forward and back between vision and sustain, and put on hold and resume there:
+    editors of the initiative."""
     if is_csi_manager(user):
         return True
-    if initiative.step not in _STEPS_TEAMS_MAY_MOVE:
+    step = initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+    if step not in _STEPS_TEAMS_MAY_MOVE:
         return False
     return may_edit(user, initiative)
+
+
+# --- what a refusal says: the role or RACI position that is needed --------------------------
+
+#: who may edit an initiative, its records, actions, KPIs and measurements
+EDITORS = (
+    "its accountable owner (A) or a responsible person (R) in the Improvement team, the "
+    "owner of its service or practice, or a CSI manager"
+)
+NEED_EDIT = f"Only {EDITORS} may change this initiative."
+NEED_CSI = "Only a CSI manager may do this."
+NEED_CONTRIBUTOR = (
+    "Only the Improvement team, Service owners, Process owners, ITSM integrations and CSI "
+    "managers may propose initiatives."
+)
+NEED_VIEW = "Only users with a CIR role (Viewer or above) may read the register."
+NEED_FEED = (
+    f"Only {EDITORS}, an ITSM integration or a CSI manager may record measurements for this KPI."
+)
+
+
+def move_denial(permission, initiative: Initiative, user) -> str:
+    """Why `user` may not make a move guarded by the django-fsm `permission` function."""
+    if permission in (may_decide_intake, may_end):
+        return "Only a CSI manager may accept, reject, cancel or close an initiative."
+    if initiative.is_final:
+        return "Only a CSI manager may change an initiative that has ended."
+    step = initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+    if step not in _STEPS_TEAMS_MAY_MOVE:
+        return "Only a CSI manager may move an initiative that is not yet accepted."
+    return f"Only {EDITORS} may move this initiative."
+
+
+def may_be_accountable(user) -> bool:
+    """Whether `user` can own an initiative: someone who may edit initiatives (a contributor
+    role or a CSI manager), active."""
+    return user is not None and user.is_active and (is_csi_manager(user) or may_contribute(user))

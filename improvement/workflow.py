@@ -16,10 +16,18 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
-from django_fsm import transition
+from django_fsm import RETURN_VALUE, transition
 
 from . import permissions
-from .choices import ActionStatus, Decision, Step
+from .choices import (
+    HOLDABLE_STEPS,
+    KPI_DEFINITION_OPEN_STEPS,
+    ActionStatus,
+    Decision,
+    KPIStatus,
+    Outcome,
+    Step,
+)
 
 if TYPE_CHECKING:
     from .models import Initiative
@@ -46,6 +54,7 @@ CANCELLABLE = [
     Step.ACTION,
     Step.REVIEW,
     Step.SUSTAIN,
+    Step.ON_HOLD,
 ]
 
 
@@ -115,21 +124,31 @@ def target_reasons(initiative: Initiative) -> list[str]:
     return reasons
 
 
+def _this_iteration(initiative: Initiative, text: str) -> str:
+    """`text`, naming the iteration once there is more than one."""
+    return f"{text} in iteration {initiative.iteration}" if initiative.iteration > 1 else text
+
+
 def plan_reasons(initiative: Initiative) -> list[str]:
-    """Step 4 is complete: an approach and at least one planned action."""
+    """Step 4 is complete: an approach and at least one action planned in this iteration
+    (an earlier iteration's actions do not plan this one)."""
     plan = _record(initiative, "plan")
     reasons = []
     if plan is None or _blank(plan.approach):
         reasons.append("The plan has no approach.")
-    if not initiative.actions.exclude(status=ActionStatus.DROPPED).exists():
-        reasons.append("No action is planned.")
+    planned = initiative.actions.filter(iteration=initiative.iteration).exclude(
+        status=ActionStatus.DROPPED
+    )
+    if not planned.exists():
+        reasons.append(_this_iteration(initiative, "No action is planned") + ".")
     return reasons
 
 
 def action_reasons(initiative: Initiative) -> list[str]:
-    """Step 5 may move to review once at least one action is done."""
-    if not initiative.actions.filter(status=ActionStatus.DONE).exists():
-        return ["No action is done yet."]
+    """Step 5 may move to review once an action of this iteration is done."""
+    done = initiative.actions.filter(iteration=initiative.iteration, status=ActionStatus.DONE)
+    if not done.exists():
+        return [_this_iteration(initiative, "No action is done yet") + "."]
     return []
 
 
@@ -164,6 +183,85 @@ def sustain_reasons(initiative: Initiative) -> list[str]:
 
 
 # --- predicates every interface asks ------------------------------------------------------
+
+
+def kpi_definition_locked(initiative: Initiative) -> bool:
+    """Whether its KPIs' baselines and targets are locked: once it has left step 3, they
+    change only after a move back to the target or the baseline, or by a CSI manager's
+    re-baseline with a reason (services.kpis)."""
+    step = initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+    return step not in KPI_DEFINITION_OPEN_STEPS
+
+
+def _progressed(entry: dict) -> bool:
+    progress = entry.get("progress")
+    return entry.get("status") == KPIStatus.ACHIEVED or (progress is not None and progress > 0)
+
+
+def _worse(entry: dict) -> bool:
+    return entry.get("status") in (KPIStatus.REGRESSED, KPIStatus.REVERTED)
+
+
+def _kpi_words(entry: dict) -> str:
+    status = KPIStatus(entry["status"]).label.lower() if entry.get("status") else "unchecked"
+    progress = entry.get("progress")
+    share = f", {progress * 100:.0f} % of the way" if progress is not None else ""
+    return f"KPI '{entry.get('name') or entry.get('kpi')}' is {status}{share}"
+
+
+def data_conflicts(claim: str, snapshot: list[dict]) -> list[str]:
+    """What in a KPI snapshot contradicts a review decision or a closing outcome.
+
+    `achieved` and `successful` need every KPI achieved; `improved` and
+    `partially_successful` need none regressed (or reverted) and at least one that
+    progressed. The other decisions and outcomes claim no result, so nothing contradicts
+    them. Empty: the claim agrees with the data.
+    """
+    if claim in (Decision.ACHIEVED, Outcome.SUCCESSFUL):
+        if not snapshot:
+            return ["There are no KPIs to show that the targets were achieved."]
+        return [
+            _kpi_words(e) + ", not achieved." for e in snapshot if e.get("status") != "achieved"
+        ]
+    if claim in (Decision.IMPROVED, Outcome.PARTIALLY_SUCCESSFUL):
+        reasons = [_kpi_words(e) + "." for e in snapshot if _worse(e)]
+        if not any(_progressed(e) for e in snapshot):
+            reasons.append("No KPI moved towards its target.")
+        return reasons
+    return []
+
+
+def proposed_outcome(snapshot: list[dict]) -> str:
+    """The closing outcome the data supports: successful when every KPI was achieved,
+    partially successful when none got worse and one progressed, else unsuccessful."""
+    if not data_conflicts(Outcome.SUCCESSFUL, snapshot):
+        return Outcome.SUCCESSFUL
+    if not data_conflicts(Outcome.PARTIALLY_SUCCESSFUL, snapshot):
+        return Outcome.PARTIALLY_SUCCESSFUL
+    return Outcome.UNSUCCESSFUL
+
+
+def last_review_snapshot(initiative: Initiative) -> list[dict]:
+    """The KPI snapshot of its latest review (what a closing outcome must agree with)."""
+    review = initiative.reviews.order_by("-iteration").first()
+    return list(review.kpi_snapshot or []) if review is not None else []
+
+
+def _outcome_reasons(initiative: Initiative, inputs: dict) -> list[str]:
+    """Closing: the outcome agrees with the last review's KPIs, or an override says why."""
+    outcome = inputs.get("outcome")
+    if _blank(outcome) or not _blank(inputs.get("override")):
+        return []
+    conflicts = data_conflicts(outcome, last_review_snapshot(initiative))
+    if not conflicts:
+        return []
+    label = Outcome(outcome).label if outcome in Outcome.values else outcome
+    return [
+        *conflicts,
+        f"The outcome '{label}' does not agree with the KPIs of the last review: choose "
+        f"'{Outcome(proposed_outcome(last_review_snapshot(initiative))).label}', or give a "
+        "justification to record it as an override.",
+    ]
 
 
 def _current_review(initiative: Initiative):
@@ -238,8 +336,11 @@ class Requirement:
 
 
 REASON = Requirement("reason", "A reason is required.")
+BACK_REASON = Requirement("reason", "Say why it goes back (a reason is required).")
 LESSONS = Requirement("lessons_learned", "Lessons learned are required to cancel.")
 OUTCOME = Requirement("outcome", "An outcome is required to close.")
+HOLD_REASON = Requirement("reason", "Say why it is put on hold (a reason is required).")
+RESUME_BY = Requirement("resume_by", "A resume-by date is required.")
 
 
 @dataclass(frozen=True)
@@ -250,6 +351,8 @@ class Move:
     guard: Guard = no_reasons
     requires: tuple[Requirement, ...] = field(default_factory=tuple)
     back: bool = False
+    #: conditions on the inputs given with the move (an outcome that agrees with the data)
+    check: Callable[[Initiative, dict], list[str]] | None = None
 
 
 def _custom(move: Move) -> dict:
@@ -263,14 +366,25 @@ TO_TARGET = Move("Move to 3 · Where do we want to be?", baseline_reasons)
 TO_PLAN = Move("Move to 4 · How do we get there?", target_reasons)
 TO_ACTION = Move("Start 5 · Take action", plan_reasons)
 TO_REVIEW = Move("Move to 6 · Did we get there?", action_reasons)
-REPLAN = Move("Back to the plan", back=True)
-RETARGET = Move("Back to the target", back=True)
-ITERATE = Move("Next iteration: back to the plan", review_reasons_for(Step.PLAN), back=True)
-REVISIT_TARGET = Move("Revisit the target", review_reasons_for(Step.TARGET), back=True)
-REVISIT_BASELINE = Move("Revisit the baseline", review_reasons_for(Step.BASELINE), back=True)
+REPLAN = Move("Back to the plan", requires=(BACK_REASON,), back=True)
+RETARGET = Move("Back to the target", requires=(BACK_REASON,), back=True)
+ITERATE = Move(
+    "Next iteration: back to the plan",
+    review_reasons_for(Step.PLAN),
+    requires=(BACK_REASON,),
+    back=True,
+)
+REVISIT_TARGET = Move(
+    "Revisit the target", review_reasons_for(Step.TARGET), requires=(BACK_REASON,), back=True
+)
+REVISIT_BASELINE = Move(
+    "Revisit the baseline", review_reasons_for(Step.BASELINE), requires=(BACK_REASON,), back=True
+)
 TO_SUSTAIN = Move("Move to 7 · Keep the momentum going", review_reasons_for(Step.SUSTAIN))
-CLOSE = Move("Close", sustain_reasons, requires=(OUTCOME,))
+CLOSE = Move("Close", sustain_reasons, requires=(OUTCOME,), check=_outcome_reasons)
 CANCEL = Move("Cancel", requires=(REASON, LESSONS))
+HOLD = Move("Put on hold", requires=(HOLD_REASON, RESUME_BY))
+RESUME = Move("Resume")
 
 
 class InitiativeWorkflow:
@@ -432,8 +546,9 @@ class InitiativeWorkflow:
         permission=permissions.may_end,
         custom=_custom(CLOSE),
     )
-    def close(self, *, outcome: str = "", **inputs) -> None:
+    def close(self, *, outcome: str = "", override: str = "", **inputs) -> None:
         self.outcome = outcome
+        self.outcome_override = override or ""
         self.closed_at = timezone.now()
 
     @transition(
@@ -446,6 +561,34 @@ class InitiativeWorkflow:
     def cancel(self, *, reason: str = "", **inputs) -> None:
         self.closure_reason = reason
         self.closed_at = timezone.now()
+
+    # a pause from any live step, back to the step it left
+    @transition(
+        field="step",
+        source=list(HOLDABLE_STEPS),
+        target=Step.ON_HOLD,
+        permission=permissions.may_move,
+        custom=_custom(HOLD),
+    )
+    def hold(self, *, reason: str = "", resume_by=None, **inputs) -> None:
+        self.held_from = self.step
+        self.hold_reason = reason
+        self.hold_until = resume_by
+        self.held_since = timezone.now()
+
+    @transition(
+        field="step",
+        source=Step.ON_HOLD,
+        target=RETURN_VALUE(*HOLDABLE_STEPS),
+        permission=permissions.may_move,
+        custom=_custom(RESUME),
+    )
+    def resume(self, **inputs) -> str:
+        back_to = self.held_from
+        if self.held_since is not None:
+            self.hold_days += (timezone.now() - self.held_since).days
+        self.held_from, self.hold_reason, self.hold_until, self.held_since = "", "", None, None
+        return back_to
 
 
 @dataclass(frozen=True)
@@ -473,20 +616,30 @@ class AllowedTransition:
         }
 
 
+def target_of(t, initiative: Initiative) -> str:
+    """Where transition `t` leads this initiative (resuming: the step it was held from)."""
+    return t.target if isinstance(t.target, str) else initiative.held_from
+
+
 def transitions_from(initiative: Initiative) -> list:
     """django-fsm Transition objects leaving the initiative's current step.
 
-    Ordered for display: forward moves first, then back moves, then reject and cancel.
+    Ordered for display: forward moves first, then back moves, then hold, reject and cancel.
     """
     found = [t for t in initiative.get_all_step_transitions() if t.source == initiative.step]
-    ends = (Step.CANCELLED, Step.REJECTED)
-    return sorted(found, key=lambda t: (t.target in ends, t.custom["move"].back))
+    last = (Step.ON_HOLD, Step.REJECTED, Step.CANCELLED)
+
+    def order(t) -> tuple:
+        target = target_of(t, initiative)
+        return (last.index(target) + 1 if target in last else 0, t.custom["move"].back)
+
+    return sorted(found, key=order)
 
 
 def find_transition(initiative: Initiative, to: str):
     """The transition from the initiative's current step to `to`, or None."""
     for t in transitions_from(initiative):
-        if t.target == to:
+        if target_of(t, initiative) == to:
             return t
     return None
 
@@ -502,6 +655,8 @@ def unmet_conditions(initiative: Initiative, t, inputs: dict | None = None) -> l
         for req in move.requires:
             if _blank(inputs.get(req.name)):
                 reasons.append(req.message)
+        if move.check is not None:
+            reasons.extend(move.check(initiative, inputs))
     return reasons
 
 
@@ -517,10 +672,10 @@ def allowed_transitions(initiative: Initiative, user) -> list[AllowedTransition]
         permitted = t.has_perm(initiative, user)
         reasons = list(move.guard(initiative))
         if not permitted:
-            reasons.insert(0, "You do not have permission to make this move.")
+            reasons.insert(0, permissions.move_denial(t.permission, initiative, user))
         result.append(
             AllowedTransition(
-                to=str(t.target),
+                to=str(target_of(t, initiative)),
                 label=move.label,
                 method=t.name,
                 allowed=permitted and not reasons,
@@ -538,7 +693,8 @@ def all_edges() -> list[tuple[str, str, Move]]:
     from .models import Initiative
 
     edges = [
-        (str(t.source), str(t.target), t.custom["move"])
+        (str(t.source), str(target), t.custom["move"])
         for t in Initiative().get_all_step_transitions()
+        for target in ([t.target] if isinstance(t.target, str) else t.target.allowed_states)
     ]
     return sorted(edges, key=lambda e: (Step.values.index(e[0]), Step.values.index(e[1])))

@@ -4,6 +4,7 @@ Each cell sets up the action's given state so that only the actor's role decides
 actions must take effect, refused ones raise Forbidden and change nothing.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -200,6 +201,7 @@ def _read():
 
 
 CANCEL_INPUTS = {"reason": "No budget.", "lessons_learned": "Fund first."}
+RESUME_BY = dt.date.today() + dt.timedelta(days=14)
 
 ACTIONS = {
     "read": (_read(), READERS),
@@ -213,15 +215,19 @@ ACTIONS = {
         _transition(Step.REVIEW, Step.SUSTAIN, decision=Decision.ACHIEVED),
         EDITORS,
     ),
-    "move_back_action_to_plan": (_transition(Step.ACTION, Step.PLAN), EDITORS),
+    "move_back_action_to_plan": (_transition(Step.ACTION, Step.PLAN, reason="Re-plan."), EDITORS),
     "move_back_review_to_plan": (
-        _transition(Step.REVIEW, Step.PLAN, decision=Decision.ITERATE),
+        _transition(Step.REVIEW, Step.PLAN, decision=Decision.ITERATE, reason="Round two."),
+        EDITORS,
+    ),
+    "put_on_hold": (
+        _transition(Step.ACTION, Step.ON_HOLD, reason="Change freeze.", resume_by=RESUME_BY),
         EDITORS,
     ),
     "accept": (_transition(Step.PROPOSED, Step.VISION), CSI),
     "reject": (_transition(Step.PROPOSED, Step.REJECTED, reason="Duplicate."), CSI),
     "cancel": (_transition(Step.PLAN, Step.CANCELLED, **CANCEL_INPUTS), CSI),
-    "close": (_transition(Step.SUSTAIN, Step.CLOSED, outcome=Outcome.SUCCESSFUL), CSI),
+    "close": (_transition(Step.SUSTAIN, Step.CLOSED, outcome=Outcome.UNSUCCESSFUL), CSI),
     "set_priority": (_set_priority(), CSI),
     "delete": (_delete(), CSI),
     "create_goal": (_create_goal(), CSI),

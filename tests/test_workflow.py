@@ -23,14 +23,17 @@ S = Step
 
 #: the edges SPEC §2 declares, written out by hand so that the code is checked against it
 EDGES: dict[str, set[str]] = {
-    S.PROPOSED: {S.VISION, S.REJECTED, S.CANCELLED},
-    S.VISION: {S.BASELINE, S.CANCELLED},
-    S.BASELINE: {S.TARGET, S.CANCELLED},
-    S.TARGET: {S.PLAN, S.CANCELLED},
-    S.PLAN: {S.ACTION, S.CANCELLED},
-    S.ACTION: {S.REVIEW, S.PLAN, S.TARGET, S.CANCELLED},
-    S.REVIEW: {S.PLAN, S.TARGET, S.BASELINE, S.SUSTAIN, S.CANCELLED},
-    S.SUSTAIN: {S.CLOSED, S.CANCELLED},
+    S.PROPOSED: {S.VISION, S.REJECTED, S.ON_HOLD, S.CANCELLED},
+    S.VISION: {S.BASELINE, S.ON_HOLD, S.CANCELLED},
+    S.BASELINE: {S.TARGET, S.ON_HOLD, S.CANCELLED},
+    S.TARGET: {S.PLAN, S.ON_HOLD, S.CANCELLED},
+    S.PLAN: {S.ACTION, S.ON_HOLD, S.CANCELLED},
+    S.ACTION: {S.REVIEW, S.PLAN, S.TARGET, S.ON_HOLD, S.CANCELLED},
+    S.REVIEW: {S.PLAN, S.TARGET, S.BASELINE, S.SUSTAIN, S.ON_HOLD, S.CANCELLED},
+    S.SUSTAIN: {S.CLOSED, S.ON_HOLD, S.CANCELLED},
+    # on hold: back to any step it may have left (the one it left, see HELD_FROM), or cancel
+    S.ON_HOLD: {S.PROPOSED, S.VISION, S.BASELINE, S.TARGET, S.PLAN, S.ACTION, S.REVIEW,
+                S.SUSTAIN, S.CANCELLED},  # fmt: skip
     S.CLOSED: set(),
     S.REJECTED: set(),
     S.CANCELLED: set(),
@@ -45,19 +48,31 @@ DECISION_FOR = {
     S.CANCELLED: Decision.STOP,
 }
 
+#: the step an initiative on hold in the matrix was held from (it may resume only there)
+HELD_FROM = S.ACTION
+
 #: every input any move may require, so that the matrix tests the edges alone
 ALL_INPUTS = {
     "reason": "Superseded by CIR-00007.",
     "lessons_learned": "Agree the roster before the first swarm.",
     "outcome": Outcome.SUCCESSFUL,
+    "override": "Closed as agreed with the sponsor.",
+    "resume_by": dt.date.today() + dt.timedelta(days=30),
 }
+
+
+def _moves(source: str, target: str) -> bool:
+    if source == S.ON_HOLD:
+        return target in (HELD_FROM, S.CANCELLED)
+    return target in EDGES[source]
+
 
 MATRIX = [
     pytest.param(
         source,
         target,
-        target in EDGES[source],
-        id=f"{source}->{target}:{'moves' if target in EDGES[source] else 'blocked'}",
+        _moves(source, target),
+        id=f"{source}->{target}:{'moves' if _moves(source, target) else 'blocked'}",
     )
     for source in Step
     for target in Step
@@ -68,6 +83,8 @@ def given_at(initiative_at, step: str, *, decision: str = Decision.ACHIEVED, **k
     """An initiative at `step` whose guards all pass; at `review`, reviewed with `decision`."""
     if step == S.CLOSED:
         kwargs.setdefault("outcome", Outcome.SUCCESSFUL)  # the DB demands it of closed rows
+    if step == S.ON_HOLD:
+        kwargs.setdefault("held_from", HELD_FROM)
     initiative = initiative_at(step, **kwargs)
     if step == S.REVIEW:
         factories.ReviewFactory(
@@ -138,11 +155,14 @@ def test_review_moves_only_where_its_decision_leads(decision, target, csi, initi
     leads_to = workflow.DECISION_TARGETS[decision]
     before = state_of(initiative)
 
+    # every move back from the review says why (the comment serves as the reason)
     if leads_to == target:
-        moved = services.initiative_transition(initiative=initiative, to=target, actor=csi)
+        moved = services.initiative_transition(
+            initiative=initiative, to=target, actor=csi, comment="As the review decided."
+        )
         assert moved.step == target
     else:
-        reasons = blocked_reasons(initiative, target, csi)
+        reasons = blocked_reasons(initiative, target, csi, comment="Let us try.")
         assert reasons == [
             f"The review decided '{Decision(decision).label}', which leads to "
             f"'{S(leads_to).label}', not '{S(target).label}'."
@@ -165,7 +185,9 @@ def test_review_without_a_review_of_this_iteration_is_blocked(target, csi, initi
     # a review of an earlier iteration does not count
     factories.ReviewFactory(initiative=initiative, iteration=1, decision=DECISION_FOR[target])
     initiative = force_step(initiative, S.REVIEW, iteration=2)
-    assert blocked_reasons(initiative, target, csi) == ["There is no review of iteration 2 yet."]
+    assert blocked_reasons(initiative, target, csi, comment="Next.") == [
+        "There is no review of iteration 2 yet."
+    ]
 
 
 # --- guards: every unmet condition in words, all at once ------------------------------------
@@ -274,15 +296,27 @@ def test_close_lists_missing_sustain_record_and_outcome_at_once(csi, state_of):
     assert state_of(initiative) == before
 
 
-def test_back_moves_from_action_need_no_condition(csi):
+@pytest.mark.parametrize("target", [S.PLAN, S.TARGET])
+@pytest.mark.parametrize("comment", ["", "   "])
+def test_back_moves_from_action_need_a_reason_and_nothing_else(target, comment, csi, state_of):
     initiative = bare_at(S.ACTION)  # nothing recorded at all
-    assert services.initiative_transition(initiative=initiative, to=S.PLAN, actor=csi).step == (
-        S.PLAN
+    before = state_of(initiative)
+    assert blocked_reasons(initiative, target, csi, comment=comment) == [
+        "Say why it goes back (a reason is required)."
+    ]
+    assert state_of(initiative) == before
+    moved = services.initiative_transition(
+        initiative=initiative, to=target, actor=csi, comment="The supplier changed the date."
     )
+    assert moved.step == target
+    log = TransitionLog.objects.get(initiative=initiative)
+    assert log.comment == "The supplier changed the date."
+
+
+def test_a_reason_given_as_such_serves_a_move_back(csi):
     initiative = bare_at(S.ACTION)
-    assert services.initiative_transition(initiative=initiative, to=S.TARGET, actor=csi).step == (
-        S.TARGET
-    )
+    services.initiative_transition(initiative=initiative, to=S.PLAN, actor=csi, reason="Re-plan.")
+    assert TransitionLog.objects.get(initiative=initiative).comment == "Re-plan."
 
 
 # --- inputs a move requires ---------------------------------------------------------------
@@ -363,10 +397,10 @@ def test_close_requires_an_outcome_and_records_it(csi, initiative_at, state_of):
     assert state_of(initiative) == before
 
     moved = services.initiative_transition(
-        initiative=initiative, to=S.CLOSED, actor=csi, outcome=Outcome.PARTIALLY_SUCCESSFUL
+        initiative=initiative, to=S.CLOSED, actor=csi, outcome=Outcome.UNSUCCESSFUL
     )
     row = Initiative.objects.get(pk=initiative.pk)
-    assert (row.step, row.outcome) == (S.CLOSED, Outcome.PARTIALLY_SUCCESSFUL)
+    assert (row.step, row.outcome, row.outcome_override) == (S.CLOSED, Outcome.UNSUCCESSFUL, "")
     assert row.closed_at is not None and row.closed_at == moved.closed_at
 
 
@@ -411,7 +445,9 @@ def test_transition_log_row_has_from_to_actor_comment_and_iteration(team_member,
 
 def test_review_to_plan_starts_the_next_iteration(team_member, initiative_at):
     initiative = given_at(initiative_at, S.REVIEW, decision=Decision.ITERATE)
-    moved = services.initiative_transition(initiative=initiative, to=S.PLAN, actor=team_member)
+    moved = services.initiative_transition(
+        initiative=initiative, to=S.PLAN, actor=team_member, comment="Round two."
+    )
     assert moved.iteration == 2
     assert Initiative.objects.get(pk=initiative.pk).iteration == 2
     assert TransitionLog.objects.get(initiative=initiative).iteration == 2
@@ -421,32 +457,49 @@ def test_review_to_plan_starts_the_next_iteration(team_member, initiative_at):
 def test_revisiting_from_review_also_starts_the_next_iteration(target, csi, initiative_at):
     # a revisit comes back to review; without a new iteration its review would clash
     initiative = given_at(initiative_at, S.REVIEW, decision=DECISION_FOR[target])
-    assert (
-        services.initiative_transition(initiative=initiative, to=target, actor=csi).iteration == 2
+    moved = services.initiative_transition(
+        initiative=initiative, to=target, actor=csi, comment="Revisit."
     )
+    assert moved.iteration == 2
 
 
 @pytest.mark.parametrize("target", [S.PLAN, S.TARGET])
 def test_back_moves_from_action_keep_the_iteration(target, csi, initiative_at):
     initiative = force_step(initiative_at(S.ACTION), S.ACTION, iteration=2)
-    moved = services.initiative_transition(initiative=initiative, to=target, actor=csi)
+    moved = services.initiative_transition(
+        initiative=initiative, to=target, actor=csi, comment="Back."
+    )
     assert (moved.step, moved.iteration) == (target, 2)
     assert Initiative.objects.get(pk=initiative.pk).iteration == 2
 
 
-def test_second_iteration_gets_its_own_review(team_member, initiative_at):
+def test_second_iteration_does_its_own_work_and_gets_its_own_review(team_member, initiative_at):
     # given: the first review decided to iterate
     initiative = initiative_at(S.REVIEW)
     services.review_create(initiative=initiative, actor=team_member, decision=Decision.ITERATE)
-    # when: it goes round plan → action → review again
-    for step in (S.PLAN, S.ACTION, S.REVIEW):
-        initiative = services.initiative_transition(
-            initiative=initiative, to=step, actor=team_member
-        )
-    second = services.review_create(
-        initiative=initiative, actor=team_member, decision=Decision.ACHIEVED
+    initiative = services.initiative_transition(
+        initiative=initiative, to=S.PLAN, actor=team_member, comment="Round two."
     )
-    # then: the second review belongs to iteration 2 and leads to sustain
+    # then: iteration 1's finished action neither plans nor completes iteration 2
+    assert blocked_reasons(initiative, S.ACTION, team_member) == [
+        "No action is planned in iteration 2."
+    ]
+    action = services.action_create(initiative=initiative, actor=team_member, title="Swarm P2s")
+    initiative = services.initiative_transition(
+        initiative=initiative, to=S.ACTION, actor=team_member
+    )
+    assert blocked_reasons(initiative, S.REVIEW, team_member) == [
+        "No action is done yet in iteration 2."
+    ]
+    services.action_update(action=action, actor=team_member, status=ActionStatus.DONE)
+    initiative = services.initiative_transition(
+        initiative=initiative, to=S.REVIEW, actor=team_member
+    )
+    # and the second review belongs to iteration 2 and leads to sustain
+    second = services.review_create(
+        initiative=initiative, actor=team_member, decision=Decision.ACHIEVED,
+        decision_override="The sponsor accepts the result.",
+    )  # fmt: skip
     assert second.iteration == 2
     moved = services.initiative_transition(initiative=initiative, to=S.SUSTAIN, actor=team_member)
     assert (moved.step, moved.iteration) == (S.SUSTAIN, 2)
@@ -509,13 +562,14 @@ def test_stale_copy_gets_a_conflict_and_changes_nothing(csi, initiative_at, stat
     # given: two copies of one initiative at action; the first moves it back to plan
     initiative = initiative_at(S.ACTION)
     stale = Initiative.objects.get(pk=initiative.pk)
-    services.initiative_transition(initiative=initiative, to=S.PLAN, actor=csi)
+    services.initiative_transition(initiative=initiative, to=S.PLAN, actor=csi, comment="Re-plan")
     before = state_of(initiative)
     # when: the stale copy tries to move on to review
     with pytest.raises(Conflict) as exc:
         services.initiative_transition(initiative=stale, to=S.REVIEW, actor=csi)
-    # then: it is told what happened and nothing changed
-    assert "4 · How do we get there?" in exc.value.message
+    # then: it is told what happened (where it is now, who moved it) and nothing changed
+    assert "it is now in '4 · How do we get there?'" in exc.value.message
+    assert "by csi" in exc.value.message
     assert state_of(initiative) == before
 
 
@@ -589,13 +643,14 @@ def test_allowed_transitions_for_the_csi_manager_show_unmet_conditions(csi):
             (),
             False,
         ),
+        (S.ON_HOLD, True, True, [], ("reason", "resume_by"), False),
         (S.CANCELLED, True, True, [], ("reason", "lessons_learned"), False),
     ]
 
 
 def test_allowed_transitions_for_the_team_member_holding_a(team_member, initiative_at):
     initiative = given_at(initiative_at, S.REVIEW, decision=Decision.ITERATE)
-    no_permission = "You do not have permission to make this move."
+    no_permission = "Only a CSI manager may accept, reject, cancel or close an initiative."
     decided = "The review decided 'Iterate: plan the next round', which leads to "
     plan = "'4 · How do we get there?'"
     listing = _listing(initiative, team_member)
@@ -605,11 +660,12 @@ def test_allowed_transitions_for_the_team_member_holding_a(team_member, initiati
     assert {t[0]: t[1:] for t in listing} == {
         S.SUSTAIN: (False, True, [f"{decided}{plan}, not '7 · Keep the momentum going'."],
                     (), False),
-        S.PLAN: (True, True, [], (), True),
+        S.PLAN: (True, True, [], ("reason",), True),
         S.TARGET: (False, True, [f"{decided}{plan}, not '3 · Where do we want to be?'."],
-                   (), True),
+                   ("reason",), True),
         S.BASELINE: (False, True, [f"{decided}{plan}, not '2 · Where are we now?'."],
-                     (), True),
+                     ("reason",), True),
+        S.ON_HOLD: (True, True, [], ("reason", "resume_by"), False),
         S.CANCELLED: (False, False, [no_permission], ("reason", "lessons_learned"), False),
     }  # fmt: skip
 
@@ -618,12 +674,15 @@ def test_allowed_transitions_for_a_viewer_permit_nothing(viewer, initiative_at):
     initiative = initiative_at(S.PROPOSED)
     listing = _listing(initiative, viewer)
     assert listing[0][0] == S.VISION
-    assert {t[0] for t in listing} == {S.VISION, S.REJECTED, S.CANCELLED}
+    assert {t[0] for t in listing} == {S.VISION, S.REJECTED, S.ON_HOLD, S.CANCELLED}
     assert all(not allowed and not permitted for _, allowed, permitted, *_ in listing)
-    assert all(
-        reasons == ["You do not have permission to make this move."]
-        for _, _, _, reasons, *_ in listing
-    )
+    # each refusal names the role that may
+    assert {t[0]: t[3] for t in listing} == {
+        S.VISION: ["Only a CSI manager may accept, reject, cancel or close an initiative."],
+        S.REJECTED: ["Only a CSI manager may accept, reject, cancel or close an initiative."],
+        S.ON_HOLD: ["Only a CSI manager may move an initiative that is not yet accepted."],
+        S.CANCELLED: ["Only a CSI manager may accept, reject, cancel or close an initiative."],
+    }
 
 
 def test_allowed_transitions_of_a_final_state_are_empty(csi):

@@ -25,10 +25,11 @@ from .initiatives import (
     initiative_set_priority,
     initiative_transition,
     initiative_update,
+    record_version,
     review_create,
     step_record_update,
 )
-from .kpis import kpi_create, kpi_delete, kpi_update
+from .kpis import kpi_create, kpi_delete, kpi_rebaseline, kpi_update
 from .measurements import measurement_record, measurements_record_bulk
 from .webhooks import (
     event_dispatch,
@@ -57,6 +58,7 @@ __all__ = [
     "initiative_update",
     "kpi_create",
     "kpi_delete",
+    "kpi_rebaseline",
     "kpi_update",
     "initiative_refresh_health",
     "kpi_check",
@@ -65,6 +67,7 @@ __all__ = [
     "measurement_record",
     "measurements_record_bulk",
     "practice_save",
+    "record_version",
     "review_create",
     "service_save",
     "step_record_update",

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import evaluation, permissions
-from ..choices import WATCHED_STEPS, Aggregation, EventType, KPIStatus
+from ..choices import WATCHED_STEPS, Aggregation, EventType, KPIStatus, Step
 from ..exceptions import InvalidInput
 from ..models import KPI, Event, Initiative, KPICheck, Measurement
 from ..selectors import live_kpis
@@ -333,11 +333,15 @@ def _record_status_changes(changed: list, at: dt.datetime) -> None:
 
 
 def _refresh_health(initiative_ids: set[int]) -> None:
-    """Recompute the health (worst KPI status) of these initiatives in two statements."""
+    """Recompute the health (worst KPI status) of these initiatives in two statements.
+
+    A rejected or cancelled initiative shows none (it is no longer checked); a closed one
+    follows the KPIs still watched, so a revert shows.
+    """
     statuses: dict[int, list[str]] = {i: [] for i in initiative_ids}
-    for initiative_id, status in KPI.objects.filter(initiative_id__in=initiative_ids).values_list(
-        "initiative_id", "status"
-    ):
+    ended = (Step.REJECTED, Step.CANCELLED)
+    rows = KPI.objects.filter(initiative_id__in=initiative_ids).exclude(initiative__step__in=ended)
+    for initiative_id, status in rows.values_list("initiative_id", "status"):
         statuses[initiative_id].append(status)
     updates = [Initiative(pk=i, health=evaluation.worst_status(s)) for i, s in statuses.items()]
     # bulk_update bypasses save(): the protected step is neither read nor written

@@ -43,6 +43,17 @@ def apply_fields(instance: models.Model, data: dict, allowed: Iterable[str]) -> 
     return changed
 
 
+def validate(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
+    """Validate fields, choices, lengths and constraints; InvalidInput with field errors."""
+    exclude = set(exclude) | {
+        f.name for f in instance._meta.concrete_fields if isinstance(f, FSMFieldMixin)
+    }
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        raise invalid_from(exc) from exc
+
+
 def save_validated(instance: models.Model, *, actor, exclude: Iterable[str] = ()) -> None:
     """Validate (fields, choices, lengths, constraints) and save, recording the actor."""
     # the protected workflow field is never assigned outside a transition, not even by clean

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django.db.models import F
@@ -10,7 +12,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from .. import permissions, workflow
-from ..choices import EventType, Outcome, Priority, Step
+from ..choices import Decision, EventType, Health, Outcome, Priority, Step
 from ..exceptions import Conflict, Forbidden, InvalidInput, TransitionBlocked
 from ..models import (
     Action,
@@ -110,6 +112,67 @@ def _save_initiative(initiative: Initiative, *, actor) -> None:
         raise InvalidInput(exc.message, errors=errors) from exc
 
 
+def _normalise_external(data: dict) -> None:
+    """An external reference as stored: both parts trimmed, the system's name in lower case
+    (ServiceNow and servicenow are one tool); ids are matched whatever their case."""
+    for name in ("external_system", "external_id"):
+        if isinstance(data.get(name), str):
+            data[name] = data[name].strip()
+    if isinstance(data.get("external_system"), str):
+        data["external_system"] = data["external_system"].lower()
+
+
+def _same_record(system: str, external_id: str):
+    return Initiative.objects.filter(
+        external_system__iexact=system, external_id__iexact=external_id
+    ).first()
+
+
+def _check_accountable(data: dict) -> None:
+    """Only someone who may edit initiatives can own one."""
+    user = data.get("accountable")
+    if user is not None and not permissions.may_be_accountable(user):
+        message = (
+            f"'{user.get_username()}' cannot be accountable: an owner must be able to edit "
+            "(Improvement team, Service owner, Process owner or CSI manager)."
+        )
+        raise InvalidInput(message, errors={"accountable": [message]})
+
+
+def _suggestions_of_an_integration(actor, data: dict, m2m: dict) -> dict:
+    """An ITSM integration may suggest an owner and goals; they apply when a CSI manager
+    accepts the initiative (no rights are handed out before triage). RACI lists are not
+    the integration's to set."""
+    if not permissions.is_integration(actor) or permissions.is_csi_manager(actor):
+        return {}
+    raci = [name for name in RACI_FIELDS if m2m.get(name)]
+    if raci:
+        message = "An ITSM integration may suggest an owner and goals; a CSI manager sets the RACI."
+        raise InvalidInput(message, errors={name: [message] for name in raci})
+    return {
+        "suggested_accountable": data.pop("accountable", None),
+        "suggested_goals": m2m.pop("goals", None),
+    }
+
+
+def _apply_suggestions(initiative: Initiative, actor) -> None:
+    """On acceptance: the suggested owner and goals become real where nothing is set yet."""
+    suggested = initiative.suggested_accountable
+    if (
+        initiative.accountable_id is None
+        and suggested is not None
+        and permissions.may_be_accountable(suggested)
+    ):
+        initiative.accountable = suggested
+    initiative.suggested_accountable = None
+    initiative._history_user = actor
+    initiative.save(update_fields=["accountable", "suggested_accountable", "updated_at"])
+    goals = list(initiative.suggested_goals.all())
+    if goals and not initiative.goals.exists():
+        initiative.goals.set(goals)
+    initiative.suggested_goals.clear()
+
+
 def _set_m2m(initiative: Initiative, data: dict) -> None:
     if "goals" in data and data["goals"] is not None:
         initiative.goals.set(data["goals"])
@@ -135,15 +198,21 @@ def initiative_create(*, actor, title: str, **data) -> Initiative:
 
     `data` may hold the fields of INITIATIVE_FIELDS, `goals`, and the RACI lists.
     """
-    require(permissions.may_propose(actor), "You do not have permission to propose initiatives.")
+    require(permissions.may_propose(actor), permissions.NEED_CONTRIBUTOR)
     m2m = {k: data.pop(k) for k in ("goals", *RACI_FIELDS) if k in data}
+    _normalise_external(data)
+    suggestions = _suggestions_of_an_integration(actor, data, m2m)
+    _check_accountable(data)
     initiative = Initiative(title=title, created_by=actor)
     apply_fields(initiative, data, INITIATIVE_FIELDS)
+    initiative.suggested_accountable = suggestions.get("suggested_accountable")
     _derive_priority(initiative)
     with transaction.atomic():
         initiative.reference = _next_reference()
         _save_initiative(initiative, actor=actor)
         _set_m2m(initiative, m2m)
+        if suggestions.get("suggested_goals"):
+            initiative.suggested_goals.set(suggestions["suggested_goals"])
         event_emit(type=EventType.INITIATIVE_CREATED, payload=_initiative_payload(initiative))
     return initiative
 
@@ -153,23 +222,18 @@ def initiative_create_or_get(*, actor, title: str, **data) -> tuple[Initiative, 
 
     ITSM tools retry; the same problem record must never register twice.
     """
+    _normalise_external(data)
     system, external_id = data.get("external_system") or "", data.get("external_id") or ""
     if system and external_id:
-        existing = Initiative.objects.filter(
-            external_system=system, external_id=external_id
-        ).first()
+        existing = _same_record(system, external_id)
         if existing is not None:
-            require(permissions.may_view(actor), "You do not have permission to read it.")
+            require(permissions.may_view(actor), permissions.NEED_VIEW)
             return existing, False
     try:
         return initiative_create(actor=actor, title=title, **data), True
     except InvalidInput:
         # a concurrent create of the same external id won the race: answer with it
-        existing = (
-            Initiative.objects.filter(external_system=system, external_id=external_id).first()
-            if system and external_id
-            else None
-        )
+        existing = _same_record(system, external_id) if system and external_id else None
         if existing is None:
             raise
         return existing, False
@@ -177,8 +241,10 @@ def initiative_create_or_get(*, actor, title: str, **data) -> tuple[Initiative, 
 
 def initiative_update(*, initiative: Initiative, actor, **data) -> Initiative:
     """Change the register fields, goals and RACI of an initiative (not its step)."""
-    require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
+    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
     m2m = {k: data.pop(k) for k in ("goals", *RACI_FIELDS) if k in data}
+    _normalise_external(data)
+    _check_accountable(data)
     # one transaction: a priority change must not be saved when the rest is refused
     with transaction.atomic():
         if "priority" in data:
@@ -227,7 +293,13 @@ def initiative_delete(*, initiative: Initiative, actor) -> None:
 
 
 def initiative_transition(
-    *, initiative: Initiative, to: str, actor, comment: str = "", **inputs
+    *,
+    initiative: Initiative,
+    to: str,
+    actor,
+    comment: str = "",
+    from_step: str | None = None,
+    **inputs,
 ) -> Initiative:
     """Move an initiative to the state `to`: the one way the step ever changes.
 
@@ -236,8 +308,17 @@ def initiative_transition(
     transaction. Raises InvalidInput (unknown state or bad input), Forbidden,
     TransitionBlocked (with every unmet condition) or Conflict (a concurrent change).
     The caller's instance is never modified; the moved initiative is returned.
-    Inputs: `reason` (reject, cancel), `lessons_learned` (cancel), `outcome` (close).
+    `from_step`: the step the caller's page or client saw; a move from a stale view is a
+    Conflict that says what changed. Inputs: `reason` (reject, cancel, hold, every move
+    back — the comment serves as the reason), `lessons_learned` (cancel), `outcome` and
+    `override` (close: an outcome the data does not support needs a justification),
+    `resume_by` (hold).
     """
+    inputs = dict(inputs)
+    if _blank_text(inputs.get("reason")) and comment.strip():
+        inputs["reason"] = comment
+    if "resume_by" in inputs:
+        inputs["resume_by"] = _resume_date(inputs["resume_by"])
     if to not in Step.values:
         raise InvalidInput(f"'{to}' is not a step.", errors={"to": [f"'{to}' is not a step."]})
     outcome = inputs.get("outcome")
@@ -251,11 +332,9 @@ def initiative_transition(
             locked = Initiative.objects.select_for_update().get(pk=initiative.pk)
         except Initiative.DoesNotExist as exc:
             raise Conflict("The initiative no longer exists.") from exc
-        if locked.step != initiative.step:
-            raise Conflict(
-                f"The initiative was moved by someone else: it is now in "
-                f"'{Step(locked.step).label}'. Reload and try again."
-            )
+        seen = from_step or initiative.step
+        if locked.step != seen:
+            raise Conflict(_moved_since(locked, seen))
         t = find_transition(locked, to)
         if t is None:
             raise TransitionBlocked(
@@ -265,12 +344,14 @@ def initiative_transition(
                 ],
             )
         if not t.has_perm(locked, actor):
-            raise Forbidden("You do not have permission to make this move.")
+            raise Forbidden(permissions.move_denial(t.permission, locked, actor))
         reasons = unmet_conditions(locked, t, inputs)
         if reasons:
             raise TransitionBlocked(f"It cannot move to '{Step(to).label}' yet.", reasons=reasons)
         from_step = locked.step
         getattr(locked, t.name)(**inputs)
+        if to in (Step.CANCELLED, Step.REJECTED):
+            locked.health = Health.NONE  # no longer checked: no live verdict to show
         locked._history_user = actor
         locked._change_reason = comment[:100] if comment else f"{from_step} → {to}"
         try:
@@ -281,6 +362,8 @@ def initiative_transition(
             ) from exc
         if to == Step.CANCELLED and inputs.get("lessons_learned"):
             _append_lessons(locked, inputs["lessons_learned"], actor)
+        if from_step == Step.PROPOSED and to == Step.VISION:
+            _apply_suggestions(locked, actor)
         TransitionLog.objects.create(
             initiative=locked,
             from_step=from_step,
@@ -299,6 +382,45 @@ def initiative_transition(
     return locked
 
 
+def _blank_text(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _resume_date(value) -> dt.date | None:
+    """The resume-by date of a hold: a date (or ISO text) not in the past."""
+    if _blank_text(value):
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InvalidInput(
+                "The resume-by date is not a date.",
+                errors={"resume_by": ["Give a date as YYYY-MM-DD."]},
+            ) from exc
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise InvalidInput(
+            "The resume-by date is not a date.", errors={"resume_by": ["Give a date."]}
+        )
+    if value < timezone.localdate():
+        raise InvalidInput(
+            "The resume-by date is in the past.",
+            errors={"resume_by": ["Give today or a later date."]},
+        )
+    return value
+
+
+def _moved_since(current: Initiative, seen: str) -> str:
+    """What changed since the caller's view: the step now, who moved it and when."""
+    last = current.transitions.order_by("-at", "-id").select_related("actor").first()
+    who = f" by {last.actor.get_username()} at {last.at:%Y-%m-%d %H:%M}" if last else ""
+    seen_label = Step(seen).label if seen in Step.values else seen
+    return (
+        f"The initiative was moved{who}: it is now in '{Step(current.step).label}', not "
+        f"'{seen_label}' as on your page. Reload to see it, then choose again."
+    )
+
+
 def _append_lessons(initiative: Initiative, lessons: str, actor) -> None:
     # not get_or_create: its insert would be recorded in the history without the actor
     sustain = Sustain.objects.filter(initiative=initiative).first() or Sustain(
@@ -312,19 +434,54 @@ def _append_lessons(initiative: Initiative, lessons: str, actor) -> None:
     sustain.save()
 
 
-def step_record_update(*, initiative: Initiative, record: str, actor, **data):
+def record_version(obj) -> str:
+    """The version of a step record an edit is made from ("" before it is first written):
+    what the pages send back and the API's ETag carry."""
+    return obj.updated_at.isoformat() if obj is not None and obj.pk else ""
+
+
+def _changed_since(obj, version: str) -> str:
+    """Who changed the record since `version`, when, and which fields."""
+    try:
+        since = dt.datetime.fromisoformat(version)
+    except ValueError:
+        since = None
+    # the history row saved at that version carries the same updated_at
+    base = obj.history.filter(updated_at=since).first() if since is not None else None
+    latest = obj.history.order_by("-history_date").first()
+    fields = []
+    if base is not None and latest is not None:
+        fields = [c.field for c in latest.diff_against(base).changes]
+    who = latest.history_user.get_username() if latest and latest.history_user else "someone"
+    when = f" at {latest.history_date:%Y-%m-%d %H:%M}" if latest else ""
+    what = f" ({', '.join(fields)})" if fields else ""
+    return (
+        f"The {obj._meta.verbose_name} was changed by {who}{when} since you opened it{what}. "
+        "Reload to see the changes, then make yours again."
+    )
+
+
+def step_record_update(
+    *, initiative: Initiative, record: str, actor, version: str | None = None, **data
+):
     """Create or update the record of a step (vision, baseline, target, plan, sustain).
 
     Step records can be edited in any open step: the model is revisitable.
-    For `vision`, `goals` (a list of Goal) sets the initiative's goals.
+    For `vision`, `goals` (a list of Goal) sets the initiative's goals. `version`: the
+    record_version the edit was made from; an edit of a record changed since is a Conflict
+    that says who changed what (None: no check, for callers without a view).
     """
     if record not in RECORDS:
         raise InvalidInput(f"'{record}' is not a step record.")
-    require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
+    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
     model, fields = RECORDS[record]
     goals = data.pop("goals", None) if record == "vision" else None
     with transaction.atomic():
-        obj = model.objects.filter(initiative=initiative).first() or model(initiative=initiative)
+        obj = model.objects.select_for_update().filter(initiative=initiative).first() or model(
+            initiative=initiative
+        )
+        if version is not None and version != record_version(obj):
+            raise Conflict(_changed_since(obj, version))
         apply_fields(obj, data, fields)
         obj.updated_by = actor
         save_validated(obj, actor=actor)
@@ -336,7 +493,7 @@ def step_record_update(*, initiative: Initiative, record: str, actor, **data):
 
 def action_create(*, initiative: Initiative, actor, title: str, **data) -> Action:
     """Add an action to the initiative's plan, in its current iteration."""
-    require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
+    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
     action = Action(initiative=initiative, title=title, iteration=initiative.iteration)
     apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
@@ -346,7 +503,7 @@ def action_create(*, initiative: Initiative, actor, title: str, **data) -> Actio
 
 def action_update(*, action: Action, actor, **data) -> Action:
     """Change an action (status, owner, due date, notes, title)."""
-    require(permissions.may_edit(actor, action.initiative), "You may not edit this initiative.")
+    require(permissions.may_edit(actor, action.initiative), permissions.NEED_EDIT)
     apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
     save_validated(action, actor=actor)
@@ -360,22 +517,36 @@ def _stamp_completion(action: Action) -> None:
         action.completed_at = None
 
 
-def review_create(*, initiative: Initiative, actor, decision: str, **data) -> Review:
+def review_create(
+    *, initiative: Initiative, actor, decision: str, decision_override: str = "", **data
+) -> Review:
     """Record the review of the current iteration, with a snapshot of every KPI's latest check.
 
-    One review per iteration; the initiative must be in step 6.
+    One review per iteration; the initiative must be in step 6. The decision must agree
+    with the snapshot (workflow.data_conflicts) or carry `decision_override`, a
+    justification kept and shown with the decision.
     """
-    require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
+    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
     if blockers := workflow.review_blockers(initiative):
         raise Conflict(blockers[0])
     from ..selectors import kpi_snapshot
 
+    snapshot = kpi_snapshot(initiative)
+    conflicts = workflow.data_conflicts(decision, snapshot)
+    if conflicts and _blank_text(decision_override):
+        message = (
+            f"The decision '{Decision(decision).label}' does not agree with the KPIs: "
+            f"{' '.join(conflicts)} Choose another decision, or give a justification "
+            "(decision_override) to record it as an override."
+        )
+        raise InvalidInput(message, errors={"decision": [*conflicts, message]})
     review = Review(
         initiative=initiative,
         iteration=initiative.iteration,
         decision=decision,
+        decision_override=decision_override.strip() if conflicts else "",
         reviewed_by=actor,
-        kpi_snapshot=kpi_snapshot(initiative),
+        kpi_snapshot=snapshot,
     )
     apply_fields(review, data, ("progress_check", "value_check", "notes"))
     save_validated(review, actor=actor)

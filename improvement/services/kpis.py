@@ -1,7 +1,9 @@
 """Writes of KPI definitions: define, change and remove a KPI of an initiative.
 
 A change of the definition marks the KPI's data as moved, so that its verdict is checked
-again after commit; `target_change_pct` is resolved here, once, for every interface.
+again after commit, and is kept as a KPI revision (who, when, why, old → new);
+`target_change_pct` is resolved here, once, for every interface. Baselines and targets are
+locked once the initiative leaves step 3 (workflow.kpi_definition_locked).
 """
 
 from __future__ import annotations
@@ -11,12 +13,23 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from .. import evaluation, permissions
-from ..exceptions import InvalidInput
-from ..models import KPI, Initiative
+from .. import evaluation, permissions, workflow
+from ..choices import Step
+from ..exceptions import Conflict, InvalidInput
+from ..models import KPI, Initiative, KPIRevision
 from .checks import initiative_refresh_health, kpi_schedule_check
-from .common import apply_fields, require, save_validated
+from .common import apply_fields, require, save_validated, validate
 
+#: what defines the verdict: locked once the initiative leaves step 3
+LOCKED_FIELDS = (
+    "direction",
+    "aggregation",
+    "window_days",
+    "baseline_value",
+    "baseline_date",
+    "target_value",
+    "target_date",
+)
 KPI_FIELDS = (
     "key",
     "name",
@@ -94,31 +107,90 @@ def kpi_create(
 ) -> KPI:
     """Define a KPI of an initiative. `target_change_pct` (e.g. -15) sets the target relative
     to the baseline and is stored as the absolute value."""
-    require(permissions.may_edit(actor, initiative), "You may not edit this initiative.")
-    return _kpi_save(KPI(initiative=initiative, key=key, name=name, direction=direction),
-                     actor=actor, data=data)  # fmt: skip
+    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
+    kpi = KPI(initiative=initiative, key=key, name=name, direction=direction)
+    return _kpi_save(kpi, actor=actor, data=data, kind=KPIRevision.Kind.DEFINED)
 
 
 def kpi_update(*, kpi: KPI, actor, **data) -> KPI:
-    """Change a KPI's definition; its verdict is re-checked after commit."""
-    require(permissions.may_edit(actor, kpi.initiative), "You may not edit this initiative.")
-    return _kpi_save(kpi, actor=actor, data=data)
+    """Change a KPI's definition; its verdict is re-checked after commit.
+
+    Once the initiative has left step 3, the baseline, target, dates, direction,
+    aggregation and window are locked (Conflict): they change after a move back to the
+    target or the baseline, or by a CSI manager's kpi_rebaseline with a reason.
+    """
+    require(permissions.may_edit(actor, kpi.initiative), permissions.NEED_EDIT)
+    return _kpi_save(kpi, actor=actor, data=data, kind=KPIRevision.Kind.CHANGED)
 
 
-def _kpi_save(kpi: KPI, *, actor, data: dict) -> KPI:
-    """Apply `data` to the KPI, validate, save, and have it re-checked after commit."""
+def kpi_rebaseline(*, kpi: KPI, actor, reason: str, **data) -> KPI:
+    """A CSI manager changes a locked KPI definition, with a reason kept in its revision."""
+    require(
+        permissions.is_csi_manager(actor), "Only a CSI manager may re-baseline a KPI after step 3."
+    )
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput(
+            "A re-baseline needs a reason.", errors={"reason": ["Say why the KPI changes."]}
+        )
+    return _kpi_save(
+        kpi, actor=actor, data=data, kind=KPIRevision.Kind.REBASELINED, reason=reason.strip()
+    )
+
+
+def _json_value(value):
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _kpi_save(kpi: KPI, *, actor, data: dict, kind: str, reason: str = "") -> KPI:
+    """Apply `data` to the KPI, validate, save with its revision, and have it re-checked
+    after commit. The changes are measured against the stored row (a caller's instance
+    may already carry them)."""
+    stored = KPI.objects.filter(pk=kpi.pk).values(*KPI_FIELDS).first() if kpi.pk else None
     _kpi_apply_target_change(kpi, data)
     apply_fields(kpi, data, KPI_FIELDS)
+    changes = {
+        name: [_json_value(stored[name]) if stored else None, _json_value(getattr(kpi, name))]
+        for name in KPI_FIELDS
+        if (stored[name] if stored else None) != getattr(kpi, name)
+    }
     _kpi_validate_target(kpi)
+    validate(kpi)  # bad input is a 400 whatever the step; a lock is a 409 for valid input
+    locked = sorted(set(changes) & set(LOCKED_FIELDS))
+    if (
+        stored is not None
+        and locked
+        and kind != KPIRevision.Kind.REBASELINED
+        and workflow.kpi_definition_locked(kpi.initiative)
+    ):
+        raise Conflict(_locked_message(kpi, locked, changes), errors=_locked_errors(locked))
     with transaction.atomic():
         save_validated(kpi, actor=actor)
+        if changes:
+            KPIRevision.objects.create(kpi=kpi, kind=kind, by=actor, reason=reason, changes=changes)
         _after_kpi_change(kpi)
     return kpi
 
 
+def _locked_message(kpi: KPI, locked: list[str], changes: dict) -> str:
+    what = "; ".join(
+        f"{KPI._meta.get_field(name).verbose_name} {changes[name][0]} → {changes[name][1]}"
+        for name in locked
+    )
+    return (
+        f"The baseline and target of KPI '{kpi.name}' are locked since the initiative left "
+        f"step 3 ({what} refused). Move it back to '{Step.TARGET.label}' or "
+        f"'{Step.BASELINE.label}' to change them, or ask a CSI manager to re-baseline the KPI "
+        "with a reason."
+    )
+
+
+def _locked_errors(locked: list[str]) -> dict:
+    return {name: ["Locked since the initiative left step 3."] for name in locked}
+
+
 def kpi_delete(*, kpi: KPI, actor) -> None:
     """Remove a KPI with its measurements and checks."""
-    require(permissions.may_edit(actor, kpi.initiative), "You may not edit this initiative.")
+    require(permissions.may_edit(actor, kpi.initiative), permissions.NEED_EDIT)
     kpi._history_user = actor
     initiative = kpi.initiative
     with transaction.atomic():

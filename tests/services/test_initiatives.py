@@ -92,7 +92,7 @@ def _w_action_update(c):
 
 
 def _w_review(c):
-    services.review_create(initiative=c["review"], actor=c["team"], decision="achieved")
+    services.review_create(initiative=c["review"], actor=c["team"], decision="iterate")
 
 
 def _w_kpi_create(c):
@@ -135,7 +135,7 @@ def _w_cancel_sustain(c):
 
 def _w_close(c):
     services.initiative_transition(
-        initiative=c["sustain"], to="closed", actor=c["csi"], outcome=Outcome.SUCCESSFUL
+        initiative=c["sustain"], to="closed", actor=c["csi"], outcome=Outcome.UNSUCCESSFUL
     )
 
 
@@ -431,12 +431,12 @@ def test_review_is_written_only_in_step_six(team_member, initiative_at):
 def test_one_review_per_iteration(team_member, initiative_at):
     initiative = initiative_at(Step.REVIEW)
     first = services.review_create(
-        initiative=initiative, actor=team_member, decision=Decision.IMPROVED, notes="Good."
+        initiative=initiative, actor=team_member, decision=Decision.ITERATE, notes="Again."
     )
     assert (first.iteration, first.reviewed_by, first.decision) == (
         1,
         team_member,
-        Decision.IMPROVED,
+        Decision.ITERATE,
     )
     with pytest.raises(Conflict):
         services.review_create(initiative=initiative, actor=team_member, decision="iterate")
@@ -454,7 +454,7 @@ def test_review_with_unknown_decision_is_invalid_input(team_member, initiative_a
 def test_review_keeps_a_snapshot_of_the_kpis(team_member, initiative_at):
     initiative = initiative_at(Step.REVIEW)
     kpi = initiative.kpis.get()
-    review = services.review_create(initiative=initiative, actor=team_member, decision="achieved")
+    review = services.review_create(initiative=initiative, actor=team_member, decision="iterate")
     (snap,) = Review.objects.get(pk=review.pk).kpi_snapshot
     assert (snap["kpi"], snap["baseline_value"], snap["target_value"]) == (kpi.key, 10.0, 8.0)
 

@@ -18,6 +18,7 @@ from improvement.models import (
     KPICheck,
 )
 
+from ..conftest import force_step
 from .conftest import at
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit")]
@@ -184,6 +185,7 @@ def test_database_refuses_kpi_windows_and_dates_out_of_range(kpi, field, value):
 
 
 def test_widest_window_and_latest_dates_still_check(kpi, csi):
+    force_step(kpi.initiative, Step.TARGET)  # the definition is still open in step 3
     services.kpi_update(kpi=kpi, actor=csi, window_days=36_500, aggregation="mean",
                         target_date=dt.date(8999, 12, 31))  # fmt: skip
     services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 9.0, "measured_at": at(1)}])
@@ -202,6 +204,7 @@ def test_a_target_value_and_a_change_together_are_refused(initiative_at, csi):
 
 
 def test_a_change_next_to_the_current_target_value_replaces_it(kpi, csi):
+    force_step(kpi.initiative, Step.TARGET)  # the definition is still open in step 3
     # a form shows the current target and sends it back with the change % typed beside it
     services.kpi_update(kpi=kpi, actor=csi, target_value=kpi.target_value, target_change_pct=-25)
     kpi.refresh_from_db()

@@ -190,7 +190,9 @@ STORIES: list[list[tuple]] = [
 
 USER_FIELDS = {"accountable", "owner"}
 USER_LIST_FIELDS = {"responsible", "consulted", "informed"}
-DATE_FIELDS = {"due_date", "baseline_date", "target_date", "assessed_on", "monitor_until"}
+DATE_FIELDS = {
+    "due_date", "baseline_date", "target_date", "assessed_on", "monitor_until", "resume_by"
+}  # fmt: skip
 #: timestamps the services set to "now", moved back to the day of the story
 STAMP_FIELDS = {"created_at", "updated_at", "at", "history_date", "closed_at", "completed_at",
                 "recorded_at"}  # fmt: skip
@@ -463,7 +465,7 @@ class Seeder:
             story.initiative = services.initiative_create(actor=actor, **self._resolve(data))
         elif op == "move":
             story.initiative = services.initiative_transition(
-                initiative=initiative, actor=actor, **data
+                initiative=initiative, actor=actor, **self._resolve(data)
             )
         elif op == "update":
             services.initiative_update(initiative=initiative, actor=actor, **self._resolve(data))

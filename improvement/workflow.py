@@ -156,7 +156,7 @@ def review_reasons_for(target: str) -> Guard:
     """Step 6: this iteration's review exists and its decision leads to `target`."""
 
     def reasons(initiative: Initiative) -> list[str]:
-        review = initiative.reviews.filter(iteration=initiative.iteration).first()
+        review = _current_review(initiative)
         if review is None:
             return [f"There is no review of iteration {initiative.iteration} yet."]
         leads_to = DECISION_TARGETS[review.decision]

@@ -217,10 +217,14 @@ def initiative_create(*, actor, title: str, **data) -> Initiative:
     return initiative
 
 
-def initiative_create_or_get(*, actor, title: str, **data) -> tuple[Initiative, bool]:
+def initiative_create_or_get(
+    *, actor, title: str, priority: str | None = None, **data
+) -> tuple[Initiative, bool]:
     """Create, or return the existing initiative with the same external system and id.
 
-    ITSM tools retry; the same problem record must never register twice.
+    ITSM tools retry; the same problem record must never register twice. A `priority`
+    (CSI managers) is set on a new initiative only, in the same transaction; an existing
+    one is returned as it is.
     """
     _normalise_external(data)
     system, external_id = data.get("external_system") or "", data.get("external_id") or ""
@@ -230,7 +234,11 @@ def initiative_create_or_get(*, actor, title: str, **data) -> tuple[Initiative, 
             require(permissions.may_view(actor), permissions.NEED_VIEW)
             return existing, False
     try:
-        return initiative_create(actor=actor, title=title, **data), True
+        with transaction.atomic():
+            initiative = initiative_create(actor=actor, title=title, **data)
+            if priority:
+                initiative_set_priority(initiative=initiative, actor=actor, priority=priority)
+        return initiative, True
     except InvalidInput:
         # a concurrent create of the same external id won the race: answer with it
         existing = _same_record(system, external_id) if system and external_id else None

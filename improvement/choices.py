@@ -35,6 +35,8 @@ SEVEN_STEPS = (
 )
 #: states after which nothing moves any more
 FINAL_STEPS = (Step.CLOSED, Step.REJECTED, Step.CANCELLED)
+#: states of an initiative still open (not closed, rejected or cancelled)
+OPEN_STEPS = tuple(s for s in Step if s not in FINAL_STEPS)
 #: states an initiative may be put on hold from (and returns to when it resumes)
 HOLDABLE_STEPS = (Step.PROPOSED, *SEVEN_STEPS)
 #: states in which a KPI's definition (baseline, target, dates, direction, aggregation,

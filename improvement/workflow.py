@@ -22,6 +22,7 @@ from . import permissions
 from .choices import (
     HOLDABLE_STEPS,
     KPI_DEFINITION_OPEN_STEPS,
+    SEVEN_STEPS,
     ActionStatus,
     Decision,
     KPIStatus,
@@ -156,7 +157,7 @@ def review_reasons_for(target: str) -> Guard:
     """Step 6: this iteration's review exists and its decision leads to `target`."""
 
     def reasons(initiative: Initiative) -> list[str]:
-        review = _current_review(initiative)
+        review = current_review(initiative)
         if review is None:
             return [f"There is no review of iteration {initiative.iteration} yet."]
         leads_to = DECISION_TARGETS[review.decision]
@@ -264,7 +265,7 @@ def _outcome_reasons(initiative: Initiative, inputs: dict) -> list[str]:
     ]
 
 
-def _current_review(initiative: Initiative):
+def current_review(initiative: Initiative):
     """This iteration's review, from the prefetched reviews when the caller loaded them."""
     cache = getattr(initiative, "_prefetched_objects_cache", {})
     if "reviews" in cache:
@@ -279,7 +280,7 @@ def review_blockers(initiative: Initiative) -> list[str]:
         return [
             f"A review is written in step 6; this initiative is in '{Step(initiative.step).label}'."
         ]
-    if _current_review(initiative) is not None:
+    if current_review(initiative) is not None:
         return [f"Iteration {initiative.iteration} already has a review."]
     return []
 
@@ -353,6 +354,8 @@ class Move:
     back: bool = False
     #: conditions on the inputs given with the move (an outcome that agrees with the data)
     check: Callable[[Initiative, dict], list[str]] | None = None
+    #: how the interfaces show it: "danger" ends it unfinished, "primary" completes it
+    tone: str = ""
 
 
 def _custom(move: Move) -> dict:
@@ -360,7 +363,7 @@ def _custom(move: Move) -> dict:
 
 
 ACCEPT = Move("Accept")
-REJECT = Move("Reject", requires=(REASON,))
+REJECT = Move("Reject", requires=(REASON,), tone="danger")
 TO_BASELINE = Move("Move to 2 · Where are we now?", vision_reasons)
 TO_TARGET = Move("Move to 3 · Where do we want to be?", baseline_reasons)
 TO_PLAN = Move("Move to 4 · How do we get there?", target_reasons)
@@ -381,8 +384,8 @@ REVISIT_BASELINE = Move(
     "Revisit the baseline", review_reasons_for(Step.BASELINE), requires=(BACK_REASON,), back=True
 )
 TO_SUSTAIN = Move("Move to 7 · Keep the momentum going", review_reasons_for(Step.SUSTAIN))
-CLOSE = Move("Close", sustain_reasons, requires=(OUTCOME,), check=_outcome_reasons)
-CANCEL = Move("Cancel", requires=(REASON, LESSONS))
+CLOSE = Move("Close", sustain_reasons, requires=(OUTCOME,), check=_outcome_reasons, tone="primary")
+CANCEL = Move("Cancel", requires=(REASON, LESSONS), tone="danger")
 HOLD = Move("Put on hold", requires=(HOLD_REASON, RESUME_BY))
 RESUME = Move("Resume")
 
@@ -603,6 +606,7 @@ class AllowedTransition:
     reasons: list[str]
     requires: tuple[str, ...]
     back: bool
+    tone: str = ""
 
     def as_dict(self) -> dict:
         return {
@@ -683,9 +687,52 @@ def allowed_transitions(initiative: Initiative, user) -> list[AllowedTransition]
                 reasons=reasons,
                 requires=tuple(r.name for r in move.requires),
                 back=move.back,
+                tone=move.tone,
             )
         )
     return result
+
+
+def offered_move(initiative: Initiative, user, to: str) -> Move | None:
+    """The move to `to` if there is one from here and `user` may make it (its guard is
+    not asked: the service asks it once, when the move is made); else None."""
+    t = find_transition(initiative, to)
+    if t is None or not t.has_perm(initiative, user):
+        return None
+    return t.custom["move"]
+
+
+def steps_done(initiative: Initiative) -> set[str]:
+    """The seven steps the initiative has completed: every step it has left forward (from
+    its transition log, prefetched or not), every step before the one it is in (or was
+    in, when on hold), and all seven once closed."""
+    order = list(SEVEN_STEPS)
+    done: set[str] = set()
+    for log in initiative.transitions.all():
+        forward = log.to_step in order and order.index(log.to_step) > order.index(log.from_step)
+        if log.from_step in order and (forward or log.to_step == Step.CLOSED):
+            done.add(log.from_step)
+    step = initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+    if step in order:
+        done |= set(order[: order.index(step)])
+    elif step == Step.CLOSED:
+        done |= set(order)
+    return done
+
+
+def step_progress(initiative: Initiative) -> list[tuple[str, str]]:
+    """Each of the seven steps with "done", "current" or "todo": where it stands now (on
+    hold: the step it left is current; closed: all seven done)."""
+    step = initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+    position = (
+        len(SEVEN_STEPS)
+        if step == Step.CLOSED
+        else (SEVEN_STEPS.index(step) if step in SEVEN_STEPS else -1)
+    )
+    return [
+        (str(s), "current" if i == position else ("done" if i < position else "todo"))
+        for i, s in enumerate(SEVEN_STEPS)
+    ]
 
 
 def all_edges() -> list[tuple[str, str, Move]]:

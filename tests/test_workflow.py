@@ -32,8 +32,17 @@ EDGES: dict[str, set[str]] = {
     S.REVIEW: {S.PLAN, S.TARGET, S.BASELINE, S.SUSTAIN, S.ON_HOLD, S.CANCELLED},
     S.SUSTAIN: {S.CLOSED, S.ON_HOLD, S.CANCELLED},
     # on hold: back to any step it may have left (the one it left, see HELD_FROM), or cancel
-    S.ON_HOLD: {S.PROPOSED, S.VISION, S.BASELINE, S.TARGET, S.PLAN, S.ACTION, S.REVIEW,
-                S.SUSTAIN, S.CANCELLED},  # fmt: skip
+    S.ON_HOLD: {
+        S.PROPOSED,
+        S.VISION,
+        S.BASELINE,
+        S.TARGET,
+        S.PLAN,
+        S.ACTION,
+        S.REVIEW,
+        S.SUSTAIN,
+        S.CANCELLED,
+    },  # fmt: skip
     S.CLOSED: set(),
     S.REJECTED: set(),
     S.CANCELLED: set(),
@@ -713,3 +722,46 @@ def test_guards_do_not_depend_on_dates_in_the_past(csi):
     assert services.initiative_transition(initiative=initiative, to=S.PLAN, actor=csi).step == (
         S.PLAN
     )
+
+
+# --- what the interfaces ask of the workflow ------------------------------------------------
+
+
+def test_step_progress_on_hold_shows_the_step_it_left_and_closed_shows_all_done(csi):
+    held = bare_at(S.ON_HOLD, held_from=S.PLAN)
+    states = dict(workflow.step_progress(held))
+    assert (states[S.TARGET], states[S.PLAN], states[S.ACTION]) == ("done", "current", "todo")
+    closed = bare_at(S.CLOSED, outcome=Outcome.SUCCESSFUL)
+    assert {state for _, state in workflow.step_progress(closed)} == {"done"}
+    assert {state for _, state in workflow.step_progress(bare_at(S.PROPOSED))} == {"todo"}
+
+
+def test_steps_done_counts_steps_left_forward_in_the_log(csi, initiative_at):
+    initiative = initiative_at(S.PLAN)  # put there directly: no log yet
+    assert workflow.steps_done(initiative) == {S.VISION, S.BASELINE, S.TARGET}
+    initiative = services.initiative_transition(initiative=initiative, to=S.ACTION, actor=csi)
+    initiative = services.initiative_transition(
+        initiative=initiative, to=S.TARGET, actor=csi, comment="Target too soft."
+    )
+    # back at step 3, step 4 stays done: the log shows it was left forward
+    assert workflow.steps_done(Initiative.objects.get(pk=initiative.pk)) == {
+        S.VISION, S.BASELINE, S.PLAN
+    }  # fmt: skip
+
+
+def test_offered_move_is_the_move_the_user_may_make_without_asking_its_guard(
+    team_member, viewer, initiative_at
+):
+    initiative = bare_at(S.VISION)  # the guard would fail: nothing recorded
+    initiative.accountable = team_member
+    initiative.save()
+    assert workflow.offered_move(initiative, team_member, S.BASELINE).label.startswith("Move to 2")
+    assert workflow.offered_move(initiative, viewer, S.BASELINE) is None
+    assert workflow.offered_move(initiative, team_member, S.CLOSED) is None
+
+
+def test_moves_that_end_an_initiative_say_how_they_look():
+    tones = {str(t): m.tone for _, t, m in workflow.all_edges()}
+    assert (tones[S.CANCELLED], tones[S.REJECTED], tones[S.CLOSED]) == (
+        "danger", "danger", "primary"
+    )  # fmt: skip

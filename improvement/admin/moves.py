@@ -15,8 +15,8 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from .. import services
-from ..choices import SEVEN_STEPS, Outcome, Step
+from .. import services, workflow
+from ..choices import Outcome, Step
 from ..exceptions import CIRError, Conflict
 from ..models import Initiative
 from ..workflow import allowed_transitions
@@ -32,20 +32,9 @@ REQUIREMENT_LABELS = {
 
 def stepper(initiative: Initiative) -> list[dict]:
     """The seven steps with where the initiative stands: done, current or to do."""
-    current = initiative.step
-    if current == Step.CLOSED:
-        position = len(SEVEN_STEPS)
-    elif current in SEVEN_STEPS:
-        position = SEVEN_STEPS.index(current)
-    else:
-        position = -1
     return [
-        {
-            "value": str(step),
-            "label": step.label,
-            "state": "current" if i == position else ("done" if i < position else "todo"),
-        }
-        for i, step in enumerate(SEVEN_STEPS)
+        {"value": value, "label": Step(value).label, "state": state}
+        for value, state in workflow.step_progress(initiative)
     ]
 
 

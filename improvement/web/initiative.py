@@ -20,11 +20,10 @@ from django.template.loader import render_to_string
 from django.views import View
 from django.views.generic import TemplateView
 
-from .. import permissions, services
+from .. import permissions, services, workflow
 from ..choices import Step
 from ..exceptions import CIRError, Conflict, Forbidden, InvalidInput, TransitionBlocked
 from ..models import KPI
-from ..workflow import Move, find_transition
 from . import pages
 from .access import CIRAccessMixin, initiative_url, load_for_page, load_for_write
 from .forms import (
@@ -180,15 +179,6 @@ class DetailsUpdateView(InitiativePostView):
         )
 
 
-def offered_move(initiative, user, to: str) -> Move | None:
-    """The move to `to` if the page offers it to `user`: it leaves the current step and the
-    user is permitted to make it. Its guards are left to the service, which asks them once."""
-    transition = find_transition(initiative, to)
-    if transition is None or not transition.has_perm(initiative, user):
-        return None
-    return transition.custom["move"]
-
-
 class MoveView(InitiativePostView):
     """Make one move of the workflow: only the moves offered to the user; else 403."""
 
@@ -196,7 +186,9 @@ class MoveView(InitiativePostView):
 
     def handle(self, request, initiative):
         form = MoveForm(request.POST, auto_id="id_move_%s")
-        move = form.is_valid() and offered_move(initiative, request.user, form.cleaned_data["to"])
+        move = form.is_valid() and workflow.offered_move(
+            initiative, request.user, form.cleaned_data["to"]
+        )
         if not move:
             raise PermissionDenied("That move is not offered to you.")
         to = form.cleaned_data["to"]

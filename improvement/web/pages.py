@@ -242,25 +242,6 @@ def step_record(initiative: Initiative, name: str):
         return None
 
 
-def steps_done(initiative: Initiative) -> set[str]:
-    """The seven steps the initiative has completed: every step it has left forward, plus
-    (for an open one) every step before the current one."""
-    order = list(choices.SEVEN_STEPS)
-    done: set[str] = set()
-    for log in initiative.transitions.all():
-        if log.from_step in order and (
-            log.to_step in order
-            and order.index(log.to_step) > order.index(log.from_step)
-            or log.to_step == choices.Step.CLOSED
-        ):
-            done.add(log.from_step)
-    if initiative.step in order:
-        done |= set(order[: order.index(initiative.step)])
-    elif initiative.step == choices.Step.CLOSED:
-        done |= set(order)
-    return done
-
-
 def _preview(record, name: str) -> str:
     if record is None:
         return ""
@@ -331,7 +312,7 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
 
 def _steps(initiative: Initiative, records: dict, can_edit: bool, overrides: dict) -> dict:
     """The stepper's seven steps and the page's seven sections, each with its state."""
-    done = steps_done(initiative)
+    done = workflow.steps_done(initiative)
     order = list(choices.SEVEN_STEPS)
     opened = set(overrides.get("opened", ()))
     saved = overrides.get("saved", "")
@@ -440,7 +421,6 @@ ATTENTION_STATUSES = (
     choices.KPIStatus.MISSED,
     choices.KPIStatus.AT_RISK,
 )
-OPEN_STEPS = tuple(s for s in choices.Step if s not in choices.FINAL_STEPS)
 
 
 @dataclass
@@ -469,7 +449,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
     step_counts = [(s.value, s.label, by_step.get(s.value, 0)) for s in choices.Step]
 
     open_initiatives = list(
-        visible.filter(step__in=OPEN_STEPS)
+        visible.filter(step__in=choices.OPEN_STEPS)
         .select_related("accountable")
         .prefetch_related("goals")
         .order_by("-score", "-created_at")
@@ -565,12 +545,14 @@ def goals_overview(user) -> list[Goal]:
                 to_attr="initiative_list",
             )
         )
-        .annotate(open_count=Count("initiatives", filter=Q(initiatives__step__in=OPEN_STEPS)))
+        .annotate(
+            open_count=Count("initiatives", filter=Q(initiatives__step__in=choices.OPEN_STEPS))
+        )
         .order_by("-active", "title")
     )
     health_order = [str(h) for h in (*choices.SEVERITY, choices.Health.NONE)]
     for goal in goals:
-        counts = Counter(i.health for i in goal.initiative_list if i.step in OPEN_STEPS)
+        counts = Counter(i.health for i in goal.initiative_list if i.step in choices.OPEN_STEPS)
         goal.health_summary = [
             (h, choices.Health(h).label, counts[h]) for h in health_order if counts.get(h)
         ]

@@ -11,7 +11,8 @@ One module per model family, each registering its model admins on import:
   manager's rights, read-only and history bases)
 - initiatives.py: the initiative with its inlines (inlines.py), its workflow panel and
   transition page (moves.py), and bulk triage
-- records.py: step records, actions, reviews, KPIs, measurements and checks on their own pages
+- records.py: step records, actions, reviews, KPIs (with their revisions and the re-baseline
+  page of rebaseline.py), measurements and checks on their own pages
 - system.py: goals, services, practices, the transition log, events and the counter
 - webhooks.py: webhook receivers and deliveries
 """

@@ -10,29 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django_fsm import ConcurrentTransition
 from simple_history.admin import SimpleHistoryAdmin
 
 from .. import permissions, services
-from ..choices import STATUS_COLOURS
+from ..choices import STATUS_COLOURS, Step
 from ..exceptions import CIRError, Conflict, InvalidInput, TransitionBlocked
-from ..models import Review
+from ..models import KPI, Review
 from ..services.initiatives import ACTION_FIELDS, RECORDS
-from ..services.kpis import KPI_FIELDS
+from ..services.kpis import KPI_FIELDS, LOCKED_FIELDS
 
 #: the step record models and the name `services.step_record_update` knows them by
 STEP_RECORD_NAMES: dict[type, str] = {model: name for name, (model, _) in RECORDS.items()}
 
-#: what a reviewer writes; the iteration, the reviewer and the KPI snapshot come from the service
-REVIEW_INPUTS = ("decision", "progress_check", "value_check", "notes")
+#: what a reviewer writes; the iteration, the reviewer and the KPI snapshot come from the
+#: service, which keeps the override only when the decision departs from the snapshot
+REVIEW_INPUTS = ("decision", "decision_override", "progress_check", "value_check", "notes")
 
-#: a review as the admin shows it, in its inline and on its own page
-REVIEW_FIELDS = ("iteration", "decision", "progress_check", "value_check", "notes",
-                 "reviewed_by", "created_at", "snapshot")  # fmt: skip
+#: a review as the admin shows it, in its inline and on its own page: a stored override
+#: stands next to the decision it justifies
+REVIEW_FIELDS = ("iteration", "decision", "decision_override", "progress_check", "value_check",
+                 "notes", "reviewed_by", "created_at", "snapshot")  # fmt: skip
 REVIEW_READONLY = ("iteration", "reviewed_by", "created_at", "snapshot")
 
 
@@ -74,6 +78,30 @@ def kpi_snapshot_table(review: Review | None) -> str:
         "<th>status</th></tr></thead><tbody>{}</tbody></table>",
         body,
     )
+
+
+def revision_lines(changes: dict | None) -> list[str]:
+    """A KPI revision's {field: [old, new]} as "field: old → new" lines."""
+
+    def label(name: str) -> str:
+        try:
+            return str(KPI._meta.get_field(name).verbose_name)
+        except FieldDoesNotExist:  # a field since removed from the model
+            return name
+
+    def shown(value) -> str:
+        return "–" if value in (None, "") else str(value)
+
+    return [
+        f"{label(name)}: {shown(old)} → {shown(new)}"
+        for name, (old, new) in (changes or {}).items()
+    ]
+
+
+def revision_changes(changes: dict | None) -> str:
+    """A KPI revision's changes, one "field: old → new" per line."""
+    lines = revision_lines(changes)
+    return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) if lines else "–"
 
 
 class StatusBadgeMixin:
@@ -133,6 +161,45 @@ class ServiceWritesMixin:
         except CIRError as exc:
             report_error(request, exc)
         return HttpResponseRedirect(request.get_full_path())
+
+
+# --- KPI definitions -------------------------------------------------------------------------
+
+#: why a KPI's baseline and target are read-only after step 3, and how to proceed
+DEFINITION_LOCKED = (
+    "Locked since the initiative left step 3. To change it, move the initiative back to "
+    f"'{Step.TARGET.label}' or '{Step.BASELINE.label}', or have a CSI manager re-baseline "
+    "the KPI with a reason (Re-baseline… on the KPI's page)."
+)
+
+
+class KPIDefinitionForm(forms.ModelForm):
+    """A KPI's form (own page or inline) whose definition fields are shown read-only while
+    they are locked (`definition_locked`, set per request from workflow.kpi_definition_locked).
+
+    A locked field is disabled, so a save from a page that showed it read-only leaves it
+    as stored. When the posted data does carry it (a page opened before the lock), it stays
+    an ordinary field: its change goes to services.kpi_update, which refuses it with what
+    to do, instead of being dropped without a word.
+    """
+
+    definition_locked = False
+    LOCKABLE = (*LOCKED_FIELDS, "target_change_pct")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.definition_locked or self.instance.pk is None:
+            return
+        for name in self.LOCKABLE:
+            posted = self.is_bound and self.add_prefix(name) in self.data
+            if name in self.fields and not posted:
+                self.fields[name].disabled = True
+                self.fields[name].help_text = DEFINITION_LOCKED
+
+    @classmethod
+    def with_lock(cls, locked: bool) -> type[KPIDefinitionForm]:
+        """This form class, with its definition fields locked or not."""
+        return type(cls.__name__, (cls,), {"definition_locked": locked})
 
 
 # --- saves through the services -----------------------------------------------------------

@@ -3,7 +3,8 @@
 Each inline saves its rows through the services (`save_rows`, called by the initiative's
 admin for its formset): step records through step_record_update, KPIs through kpi_create /
 kpi_update / kpi_delete, actions through action_create / action_update, reviews through
-review_create. The transition log is written by the workflow only.
+review_create. The transition log is written by the workflow only, a KPI's revisions (an
+inline of the KPI's page) by the KPI services only.
 """
 
 from __future__ import annotations
@@ -14,17 +15,30 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
-from .. import services
-from ..models import KPI, Action, Baseline, Plan, Review, Sustain, Target, TransitionLog, Vision
+from .. import services, workflow
+from ..models import (
+    KPI,
+    Action,
+    Baseline,
+    KPIRevision,
+    Plan,
+    Review,
+    Sustain,
+    Target,
+    TransitionLog,
+    Vision,
+)
 from ..workflow import may_record_review
 from .base import (
     REVIEW_FIELDS,
     REVIEW_READONLY,
     KeptAsWrittenMixin,
+    KPIDefinitionForm,
     ReadOnlyMixin,
     ReviewSnapshotMixin,
     RolePermissionsMixin,
     StatusBadgeMixin,
+    revision_changes,
     write_action,
     write_kpi,
     write_review,
@@ -81,9 +95,14 @@ class SustainInline(StepRecordInline):
 
 
 class KPIInline(StatusBadgeMixin, RolePermissionsMixin, admin.TabularInline):
-    """KPIs through kpi_create / kpi_update / kpi_delete; the rest of a KPI on its own page."""
+    """KPIs through kpi_create / kpi_update / kpi_delete; the rest of a KPI on its own page.
+
+    Once the initiative has left step 3, the baseline and target of its KPIs are shown
+    read-only (KPIDefinitionForm); a KPI added then is defined in full.
+    """
 
     model = KPI
+    form = KPIDefinitionForm
     extra = 0
     show_change_link = True
     fields = (
@@ -99,6 +118,11 @@ class KPIInline(StatusBadgeMixin, RolePermissionsMixin, admin.TabularInline):
         "status_badge",
     )
     readonly_fields = ("status_badge",)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        locked = obj is not None and workflow.kpi_definition_locked(obj)
+        kwargs["form"] = self.form.with_lock(locked)
+        return super().get_formset(request, obj, **kwargs)
 
     @classmethod
     def save_rows(cls, formset, *, initiative, actor) -> None:
@@ -160,6 +184,26 @@ class ReviewInline(
     def save_rows(cls, formset, *, initiative, actor) -> None:
         for obj in formset.new_objects:
             write_review(obj, initiative=initiative, actor=actor)
+
+
+class KPIRevisionInline(ReadOnlyMixin, RolePermissionsMixin, admin.TabularInline):
+    """Every change of a KPI's definition, on the KPI's page: written by the KPI services
+    only (kpi_create / kpi_update / kpi_rebaseline), never added, changed or deleted here."""
+
+    model = KPIRevision
+    extra = 0
+    can_delete = False
+    fields = ("at", "kind", "by", "reason", "changes_shown")
+    readonly_fields = fields
+    ordering = ("at", "id")
+    verbose_name_plural = "revisions of the definition"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("by")
+
+    @admin.display(description="changes (old → new)")
+    def changes_shown(self, obj):
+        return revision_changes(obj.changes)
 
 
 class TransitionLogInline(ReadOnlyMixin, RolePermissionsMixin, admin.TabularInline):

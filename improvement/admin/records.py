@@ -1,18 +1,21 @@
-"""What belongs to one initiative, on its own pages: step records, actions, reviews, KPIs,
-their measurements and checks. Saves go through the services of each entity."""
+"""What belongs to one initiative, on its own pages: step records, actions, reviews, KPIs
+(with their revisions and the re-baseline page of rebaseline.py), their measurements and
+checks. Saves go through the services of each entity."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 
-from .. import permissions, services
+from .. import permissions, services, workflow
 from ..choices import KPIStatus
 from ..models import (
     KPI,
     Action,
     Baseline,
     KPICheck,
+    KPIRevision,
     Measurement,
     Plan,
     Review,
@@ -22,10 +25,12 @@ from ..models import (
 )
 from ..services.kpis import KPI_FIELDS
 from .base import (
+    DEFINITION_LOCKED,
     REVIEW_FIELDS,
     REVIEW_READONLY,
     DeletedByServiceMixin,
     KeptAsWrittenMixin,
+    KPIDefinitionForm,
     NoRevertHistoryAdmin,
     ReadOnlyAdmin,
     ReviewSnapshotMixin,
@@ -33,12 +38,15 @@ from .base import (
     ServiceWritesMixin,
     StatusBadgeMixin,
     adopt,
+    revision_changes,
     values_of,
     write_action,
     write_kpi,
     write_review,
     write_step_record,
 )
+from .inlines import KPIRevisionInline
+from .rebaseline import RebaselineMixin
 
 
 class InitiativeChildAdmin(ServiceWritesMixin, NoRevertHistoryAdmin):
@@ -143,13 +151,26 @@ class ActionAdmin(InitiativeChildAdmin):
 class ReviewAdmin(ReviewSnapshotMixin, KeptAsWrittenMixin, InitiativeChildAdmin):
     """Reviews are written once, through review_create, and then kept as they were."""
 
-    list_display = ("__str__", "initiative", "iteration", "decision", "reviewed_by", "created_at")
+    list_display = (
+        "__str__",
+        "initiative",
+        "iteration",
+        "decision",
+        "overridden",
+        "reviewed_by",
+        "created_at",
+    )
     list_select_related = ("initiative", "reviewed_by")
     list_filter = ("decision", "iteration")
     search_fields = ("initiative__reference", "initiative__title", "progress_check", "notes")
     date_hierarchy = "created_at"
     fields = ("initiative", *REVIEW_FIELDS)
     readonly_fields = REVIEW_READONLY
+
+    @admin.display(description="override", boolean=True)
+    def overridden(self, obj):
+        """Whether the decision departs from the KPI snapshot, with a justification."""
+        return bool(obj.decision_override)
 
     def save_model(self, request, obj, form, change):
         adopt(obj, write_review(obj, initiative=obj.initiative, actor=request.user))
@@ -158,7 +179,7 @@ class ReviewAdmin(ReviewSnapshotMixin, KeptAsWrittenMixin, InitiativeChildAdmin)
 # --- KPIs, their measurements and checks --------------------------------------------------
 
 
-class KPIForm(forms.ModelForm):
+class KPIForm(KPIDefinitionForm):
     target_change_pct = forms.FloatField(
         required=False,
         label="Target as change %",
@@ -171,7 +192,10 @@ class KPIForm(forms.ModelForm):
 
 
 @admin.register(KPI)
-class KPIAdmin(StatusBadgeMixin, DeletedByServiceMixin, InitiativeChildAdmin):
+class KPIAdmin(RebaselineMixin, StatusBadgeMixin, DeletedByServiceMixin, InitiativeChildAdmin):
+    """A KPI's definition through kpi_create / kpi_update; after step 3 its baseline and
+    target are read-only and change by a CSI manager's re-baseline (rebaseline.py)."""
+
     form = KPIForm
     list_display = (
         "name",
@@ -196,11 +220,30 @@ class KPIAdmin(StatusBadgeMixin, DeletedByServiceMixin, InitiativeChildAdmin):
         ("Point B", {"fields": ("target_value", "target_change_pct", "target_date")}),
         ("Checks", {"fields": ("status_badge", "last_checked_at", "data_changed_at")}),
     )
+    inlines = (KPIRevisionInline,)
     actions = ("check_now",)
 
     def has_delete_permission(self, request, obj=None):
         allowed = super().has_delete_permission(request, obj)
         return allowed and self.may_edit_initiative(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return form.with_lock(obj is not None and workflow.kpi_definition_locked(obj.initiative))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        kpi = self.get_object(request, unquote(object_id))
+        if kpi is not None and workflow.kpi_definition_locked(kpi.initiative):
+            extra_context["definition_locked"] = DEFINITION_LOCKED
+        if kpi is not None and self.may_rebaseline(request, kpi):
+            extra_context["rebaseline_url"] = self.rebaseline_url(kpi)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_formset(self, request, form, formset, change):
+        """Nothing to save: the revisions are written by the KPI services (commit=False only
+        fills what the admin's change message reads)."""
+        formset.save(commit=False)
 
     def save_model(self, request, obj, form, change):
         pct = form.cleaned_data.get("target_change_pct")
@@ -225,6 +268,28 @@ class KPIAdmin(StatusBadgeMixin, DeletedByServiceMixin, InitiativeChildAdmin):
     def delete_queryset(self, request, queryset):
         for kpi in queryset:
             services.kpi_delete(kpi=kpi, actor=request.user)
+
+
+@admin.register(KPIRevision)
+class KPIRevisionAdmin(ReadOnlyAdmin):
+    """Every change of a KPI's definition (who, when, why, old → new): written by the KPI
+    services only, so nobody adds, changes or deletes one here."""
+
+    list_display = ("kpi", "initiative", "kind", "by", "at", "reason", "changes_shown")
+    list_select_related = ("kpi", "kpi__initiative", "by")
+    list_filter = ("kind", "at")
+    search_fields = ("kpi__key", "kpi__name")
+    date_hierarchy = "at"
+    fields = ("kpi", "kind", "by", "at", "reason", "changes_shown")
+    readonly_fields = fields
+
+    @admin.display(description="initiative", ordering="kpi__initiative__reference")
+    def initiative(self, obj):
+        return obj.kpi.initiative.reference
+
+    @admin.display(description="changes (old → new)")
+    def changes_shown(self, obj):
+        return revision_changes(obj.changes)
 
 
 @admin.register(Measurement)

@@ -2,8 +2,10 @@
 
 An initiative moves on its transition page (`<id>/transition/`, also embedded in the
 change form), which lists `workflow.allowed_transitions` — every allowed move as a POST
-button, every blocked one with its unmet conditions — and posts to
-`services.initiative_transition`, which checks the guards and the permission.
+form with an input for each thing it requires, every blocked one with its unmet
+conditions — and posts to `services.initiative_transition` with the step the page showed
+(`from_step`): the service checks the guards, the permission and the inputs, and answers a
+move from an out-of-date page with what changed.
 """
 
 from __future__ import annotations
@@ -15,19 +17,41 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from .. import services, workflow
+from .. import permissions, services, workflow
 from ..choices import Outcome, Step
-from ..exceptions import CIRError, Conflict
+from ..exceptions import CIRError
 from ..models import Initiative
 from ..workflow import allowed_transitions
 from .base import report_error, status_badge
 
-#: inputs a move may require, as the transition forms ask for them
-REQUIREMENT_LABELS = {
-    "reason": "Reason",
-    "lessons_learned": "Lessons learned",
-    "outcome": "Outcome",
+#: the inputs a move may take, as the transition forms ask for them: (label, widget)
+INPUTS = {
+    "reason": ("Reason", "textarea"),
+    "lessons_learned": ("Lessons learned", "textarea"),
+    "outcome": ("Outcome", "select"),
+    "override": ("Override justification", "textarea"),
+    "resume_by": ("Resume by", "date"),
 }
+OVERRIDE_HELP = (
+    "Only if the outcome departs from what the KPIs of the last review say: why. It is kept "
+    "on the initiative and shown as an override."
+)
+
+
+def move_inputs(requires) -> list[dict]:
+    """The inputs of one move's form: each one it requires and, with an outcome, the
+    optional justification of an outcome the data does not support."""
+    names = [*requires, *(["override"] if "outcome" in requires else [])]
+    return [
+        {
+            "name": name,
+            "label": INPUTS.get(name, (name, ""))[0],
+            "widget": INPUTS.get(name, ("", "textarea"))[1],
+            "required": name in requires,
+            "help": OVERRIDE_HELP if name == "override" else "",
+        }
+        for name in names
+    ]
 
 
 def stepper(initiative: Initiative) -> list[dict]:
@@ -62,15 +86,13 @@ class WorkflowPanelMixin:
     def workflow_context(self, request, initiative: Initiative, *, back_to: str) -> dict:
         """What the change form and the transition page show about the initiative's moves."""
         moves = [
-            {
-                "t": t,
-                "requires": [
-                    {"name": name, "label": REQUIREMENT_LABELS.get(name, name)}
-                    for name in t.requires
-                ],
-            }
+            {"t": t, "inputs": move_inputs(t.requires)}
             for t in allowed_transitions(initiative, request.user)
         ]
+        # a closing form proposes the outcome the KPIs of the last review support
+        proposed = ""
+        if any("outcome" in m["t"].requires for m in moves):
+            proposed = workflow.proposed_outcome(workflow.last_review_snapshot(initiative))
         return {
             "initiative": initiative,
             "step_label": initiative.get_step_display(),
@@ -79,8 +101,11 @@ class WorkflowPanelMixin:
             "moves": moves,
             "not_permitted": [m for m in moves if not m["t"].permitted],
             "can_move": self.has_change_permission(request, initiative),
+            "move_denied": permissions.NEED_EDIT,
             "transition_url": self._url("transition", initiative),
             "outcome_choices": Outcome.choices,
+            "proposed_outcome": proposed,
+            "proposed_outcome_label": Outcome(proposed).label if proposed else "",
             "back_to": back_to,
             "health": status_badge(initiative.health, initiative.get_health_display()),
         }
@@ -98,10 +123,10 @@ class WorkflowPanelMixin:
         if initiative is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_view_or_change_permission(request, initiative):
-            raise PermissionDenied
+            raise PermissionDenied(permissions.NEED_VIEW)
         if request.method == "POST":
             if not self.has_change_permission(request, initiative):
-                raise PermissionDenied
+                raise PermissionDenied(permissions.NEED_EDIT)
             self._transition(request, initiative)
             back_to = "change" if request.POST.get("next") == "change" else "transition"
             return HttpResponseRedirect(self._url(back_to, initiative))
@@ -119,20 +144,9 @@ class WorkflowPanelMixin:
         return TemplateResponse(request, "admin/improvement/initiative/transition.html", context)
 
     def _transition(self, request, initiative: Initiative) -> None:
-        from_step = request.POST.get("from_step")
-        if from_step and from_step != initiative.step:
-            # the page was read before someone else moved it: do not act on stale buttons
-            report_error(
-                request,
-                Conflict(
-                    f"The initiative was moved by someone else: it is now in "
-                    f"'{initiative.get_step_display()}'. Check the moves again."
-                ),
-            )
-            return
         inputs = {
             name: request.POST[name].strip()
-            for name in REQUIREMENT_LABELS
+            for name in INPUTS
             if request.POST.get(name, "").strip()
         }
         try:
@@ -141,6 +155,8 @@ class WorkflowPanelMixin:
                 to=request.POST.get("to", ""),
                 actor=request.user,
                 comment=request.POST.get("comment", "").strip(),
+                # the step the page showed: a move from a stale page is refused with what changed
+                from_step=request.POST.get("from_step") or None,
                 **inputs,
             )
         except CIRError as exc:

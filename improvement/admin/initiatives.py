@@ -75,6 +75,18 @@ class RejectForm(BulkForm):
     )
 
 
+class CancelForm(BulkForm):
+    title = "Cancel initiatives"
+    intro = (
+        "The reason is kept on each initiative and in its transition log; the lessons learned "
+        "are added to its step 7 record."
+    )
+    button = "Cancel them"
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    lessons_learned = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
 class PriorityForm(BulkForm):
     title = "Set the priority"
     intro = "A priority set here stays until it is handed back to the score."
@@ -137,9 +149,18 @@ class InitiativeAdmin(
         "health_badge",
         "score",
         "priority_set_manually",
+        "age",
         "closed_at",
         "outcome",
+        "outcome_override",
         "closure_reason",
+        "held_from",
+        "hold_reason",
+        "hold_until",
+        "held_since",
+        "days_on_hold",
+        "suggested_accountable",
+        "suggested_goals",
         "created_by",
         "created_at",
         "updated_at",
@@ -151,10 +172,33 @@ class InitiativeAdmin(
             {
                 "fields": (
                     ("step", "iteration", "health_badge"),
+                    "age",
                     ("closed_at", "outcome"),
+                    "outcome_override",
                     "closure_reason",
                 ),
                 "description": "Moved only on the transition page, through the workflow.",
+            },
+        ),
+        (
+            "On hold",
+            {
+                "fields": (
+                    ("held_from", "hold_until"),
+                    "hold_reason",
+                    ("held_since", "days_on_hold"),
+                ),
+                "description": "Put on hold and resumed on the transition page; it resumes "
+                "in the step it was held from.",
+            },
+        ),
+        (
+            "Suggested by the ITSM tool",
+            {
+                "fields": ("suggested_accountable", "suggested_goals"),
+                "description": "What the ITSM integration proposed with the initiative. "
+                "Accepting the initiative applies them: the owner if none is set, the goals "
+                "if it has none.",
             },
         ),
         ("Scope", {"fields": ("service", "practice", "goals")}),
@@ -204,7 +248,7 @@ class InitiativeAdmin(
         SustainInline,
         TransitionLogInline,
     )
-    actions = ("accept_selected", "reject_selected", "set_priority")
+    actions = ("accept_selected", "reject_selected", "cancel_selected", "set_priority")
     history_list_display = ("step", "iteration", "priority")
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -221,6 +265,14 @@ class InitiativeAdmin(
     @admin.display(description="score", ordering="score")
     def score_display(self, obj):
         return f"{obj.score:.2f}" if obj.score is not None else "–"
+
+    @admin.display(description="age (days, time on hold not counted)")
+    def age(self, obj):
+        return obj.age_days
+
+    @admin.display(description="days on hold (all holds)")
+    def days_on_hold(self, obj):
+        return obj.on_hold_days
 
     # -- permissions: the admin's model permissions, refined by the register's rules
 
@@ -254,17 +306,32 @@ class InitiativeAdmin(
     # -- form layout
 
     def get_fieldsets(self, request, obj=None):
-        return self.fieldsets if obj is not None else self.add_fieldsets
+        if obj is None:
+            return self.add_fieldsets
+        # what is not there for this initiative is folded away
+        folded = {
+            "On hold": not obj.held_from and not obj.hold_days,
+            "Suggested by the ITSM tool": obj.suggested_accountable_id is None
+            and not obj.suggested_goals.exists(),
+        }
+        return tuple(
+            (name, {**options, "classes": ("collapse",)}) if folded.get(name) else (name, options)
+            for name, options in self.fieldsets
+        )
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
 
     def get_inline_instances(self, request, obj=None):
-        # open the records the current step works on; fold the others away
+        # open the records the current step works on (on hold: the step it was held from);
+        # fold the others away
         instances = super().get_inline_instances(request, obj)
+        if obj is None:
+            return instances
+        step = obj.held_from if obj.step == Step.ON_HOLD else obj.step
         for inline in instances:
             steps = INLINE_STEPS.get(type(inline))
-            if obj is not None and steps is not None and obj.step not in steps:
+            if steps is not None and step not in steps:
                 inline.classes = ("collapse",)
         return instances
 
@@ -359,6 +426,15 @@ class InitiativeAdmin(
 
         return self._with_form(
             request, queryset, action="reject_selected", form_class=RejectForm, apply=reject
+        )
+
+    @admin.action(description="Cancel selected initiatives…", permissions=["change"])
+    def cancel_selected(self, request, queryset):
+        def cancel(**inputs):
+            self._bulk_transition(request, queryset, to=Step.CANCELLED, verb="cancelled", **inputs)
+
+        return self._with_form(
+            request, queryset, action="cancel_selected", form_class=CancelForm, apply=cancel
         )
 
     @admin.action(description="Set the priority of selected initiatives…", permissions=["change"])

@@ -3,12 +3,15 @@ through the services, deletion, history, bulk triage, and the whole walk from pr
 closed.
 """
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from improvement.choices import STATUS_COLOURS, Step
-from improvement.models import Event, Initiative, TransitionLog
+from improvement.models import KPI, Event, Initiative, Measurement, TransitionLog
 
 from .. import factories
 from .support import (
@@ -233,14 +236,18 @@ def test_bulk_actions_report_per_initiative_refusals(client, team_member, initia
     response = bulk(client, "set_priority", [initiative], apply="yes", priority="P1")
     assert f"{initiative.reference}: Only a CSI manager sets priorities." in texts(response)
     response = bulk(client, "accept_selected", [initiative])
-    assert any("You do not have permission" in m for m in texts(response))
+    assert (
+        f"{initiative.reference} was not accepted: "
+        "Only a CSI manager may accept, reject, cancel or close an initiative."
+    ) in texts(response)
     initiative.refresh_from_db()
     assert (initiative.step, initiative.priority_set_manually) == (Step.PROPOSED, False)
 
 
 def test_full_walk_from_proposed_to_closed_in_the_admin(csi_client, csi, make_user):
     """Judged by (issue 2): proposed → closed in the admin, with one review → plan iteration
-    and one back move, and the guard reasons shown while a record is missing."""
+    and one back move, and the guard reasons shown while a record is missing. Every move
+    back says why, and the decisions and the outcome follow the KPI's data."""
     owner = make_user("team", username="olivia")
     goal = factories.GoalFactory(title="Resilient banking")
 
@@ -301,7 +308,7 @@ def test_full_walk_from_proposed_to_closed_in_the_admin(csi_client, csi, make_us
     )
     move(csi_client, initiative, "action")
 
-    # a back move: the plan was wrong
+    # a back move: the plan was wrong (the comment serves as its reason)
     move(csi_client, initiative, "plan", comment="Re-plan: add a second action")
     save_initiative(
         csi_client, initiative, rows={"actions": [{"title": "Chaos drills", "status": "planned"}]}
@@ -320,15 +327,37 @@ def test_full_walk_from_proposed_to_closed_in_the_admin(csi_client, csi, make_us
     save_initiative(
         csi_client, initiative, rows={"reviews": [{"decision": "iterate", "notes": "Halfway."}]}
     )
-    move(csi_client, initiative, "plan")
+    response = move(csi_client, initiative, "plan")
+    assert "Say why it goes back (a reason is required)." in texts(response)
+    move(csi_client, initiative, "plan", reason="Halfway: a second round of drills.")
     initiative.refresh_from_db()
     assert (initiative.step, initiative.iteration) == (Step.PLAN, 2)
 
-    # iteration 2: act, review (achieved), sustain, close
+    # iteration 2: act, measure the downtime and check the KPI (achieved), review, sustain
+    save_initiative(
+        csi_client, initiative, rows={"actions": [{"title": "Drill round 2", "status": "done"}]}
+    )
     move(csi_client, initiative, "action")
     move(csi_client, initiative, "review")
+    kpi = initiative.kpis.get()
+    page = csi_client.get(admin_url(Measurement, "add"))
+    data = form_data(page) | {
+        "kpi": str(kpi.pk),
+        "value": "300",
+        "measured_at_0": (timezone.localdate() - dt.timedelta(days=1)).isoformat(),
+        "measured_at_1": "09:00:00",
+        "source": "admin",
+    }
+    assert csi_client.post(admin_url(Measurement, "add"), data).status_code == 302
+    csi_client.post(
+        admin_url(KPI, "changelist"), {"action": "check_now", "_selected_action": [kpi.pk]}
+    )
     save_initiative(csi_client, initiative, rows={"reviews": [{"decision": "achieved"}]})
     move(csi_client, initiative, "sustain")
+
+    # step 7: the close form proposes the outcome the KPIs support
+    page = csi_client.get(transition_url(initiative))
+    assert page.context["workflow"]["proposed_outcome"] == "successful"
     response = move(csi_client, initiative, "closed", outcome="successful")
     assert "Lessons learned are not recorded." in texts(response)
     save_initiative(
@@ -369,9 +398,108 @@ def test_full_walk_from_proposed_to_closed_in_the_admin(csi_client, csi, make_us
         (1, "iterate"),
         (2, "achieved"),
     ]
-    assert initiative.actions.count() == 2
+    assert initiative.actions.count() == 3
+    assert initiative.outcome_override == ""
     assert initiative.vision.updated_by == csi
     # and the audit history names who made the changes
     assert set(initiative.history.values_list("history_user", flat=True)) == {csi.pk}
     page = csi_client.get(change_url(initiative))
     assert 'data-step="closed"' in page.content.decode()
+
+
+def test_bulk_cancel_asks_for_a_reason_and_lessons_learned(csi_client, initiative_at):
+    first, second = initiative_at(Step.PROPOSED), initiative_at(Step.PLAN)
+    page = bulk(csi_client, "cancel_selected", [first, second])
+    assert set(page.context["form"].fields) == {"reason", "lessons_learned"}
+    page = bulk(csi_client, "cancel_selected", [first, second], apply="yes", reason="Merged.")
+    assert page.status_code == 200 and "lessons_learned" in page.context["form"].errors
+    response = bulk(
+        csi_client,
+        "cancel_selected",
+        [first, second],
+        apply="yes",
+        reason="Merged into CIR-00007.",
+        lessons_learned="Check for duplicates at intake.",
+    )
+    assert response.status_code == 302
+    for initiative in (first, second):
+        initiative.refresh_from_db()
+        assert (initiative.step, initiative.closure_reason) == (
+            Step.CANCELLED,
+            "Merged into CIR-00007.",
+        )
+    assert any(m.startswith("2 cancelled") for m in texts(response))
+
+
+# --- on hold, age, overrides and suggestions --------------------------------------------------
+
+
+def test_on_hold_info_and_age_are_shown_read_only(csi_client, initiative_at):
+    # given an initiative put on hold from the plan through the panel
+    initiative = initiative_at(Step.PLAN)
+    resume_by = (timezone.localdate() + dt.timedelta(days=14)).isoformat()
+    move(csi_client, initiative, "on_hold", reason="Waiting for budget.", resume_by=resume_by)
+    page = csi_client.get(change_url(initiative))
+    form = page.context["adminform"].form
+    for name in ("held_from", "hold_reason", "hold_until", "held_since", "outcome_override"):
+        assert name not in form.fields
+    fieldsets = dict(page.context["adminform"].fieldsets)
+    assert "collapse" not in fieldsets["On hold"].get("classes", ())
+    html = page.content.decode()
+    assert "Waiting for budget." in html
+    assert "Days on hold (all holds)" in html
+    assert "Age (days, time on hold not counted)" in html
+
+
+def test_the_records_of_the_step_it_was_held_from_stay_open(csi_client, initiative_at):
+    initiative = initiative_at(Step.PLAN)
+    move(
+        csi_client,
+        initiative,
+        "on_hold",
+        reason="Waiting for budget.",
+        resume_by=(timezone.localdate() + dt.timedelta(days=14)).isoformat(),
+    )
+    page = csi_client.get(change_url(initiative))
+    folded = {
+        i.formset.model.__name__: "collapse" in (i.opts.classes or ())
+        for i in page.context["inline_admin_formsets"]
+    }
+    assert not folded["Plan"] and not folded["Action"]
+    assert folded["Vision"] and folded["Review"]
+
+
+def test_initiatives_on_hold_are_found_by_the_step_filter(csi_client, initiative_at):
+    held = initiative_at(Step.ON_HOLD, held_from=Step.PLAN)
+    initiative_at(Step.PLAN)
+    url = admin_url(Initiative, "changelist")
+    listing = csi_client.get(url)
+    step_filter = next(f for f in listing.context["cl"].filter_specs if f.title == "step")
+    assert "On hold" in [c["display"] for c in step_filter.choices(listing.context["cl"])]
+    response = csi_client.get(url, {"step__exact": "on_hold"})
+    assert list(response.context["cl"].result_list) == [held]
+
+
+def test_suggestions_of_the_itsm_tool_are_shown_and_applied_on_acceptance(
+    csi_client, integration, team_member
+):
+    from improvement import services
+
+    goal = factories.GoalFactory(title="Resilient banking")
+    initiative = services.initiative_create(
+        actor=integration, title="Repeat outages", accountable=team_member, goals=[goal]
+    )
+    page = csi_client.get(change_url(initiative))
+    form = page.context["adminform"].form
+    assert "suggested_accountable" not in form.fields and "suggested_goals" not in form.fields
+    fieldsets = dict(page.context["adminform"].fieldsets)
+    assert "collapse" not in fieldsets["Suggested by the ITSM tool"].get("classes", ())
+    html = page.content.decode()
+    assert "Accepting the initiative applies them" in html
+    assert "Resilient banking" in html
+    # accepting on the panel applies them
+    move(csi_client, initiative, "vision")
+    initiative.refresh_from_db()
+    assert initiative.accountable == team_member
+    assert list(initiative.goals.all()) == [goal]
+    assert initiative.suggested_accountable is None

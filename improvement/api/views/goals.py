@@ -5,6 +5,7 @@ from __future__ import annotations
 from ... import permissions, services
 from ...models import Goal
 from .. import serializers as s
+from ..permissions import may_manage_goals
 from ..schema import operations
 from .base import ServiceViewSet
 
@@ -25,11 +26,7 @@ class GoalViewSet(ServiceViewSet):
 
     serializer_class = s.GoalSerializer
     queryset = Goal.objects.none()
-    role_rules = {
-        "create": permissions.may_manage,
-        "partial_update": permissions.may_manage,
-        "destroy": permissions.may_manage,
-    }
+    role_rules = dict.fromkeys(("create", "partial_update", "destroy"), may_manage_goals)
     create_service = services.goal_create
     update_service = services.goal_update
     destroy_service = services.goal_delete

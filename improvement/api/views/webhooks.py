@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from ... import permissions, services
 from ...models import Webhook, WebhookDelivery
 from .. import serializers as s
+from ..permissions import may_manage_webhooks
 from ..schema import operations
 from .base import ServiceViewSet, nested_list
 
@@ -40,7 +41,7 @@ class WebhookViewSet(ServiceViewSet):
             "deliveries",
             "rotate_secret",
         ),
-        permissions.may_manage,
+        may_manage_webhooks,
     )
     create_service = services.webhook_create
     update_service = services.webhook_update

@@ -21,6 +21,8 @@ from .initiatives import (
 )
 from .kpis import (
     KPICheckSerializer,
+    KPIRebaselineSerializer,
+    KPIRevisionSerializer,
     KPISerializer,
     MeasurementPointSerializer,
     MeasurementRowSerializer,
@@ -50,6 +52,8 @@ __all__ = [
     "InitiativeLinksSerializer",
     "InitiativeSerializer",
     "KPICheckSerializer",
+    "KPIRebaselineSerializer",
+    "KPIRevisionSerializer",
     "KPISerializer",
     "MeasurementPointSerializer",
     "MeasurementRowSerializer",

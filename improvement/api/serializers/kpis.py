@@ -6,9 +6,9 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from ... import choices, selectors
-from ...models import KPI, Initiative, KPICheck, Measurement
-from ..fields import FiniteFloatField, StrictCharField, StrictSlugField, username_of
+from ... import choices, selectors, workflow
+from ...models import KPI, Initiative, KPICheck, KPIRevision, Measurement
+from ..fields import MAX_TEXT, FiniteFloatField, StrictCharField, StrictSlugField, username_of
 from .base import StrictModelSerializer
 
 
@@ -35,13 +35,9 @@ class KPICheckSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class KPISerializer(StrictModelSerializer):
-    """A KPI and its latest check. `target_change_pct` (write-only) sets the target relative
-    to the baseline: -15 means 15 % below it; it is stored as the absolute `target_value`."""
+class KPIDefinitionSerializer(StrictModelSerializer):
+    """The strict fields of a KPI's definition, shared by its writes."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="api:kpi-detail")
-    initiative = serializers.PrimaryKeyRelatedField(queryset=Initiative.objects.all())
-    key = StrictSlugField(max_length=100)
     target_change_pct = FiniteFloatField(
         write_only=True,
         required=False,
@@ -52,6 +48,19 @@ class KPISerializer(StrictModelSerializer):
     )
     window_days = serializers.IntegerField(required=False, min_value=1, max_value=36_500)
     tolerance = FiniteFloatField(required=False, min_value=0, max_value=1)
+
+
+class KPISerializer(KPIDefinitionSerializer):
+    """A KPI and its latest check. `target_change_pct` (write-only) sets the target relative
+    to the baseline: -15 means 15 % below it; it is stored as the absolute `target_value`.
+    Once the initiative has left step 3 the KPI is `locked`: its baseline, target, dates,
+    direction, aggregation and window change only after a move back to the target or the
+    baseline, or by a CSI manager's re-baseline (POST …/rebaseline/ with a reason)."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:kpi-detail")
+    initiative = serializers.PrimaryKeyRelatedField(queryset=Initiative.objects.all())
+    key = StrictSlugField(max_length=100)
+    locked = serializers.SerializerMethodField()
     latest_check = serializers.SerializerMethodField()
 
     class Meta:
@@ -74,6 +83,7 @@ class KPISerializer(StrictModelSerializer):
             "target_change_pct",
             "tolerance",
             "csf",
+            "locked",
             "status",
             "last_checked_at",
             "latest_check",
@@ -94,12 +104,90 @@ class KPISerializer(StrictModelSerializer):
                 "initiative": "A KPI cannot move to another initiative.",
             }
 
+    @extend_schema_field(
+        serializers.BooleanField(
+            help_text="Whether its baseline, target, dates, direction, aggregation and "
+            "window are locked (the initiative has left step 3): a PATCH of them is a 409; "
+            "a CSI manager re-baselines it with a reason."
+        )
+    )
+    def get_locked(self, kpi) -> bool:
+        return workflow.kpi_definition_locked(kpi.initiative)
+
     @extend_schema_field(KPICheckSerializer(allow_null=True))
     def get_latest_check(self, kpi):
         latest = getattr(kpi, "latest_checks", None)
         if latest is None:  # not prefetched (a single KPI): one query
             latest = list(kpi.checks.order_by(*selectors.LATEST_CHECK_ORDER)[:1])
         return KPICheckSerializer(latest[0]).data if latest else None
+
+
+class KPIRebaselineSerializer(KPIDefinitionSerializer):
+    """A CSI manager's re-baseline: the reason, and any of the KPI's definition fields."""
+
+    reason = StrictCharField(
+        max_length=MAX_TEXT, help_text="Why the KPI changes; kept in its revision."
+    )
+
+    class Meta:
+        model = KPI
+        fields = [
+            "reason",
+            "name",
+            "unit",
+            "kind",
+            "direction",
+            "aggregation",
+            "window_days",
+            "baseline_value",
+            "baseline_date",
+            "target_value",
+            "target_date",
+            "target_change_pct",
+            "tolerance",
+            "csf",
+        ]
+        validators = []
+
+    def service_data(self) -> dict:
+        data = super().service_data()
+        # the reason is the service's to require: a missing one answers in its words
+        return {"reason": data.pop("reason", ""), **data}
+
+
+class KPIRevisionSerializer(serializers.ModelSerializer):
+    """One change of a KPI's definition: who, when, why, and each field's old → new."""
+
+    kind = serializers.SerializerMethodField()
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = KPIRevision
+        fields = ["id", "kind", "at", "by", "reason", "changes"]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {}, "minItems": 2, "maxItems": 2},
+            "description": "{field: [old, new]}; dates as ISO text, null where unset.",
+        }
+    )
+    def get_changes(self, revision) -> dict:
+        return revision.changes
+
+    # documented inline: a choice set of its own beside the KPI's `kind` (KindEnum) would
+    # rename that one in the schema
+    @extend_schema_field(
+        {
+            "allOf": [{"type": "string", "enum": list(KPIRevision.Kind.values)}],
+            "description": "defined (created), changed (edited before the lock, or after a "
+            "move back) or rebaselined (by a CSI manager, with a reason).",
+        }
+    )
+    def get_kind(self, revision) -> str:
+        return revision.kind
 
 
 class MeasurementSerializer(serializers.ModelSerializer):

@@ -10,11 +10,19 @@ from rest_framework.response import Response
 
 from ... import selectors, services
 from ...filtersets import KPIFilterSet, MeasurementFilterSet
-from ...models import KPI, KPICheck
+from ...models import KPI, KPICheck, KPIRevision
 from ...services.measurements import MAX_POINTS
 from .. import serializers as s
 from ..pagination import MeasurementCursorPagination
-from ..permissions import may_contribute, may_edit, may_feed, may_record
+from ..permissions import (
+    may_check,
+    may_contribute_kpis,
+    may_edit_kpis,
+    may_feed,
+    may_feed_checks,
+    may_rebaseline,
+    may_record,
+)
 from ..schema import operations
 from .base import CIRViewSet, FilterBackend, ServiceViewSet, nested_list
 
@@ -42,7 +50,14 @@ POINTS_REQUEST = {
         "description": "For editors of the initiative. `target_change_pct` (-15 = 15 % below "
         "the baseline) may stand in for `target_value`.",
     },
-    partial_update="Change a KPI",
+    partial_update={
+        "summary": "Change a KPI",
+        "description": "Once the initiative has left step 3 (`locked`), its baseline, "
+        "target, dates, direction, aggregation and window are refused with 409 (the "
+        "message says how to proceed: move the initiative back to the target or the "
+        "baseline, or have a CSI manager re-baseline the KPI). Every change is kept as a "
+        "revision.",
+    },
     destroy="Delete a KPI with its data",
 )
 class KPIViewSet(ServiceViewSet):
@@ -53,17 +68,18 @@ class KPIViewSet(ServiceViewSet):
     filterset_class = KPIFilterSet
     queryset = KPI.objects.none()
     role_rules = {
-        "create": may_contribute,
-        "partial_update": may_contribute,
-        "destroy": may_contribute,
+        "create": may_contribute_kpis,
+        "partial_update": may_contribute_kpis,
+        "destroy": may_contribute_kpis,
+        "rebaseline": may_rebaseline,
         "measurements_create": may_feed,
-        "check": may_feed,
+        "check": may_feed_checks,
     }
     object_rules = {
-        "partial_update": may_edit,
-        "destroy": may_edit,
+        "partial_update": may_edit_kpis,
+        "destroy": may_edit_kpis,
         "measurements_create": may_record,
-        "check": may_record,
+        "check": may_check,
     }
     create_service = services.kpi_create
     update_service = services.kpi_update
@@ -82,6 +98,43 @@ class KPIViewSet(ServiceViewSet):
         # read again, with its latest check, as a read would show it
         queryset = self.get_queryset().prefetch_related(selectors.latest_checks_prefetch())
         return super().written(queryset.get(pk=kpi.pk))
+
+    revisions = nested_list(
+        "revisions",
+        s.KPIRevisionSerializer,
+        KPIRevision.objects.select_related("by").order_by("at", "id"),
+        of="kpi",
+        summary="The KPI's revisions, oldest first",
+        tag="kpis",
+    )
+
+    @extend_schema(
+        summary="Re-baseline the KPI (CSI managers)",
+        description="Changes the KPI's definition even when it is `locked` (the initiative "
+        "has left step 3), with a `reason` kept in its revision (400 without one). Any "
+        "definition field may be given; `target_change_pct` stands in for `target_value`. "
+        "Checks made before stay as they were; the KPI is checked again after the commit.",
+        tags=["kpis"],
+        request=s.KPIRebaselineSerializer,
+        responses={200: s.KPISerializer},
+        examples=[
+            OpenApiExample(
+                "A new target",
+                request_only=True,
+                value={
+                    "reason": "The vendor's SLA changed on 1 December; agreed at the CAB.",
+                    "target_value": 6.5,
+                    "target_date": "2027-03-31",
+                },
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def rebaseline(self, request, pk=None):
+        kpi = self.get_object()
+        serializer = self.validated(s.KPIRebaselineSerializer, kpi, partial=True)
+        kpi = services.kpi_rebaseline(kpi=kpi, actor=request.user, **serializer.service_data())
+        return Response(self.written(kpi))
 
     @extend_schema(
         summary="The KPI's measurements, newest first",

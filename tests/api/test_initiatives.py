@@ -111,7 +111,10 @@ def test_detail_carries_moves_for_the_requesting_user(world: World):
     assert as_csi["vision"]["allowed"] is True
     assert as_team["vision"]["allowed"] is False
     assert as_team["vision"]["permitted"] is False
-    assert as_team["vision"]["reasons"] == ["You do not have permission to make this move."]
+    # the refusal names the role that may accept
+    assert as_team["vision"]["reasons"] == [
+        "Only a CSI manager may accept, reject, cancel or close an initiative."
+    ]
 
 
 def test_detail_lists_unmet_conditions(world: World):
@@ -415,12 +418,22 @@ def test_actions_create_list_and_complete(world: World):
 
 
 def test_review_is_recorded_once_per_iteration_with_a_kpi_snapshot(world: World):
+    # given its KPI reached its target (10 → 8 h, now 7.5 h): "achieved" agrees with the data
+    kpi = world.in_review.kpis.get()
+    services.measurement_record(
+        kpi=kpi,
+        actor=world.users["csi"],
+        points=[{"value": 7.5, "measured_at": "2026-03-01T09:00Z"}],
+    )
+    services.kpi_check(kpi=kpi)
     path = f"/api/v1/initiatives/{world.in_review.pk}/reviews/"
     client = world.client("owner")
     first = client.post(path, {"decision": "achieved", "progress_check": "Met."}, format="json")
     assert first.status_code == 201, first.json()
     assert first.json()["reviewed_by"] == "tina"
-    assert [k["kpi"] for k in first.json()["kpi_snapshot"]] == [world.in_review.kpis.get().key]
+    assert first.json()["decision_override"] == ""
+    (entry,) = first.json()["kpi_snapshot"]
+    assert (entry["kpi"], entry["status"]) == (kpi.key, "achieved")
     second = client.post(path, {"decision": "iterate"}, format="json")
     assert second.status_code == 409
     assert second.json()["code"] == "conflict"

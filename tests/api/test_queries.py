@@ -170,10 +170,11 @@ def test_a_move_runs_a_fixed_number_of_queries(
     factories.KPIFactory.create_batch(kpis, initiative=world.initiative)
     path = f"/api/v1/initiatives/{world.initiative.pk}/transitions/"
     # when its owner moves it: auth 2, the initiative 1, the service 19 (lock, the move's
-    # guard, the update with its history, the log row, the event), the answer 7 (the
-    # moved initiative with its relations and KPIs, and their latest checks)
+    # guard, the update with its history, the log row, the event), the answer 9 (the
+    # moved initiative with its relations and KPIs, and their latest checks; its reviews,
+    # whose last proposes the closing outcome, and the goals an integration suggested)
     client = world.client("owner")
-    with django_assert_num_queries(29):
+    with django_assert_num_queries(31):
         response = client.post(path, {"to": "baseline"}, format="json")
     # then it moved, and its next moves were judged from what was loaded
     assert response.status_code == 200

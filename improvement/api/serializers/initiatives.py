@@ -7,7 +7,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ... import choices
+from ... import choices, workflow
 from ...models import Goal, Initiative, Practice, Service, TransitionLog
 from ...workflow import allowed_transitions
 from ..fields import StrictSlugRelatedField, text, username_field, username_of
@@ -172,7 +172,7 @@ class AllowedTransitionSerializer(serializers.Serializer):
     )
     requires = serializers.ListField(
         child=serializers.CharField(),
-        help_text="Inputs the move needs: reason, lessons_learned, outcome.",
+        help_text="Inputs the move needs: reason, lessons_learned, outcome, resume_by.",
     )
     back = serializers.BooleanField(help_text="A move back in the model.")
 
@@ -195,14 +195,76 @@ LINKS = ("vision", "baseline", "target", "plan", "sustain", "actions", "reviews"
 
 class InitiativeDetailSerializer(InitiativeSerializer):
     """One initiative with its possible moves (for the requesting user), its KPIs with
-    their latest check, and links to its records."""
+    their latest check, links to its records, the closing outcome its data supports, its
+    hold, and what an ITSM integration suggested."""
 
     allowed_transitions = serializers.SerializerMethodField()
     kpis = KPISerializer(many=True, read_only=True)
     links = serializers.SerializerMethodField()
+    outcome_override = serializers.CharField(
+        read_only=True,
+        help_text="Why the closing outcome departs from what the last review's KPIs say "
+        "(empty: it agrees with them).",
+    )
+    proposed_outcome = serializers.SerializerMethodField()
+    held_from = serializers.ChoiceField(
+        choices=choices.Step.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="On hold: the step it returns to when it resumes (empty otherwise).",
+    )
+    hold_reason = serializers.CharField(read_only=True, help_text="Why it is on hold.")
+    hold_until = serializers.DateField(
+        read_only=True, allow_null=True, help_text="On hold: resume by this date."
+    )
+    on_hold_days = serializers.IntegerField(
+        read_only=True, help_text="Whole days spent on hold, the current hold included."
+    )
+    age_days = serializers.IntegerField(
+        read_only=True, help_text="Days since it was registered, without the days on hold."
+    )
+    suggested_accountable = username_of(
+        help_text="The owner an ITSM integration suggested; applied when a CSI manager "
+        "accepts the initiative."
+    )
+    suggested_goals = serializers.PrimaryKeyRelatedField(
+        many=True,
+        read_only=True,
+        help_text="The goals (ids) an ITSM integration suggested; applied on acceptance.",
+    )
 
     class Meta(InitiativeSerializer.Meta):
-        fields = [*InitiativeSerializer.Meta.fields, "allowed_transitions", "kpis", "links"]
+        fields = [
+            *InitiativeSerializer.Meta.fields,
+            "outcome_override",
+            "proposed_outcome",
+            "held_from",
+            "hold_reason",
+            "hold_until",
+            "on_hold_days",
+            "age_days",
+            "suggested_accountable",
+            "suggested_goals",
+            "allowed_transitions",
+            "kpis",
+            "links",
+        ]
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            # what workflow.proposed_outcome answers: the data never proposes `withdrawn`
+            choices=[c for c in choices.Outcome.choices if c[0] != choices.Outcome.WITHDRAWN],
+            allow_null=True,
+            help_text="The closing outcome the KPIs of the last review support; null before "
+            "the first review.",
+        )
+    )
+    def get_proposed_outcome(self, initiative) -> str | None:
+        # the reviews come prefetched (views.initiatives); the latest is the last iteration's
+        latest = max(initiative.reviews.all(), key=lambda r: r.iteration, default=None)
+        if latest is None:
+            return None
+        return str(workflow.proposed_outcome(list(latest.kpi_snapshot or [])))
 
     @extend_schema_field(AllowedTransitionSerializer(many=True))
     def get_allowed_transitions(self, initiative) -> list[dict]:
@@ -233,15 +295,35 @@ class TransitionLogSerializer(serializers.ModelSerializer):
 
 
 class TransitionRequestSerializer(serializers.Serializer):
-    """A move: `to` the next state, with the inputs the move requires."""
+    """A move: `to` the next state, `from` the step the client saw, with the inputs the
+    move requires."""
 
     to = serializers.ChoiceField(choices=choices.Step.choices)
-    comment = text()
-    reason = text(help_text="Required to reject or cancel.")
+    comment = text(help_text="Kept in the log; serves as the reason when `reason` is not given.")
+    reason = text(help_text="Required to reject, cancel, put on hold and for every move back.")
     lessons_learned = text(help_text="Required to cancel.")
     outcome = serializers.ChoiceField(
         choices=choices.Outcome.choices, required=False, help_text="Required to close."
     )
+    override = text(
+        help_text="Closing: why the outcome departs from what the last review's KPIs "
+        "support (then required); kept as the initiative's `outcome_override`."
+    )
+    resume_by = serializers.DateField(
+        required=False, help_text="Required to put on hold: resume by this date (not past)."
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # `from` is a Python keyword: declared here, passed to the service as `from_step`
+        fields["from"] = serializers.ChoiceField(
+            choices=choices.Step.choices,
+            required=False,
+            source="from_step",
+            help_text="The step your page or client saw: if the initiative has moved since, "
+            "the move is refused (409) and nothing changes.",
+        )
+        return fields
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

@@ -113,6 +113,10 @@ class ActionSerializer(StrictModelSerializer):
 
 
 class ReviewSerializer(StrictModelSerializer):
+    """The review of one iteration. Its `decision` must agree with the KPI snapshot
+    (`achieved` only when every KPI is achieved; `improved` only when none regressed and
+    one progressed), or carry `decision_override`: the justification, kept and shown."""
+
     reviewed_by = username_of()
     kpi_snapshot = serializers.JSONField(
         read_only=True, help_text="Each KPI as its latest check stood when the review was made."
@@ -125,6 +129,7 @@ class ReviewSerializer(StrictModelSerializer):
             "initiative",
             "iteration",
             "decision",
+            "decision_override",
             "progress_check",
             "value_check",
             "notes",

@@ -2,36 +2,41 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db.models import Prefetch
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from ... import permissions, selectors, services
+from ... import selectors, services
 from ...filtersets import InitiativeFilterSet
-from ...models import Initiative, TransitionLog
+from ...models import Initiative, Review, TransitionLog
 from .. import serializers as s
-from ..permissions import may_contribute, may_edit
+from ..permissions import (
+    may_contribute,
+    may_contribute_moves,
+    may_delete_initiatives,
+    may_edit,
+    may_move,
+    may_propose,
+)
 from ..schema import operations
 from .base import FilterBackend, ServiceViewSet, nested_list
 from .records import InitiativeRecords
 
 
-def initiative_register(*, actor, priority=None, **data) -> tuple[Initiative, bool]:
-    """services.initiative_create_or_get, then the priority given, on a new initiative only
-    (one transaction): the API's create takes both in one request."""
-    with transaction.atomic():
-        initiative, created = services.initiative_create_or_get(actor=actor, **data)
-        if created and priority:
-            services.initiative_set_priority(initiative=initiative, actor=actor, priority=priority)
-    return initiative, created
-
-
 def _detail_queryset(user):
-    """One initiative with its KPIs and each KPI's latest check, in a fixed few queries."""
-    return selectors.initiative_detail(user).prefetch_related(
-        "goals",
-        selectors.latest_checks_prefetch("kpis__checks"),
+    """One initiative with its KPIs and each KPI's latest check, its reviews (the last one's
+    KPI snapshot proposes the closing outcome; this iteration's answers the review guards)
+    and the owner and goals an integration suggested, in a fixed few queries."""
+    return (
+        selectors.initiative_detail(user)
+        .select_related("suggested_accountable")
+        .prefetch_related(
+            "goals",
+            "suggested_goals",
+            Prefetch("reviews", queryset=Review.objects.order_by("iteration")),
+            selectors.latest_checks_prefetch("kpis__checks"),
+        )
     )
 
 
@@ -41,14 +46,22 @@ def _detail_queryset(user):
     retrieve={
         "summary": "Read an initiative",
         "description": "With `allowed_transitions` for you (and their unmet conditions), its "
-        "KPIs with their latest check, and links to its records.",
+        "KPIs with their latest check, and links to its records; the closing outcome the "
+        "last review's KPIs support (`proposed_outcome`), any override of the outcome, the "
+        "hold (`held_from`, `hold_reason`, `hold_until`, `on_hold_days`), `age_days`, and "
+        "the owner and goals an ITSM integration suggested.",
         "responses": s.InitiativeDetailSerializer,
     },
     create={
         "summary": "Register an initiative",
         "description": "Always created in `proposed`. Idempotent for ITSM tools: when "
-        "`external_system` and `external_id` match an existing initiative, that one is "
-        "answered with 200 and nothing is created.",
+        "`external_system` and `external_id` match an existing initiative (trimmed, whatever "
+        "their case: `ServiceNow` is `servicenow`), that one is answered with 200 and "
+        "nothing is created. An ITSM integration's `accountable` and `goals` are kept as "
+        "suggestions (`suggested_accountable`, `suggested_goals`) that apply when a CSI "
+        "manager accepts; it may not set `responsible`, `consulted` or `informed` (400). "
+        "`accountable` must be someone who may edit initiatives (400 otherwise). `priority` "
+        "is for CSI managers.",
         "request": s.InitiativeSerializer,
         "responses": {
             201: OpenApiResponse(s.InitiativeDetailSerializer, description="Created."),
@@ -93,23 +106,24 @@ class InitiativeViewSet(InitiativeRecords, ServiceViewSet):
     filterset_class = InitiativeFilterSet
     queryset = Initiative.objects.none()  # for the schema; get_queryset scopes it
     role_rules = {
-        "create": permissions.may_propose,
+        "create": may_propose,
         "partial_update": may_contribute,
-        "destroy": permissions.may_manage,
-        "transition": may_contribute,
+        "destroy": may_delete_initiatives,
+        "transition": may_contribute_moves,
         "actions_create": may_contribute,
         "reviews_create": may_contribute,
         **{f"{name}_update": may_contribute for name in s.RECORD_SERIALIZERS},
     }
     object_rules = {
         "partial_update": may_edit,
-        # which moves exactly is the workflow's call (403 or 409 from the service)
-        "transition": may_edit,
+        # which moves exactly is the workflow's call (403 naming who may, or 409)
+        "transition": may_move,
         "actions_create": may_edit,
         "reviews_create": may_edit,
         **{f"{name}_update": may_edit for name in s.RECORD_SERIALIZERS},
     }
-    create_service = initiative_register
+    # one transaction: the priority (CSI managers) is set on a new initiative only
+    create_service = services.initiative_create_or_get
     create_finds_existing = True
     update_service = services.initiative_update
     destroy_service = services.initiative_delete
@@ -155,15 +169,48 @@ class InitiativeViewSet(InitiativeRecords, ServiceViewSet):
 
     @extend_schema(
         summary="Move the initiative",
-        description="`to` is the next state. Reject and cancel need `reason`; cancel also "
-        "`lessons_learned`; close needs `outcome`. Answers the moved initiative, or 409 "
-        "with `errors.conditions` listing every unmet condition (code `transition_blocked`), "
-        "or 409 `conflict` when someone else moved it first.",
+        description="`to` is the next state; `from` the step your page or client saw (a "
+        "move from a stale view is a 409 `conflict` saying where it is now and who moved "
+        "it). Reject, cancel, hold and every move back need `reason` (or a `comment`, which "
+        "serves as the reason); cancel also `lessons_learned`; hold also `resume_by` (a "
+        "date, not in the past), and `to` the step it was held from resumes it; close needs "
+        "`outcome`, and an outcome the last review's KPIs do not support also `override`, "
+        "the justification kept as `outcome_override`. Answers the moved initiative, or "
+        "409 with `errors.conditions` listing every unmet condition (code "
+        "`transition_blocked`), or 409 `conflict` when someone else moved it first; 403 "
+        "names who may make the move.",
         tags=["transitions"],
         request=s.TransitionRequestSerializer,
         responses={200: s.InitiativeDetailSerializer},
         examples=[
             OpenApiExample("Accept", request_only=True, value={"to": "vision"}),
+            OpenApiExample(
+                "Back to the plan",
+                request_only=True,
+                value={
+                    "to": "plan",
+                    "from": "action",
+                    "comment": "The pilot showed the roll-back is not enough.",
+                },
+            ),
+            OpenApiExample(
+                "Put on hold",
+                request_only=True,
+                value={
+                    "to": "on_hold",
+                    "reason": "Waiting for the vendor's contract.",
+                    "resume_by": "2027-02-01",
+                },
+            ),
+            OpenApiExample(
+                "Close against the data",
+                request_only=True,
+                value={
+                    "to": "closed",
+                    "outcome": "successful",
+                    "override": "The survey KPI lags; the CAB accepted the interviews.",
+                },
+            ),
             OpenApiExample(
                 "Blocked",
                 response_only=True,
@@ -172,6 +219,18 @@ class InitiativeViewSet(InitiativeRecords, ServiceViewSet):
                     "code": "transition_blocked",
                     "message": "It cannot move to '3 · Where do we want to be?' yet.",
                     "errors": {"conditions": ["KPI 'Mean time to resolve' has no baseline."]},
+                },
+            ),
+            OpenApiExample(
+                "Moved since you looked",
+                response_only=True,
+                status_codes=["409"],
+                value={
+                    "code": "conflict",
+                    "message": "The initiative was moved by csi at 2026-12-01 10:02: it is "
+                    "now in '4 · How do we get there?', not '5 · Take action' as on your "
+                    "page. Reload to see it, then choose again.",
+                    "errors": {},
                 },
             ),
         ],

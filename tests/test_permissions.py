@@ -99,6 +99,50 @@ def _transition(step: str, to: str, *, decision: str | None = None, **inputs):
     return given, when, then
 
 
+def _resume():
+    def given(w: World):
+        return w.initiative_at(Step.ON_HOLD, held_from=Step.ACTION)
+
+    def when(w: World, initiative, actor):
+        services.initiative_transition(initiative=initiative, to=Step.ACTION, actor=actor)
+
+    def then(w: World, initiative, actor):
+        assert Initiative.objects.get(pk=initiative.pk).step == Step.ACTION
+
+    return given, when, then
+
+
+def _rebaseline():
+    def given(w: World):
+        return w.initiative_at(Step.ACTION)
+
+    def when(w: World, initiative, actor):
+        services.kpi_rebaseline(
+            kpi=initiative.kpis.get(), actor=actor, reason="Scope grew.", target_value=8.5
+        )
+
+    def then(w: World, initiative, actor):
+        assert initiative.kpis.get().target_value == 8.5
+
+    return given, when, then
+
+
+def _review_override():
+    def given(w: World):
+        return w.initiative_at(Step.REVIEW)
+
+    def when(w: World, initiative, actor):
+        services.review_create(
+            initiative=initiative, actor=actor, decision="achieved",
+            decision_override="The sponsor accepts it.",
+        )  # fmt: skip
+
+    def then(w: World, initiative, actor):
+        assert initiative.reviews.get().decision_override == "The sponsor accepts it."
+
+    return given, when, then
+
+
 def _propose():
     def when(w, _, actor):
         services.initiative_create(actor=actor, title="Automate password resets")
@@ -224,6 +268,9 @@ ACTIONS = {
         _transition(Step.ACTION, Step.ON_HOLD, reason="Change freeze.", resume_by=RESUME_BY),
         EDITORS,
     ),
+    "resume_from_hold": (_resume(), EDITORS),
+    "rebaseline_a_locked_kpi": (_rebaseline(), CSI),
+    "review_with_an_override": (_review_override(), EDITORS),
     "accept": (_transition(Step.PROPOSED, Step.VISION), CSI),
     "reject": (_transition(Step.PROPOSED, Step.REJECTED, reason="Duplicate."), CSI),
     "cancel": (_transition(Step.PLAN, Step.CANCELLED, **CANCEL_INPUTS), CSI),

@@ -10,19 +10,27 @@ from django.urls import reverse
 
 from .. import permissions, selectors
 from ..models import Initiative
-from . import pages
+from . import pages_initiative
+
+#: who may use the browser pages (permissions.may_use_browser)
+NEED_BROWSER = (
+    "Only users with a CIR role — Viewer, Improvement team, Service owner, Process owner or "
+    "CSI manager — may open these pages; an ITSM integration account uses the API only."
+)
 
 
 class CIRAccessMixin:
-    """Anonymous users are sent to sign in; signed-in users without access get 403."""
+    """Anonymous users are sent to sign in; signed-in users without access get 403, with
+    the role the page needs (`denial`)."""
 
     nav = ""
+    denial = NEED_BROWSER
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not self.has_access(request.user):
-            raise PermissionDenied("Your account has no role that opens this page.")
+            raise PermissionDenied(self.denial)
         return super().dispatch(request, *args, **kwargs)
 
     def has_access(self, user) -> bool:
@@ -40,8 +48,9 @@ def initiative_url(initiative: Initiative, anchor: str = "") -> str:
 
 
 def load_for_page(user, reference: str) -> Initiative:
-    """The initiative with everything its page shows (see pages.initiatives_for_page)."""
-    return _get(pages.initiatives_for_page(user), reference)
+    """The initiative with everything its page shows (see
+    pages_initiative.initiatives_for_page)."""
+    return _get(pages_initiative.initiatives_for_page(user), reference)
 
 
 def load_for_write(user, reference: str) -> Initiative:

@@ -4,6 +4,10 @@ Model forms are used for their fields, labels and initial values only: `_post_cl
 switched off, so the model is never validated or saved by the form. Views pass
 `cleaned_data` to a service and put the service's domain errors back on the form with
 `add_service_errors`.
+
+This module holds the shared base and the register's forms (proposing, an initiative's
+details, goals); the initiative page's records, actions, KPIs, reviews and moves are in
+forms_initiative.
 """
 
 from __future__ import annotations
@@ -15,25 +19,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.forms import renderers as forms_renderers
 from django.forms.renderers import DjangoTemplates
-from django.utils import timezone
 from django.utils.functional import cached_property
 
 from .. import choices
-from ..exceptions import CIRError
-from ..models import (
-    KPI,
-    Action,
-    Baseline,
-    Goal,
-    Initiative,
-    Plan,
-    Practice,
-    Review,
-    Service,
-    Sustain,
-    Target,
-    Vision,
-)
+from ..exceptions import CIRError, Conflict
+from ..models import Goal, Initiative, Practice, Service
 
 User = get_user_model()
 
@@ -137,7 +127,8 @@ class ServiceFormMixin:
                 continue
             self._put(name, messages)
             placed = True
-        if not placed:
+        # a conflict's message says what changed and how to go on: always shown on top
+        if not placed or isinstance(exc, Conflict):
             self.add_error(None, exc.message)
 
     def _put(self, name: str, messages) -> None:
@@ -277,226 +268,6 @@ class InitiativeForm(ServiceModelForm):
         for name in ("responsible", "consulted", "informed"):
             data[name] = list(data[name])
         return data
-
-
-# --- step records ------------------------------------------------------------------------
-
-
-class VisionForm(ServiceModelForm):
-    goals = forms.ModelMultipleChoiceField(
-        queryset=Goal.objects.none(),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label="Organisational goals it serves",
-    )
-
-    class Meta:
-        model = Vision
-        fields = ["statement", "goals", "stakeholders", "expected_value", "authority"]
-        labels = {
-            "statement": "Vision statement",
-            "expected_value": "Expected value",
-            "authority": "Authority to proceed",
-        }
-        help_texts = {
-            "statement": "Where will we be, and why does it matter to the organisation?",
-            "stakeholders": "Who cares about the outcome, and who is affected?",
-        }
-        widgets = {
-            "statement": _textarea(3),
-            "stakeholders": _textarea(2),
-            "expected_value": _textarea(2),
-            "authority": _textarea(2),
-        }
-
-    def __init__(self, *args, initiative=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        qs = Goal.objects.filter(active=True)
-        if initiative is not None:
-            selected = [g.pk for g in initiative.goals.all()]
-            qs = Goal.objects.filter(active=True) | Goal.objects.filter(pk__in=selected)
-            self.fields["goals"].initial = selected
-        self.fields["goals"].queryset = qs.distinct().order_by("title")
-
-    def service_data(self) -> dict:
-        data = dict(self.cleaned_data)
-        data["goals"] = list(data["goals"])
-        return data
-
-
-class BaselineForm(ServiceModelForm):
-    class Meta:
-        model = Baseline
-        fields = ["assessment", "method", "assessed_on"]
-        labels = {"assessment": "Assessment: where are we now?", "assessed_on": "Assessed on"}
-        help_texts = {"method": "How it was measured: data sources, surveys, interviews."}
-        widgets = {"assessment": _textarea(4), "method": _textarea(2), "assessed_on": DateInput()}
-
-
-class TargetForm(ServiceModelForm):
-    class Meta:
-        model = Target
-        fields = ["objectives", "csfs"]
-        labels = {"objectives": "SMART objectives", "csfs": "Critical success factors"}
-        help_texts = {
-            "objectives": "Specific, measurable, achievable, relevant and time-bound: "
-            "what will be true, and by when?",
-            "csfs": "What must go right for the objectives to be met.",
-        }
-        widgets = {"objectives": _textarea(4), "csfs": _textarea(2)}
-
-
-class PlanForm(ServiceModelForm):
-    class Meta:
-        model = Plan
-        fields = ["approach", "hypotheses", "checkpoints", "risks"]
-        widgets = {
-            "approach": _textarea(3),
-            "hypotheses": _textarea(3),
-            "checkpoints": _textarea(2),
-            "risks": _textarea(2),
-        }
-
-
-class SustainForm(ServiceModelForm):
-    class Meta:
-        model = Sustain
-        fields = ["embedding", "lessons_learned", "monitor_until"]
-        labels = {"embedding": "Embedding measures", "monitor_until": "Monitor until"}
-        widgets = {
-            "embedding": _textarea(3),
-            "lessons_learned": _textarea(3),
-            "monitor_until": DateInput(),
-        }
-
-
-RECORD_FORMS = {
-    "vision": VisionForm,
-    "baseline": BaselineForm,
-    "target": TargetForm,
-    "plan": PlanForm,
-    "sustain": SustainForm,
-}
-
-
-# --- actions, KPIs, measurements, reviews ----------------------------------------------------
-
-
-class ActionForm(ServiceModelForm):
-    owner = UserChoiceField(queryset=User.objects.none(), required=False)
-
-    class Meta:
-        model = Action
-        fields = ["title", "owner", "due_date", "status", "notes"]
-        widgets = {"due_date": DateInput(), "notes": _textarea(2)}
-
-    def __init__(self, *args, users=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = active_users()
-        share_user_choices(self, users)
-
-
-class KPIForm(ServiceModelForm):
-    target_change_pct = forms.FloatField(
-        required=False,
-        label="…or target as a change (%)",
-        help_text="Instead of a target value: −15 means 15 % below the baseline.",
-    )
-
-    class Meta:
-        model = KPI
-        fields = ["name", "key", "unit", "kind", "direction", "aggregation", "window_days",
-                  "baseline_value", "baseline_date", "target_value", "target_change_pct",
-                  "target_date", "tolerance", "csf"]  # fmt: skip
-        labels = {
-            "key": "Key",
-            "window_days": "Window (days)",
-            "baseline_value": "Baseline value",
-            "baseline_date": "Baseline date",
-            "target_value": "Target value",
-            "target_date": "Target date",
-        }
-        help_texts = {
-            "key": "Stable slug that ITSM tools post measurements to, e.g. mttr-payroll.",
-            "unit": "e.g. h, %, tickets",
-            "tolerance": "Slack in progress units (0.05 = 5 % of the way from baseline to target).",
-        }
-        widgets = {"baseline_date": DateInput(), "target_date": DateInput()}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            # the key is what tools post to: it never changes once defined
-            del self.fields["key"]
-        for name in ("window_days", "tolerance"):
-            self.fields[name].required = False  # left empty: the model's default applies
-
-    def service_data(self) -> dict:
-        data = dict(self.cleaned_data)
-        if data.get("target_change_pct") is None:
-            data.pop("target_change_pct", None)
-        if data.get("tolerance") is None:
-            data.pop("tolerance", None)
-        if data.get("window_days") is None:
-            data.pop("window_days", None)
-        return data
-
-
-class MeasurementForm(ServiceForm):
-    value = forms.FloatField(label="Value")
-    measured_at = forms.DateTimeField(label="Measured at", widget=DateTimeInput())
-    source = forms.CharField(max_length=64, required=False, initial="manual")
-    note = forms.CharField(max_length=500, required=False)
-
-    def __init__(self, *args, unit: str = "", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["measured_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
-        if unit:
-            self.fields["value"].label = f"Value ({unit})"
-
-    def point(self) -> dict:
-        data = self.cleaned_data
-        return {
-            "value": data["value"],
-            "measured_at": data["measured_at"],
-            "source": data.get("source") or "manual",
-            "note": data.get("note") or "",
-        }
-
-
-class ReviewForm(ServiceModelForm):
-    decision = forms.ChoiceField(
-        choices=choices.Decision.choices, widget=forms.RadioSelect, label="Decision"
-    )
-
-    class Meta:
-        model = Review
-        fields = ["progress_check", "value_check", "decision", "notes"]
-        labels = {
-            "progress_check": "Progress: were the objectives achieved?",
-            "value_check": "Value: is it still relevant and worth it?",
-        }
-        help_texts = {"progress_check": "", "value_check": ""}
-        widgets = {
-            "progress_check": _textarea(3),
-            "value_check": _textarea(2),
-            "notes": _textarea(2),
-        }
-
-
-class MoveForm(ServiceForm):
-    """One move of the workflow; `to` must be one the user is offered (checked in the view)."""
-
-    to = forms.CharField(max_length=16)
-    comment = forms.CharField(required=False, widget=_textarea(2), label="Comment (optional)")
-    reason = forms.CharField(required=False, widget=_textarea(2), label="Reason")
-    lessons_learned = forms.CharField(required=False, widget=_textarea(2), label="Lessons learned")
-    outcome = forms.ChoiceField(
-        required=False, choices=[("", "Choose an outcome"), *choices.Outcome.choices]
-    )
-
-    def inputs(self, requires: tuple[str, ...]) -> dict:
-        return {name: self.cleaned_data.get(name, "") for name in requires}
 
 
 class GoalForm(ServiceModelForm):

@@ -1,10 +1,12 @@
-"""The initiative page and its writes: moves, step records, details, actions, KPIs,
-measurements and reviews.
+"""The initiative page and its writes: moves, step records, details, actions, KPIs (and
+their re-baseline), measurements and reviews.
 
 Views are thin: they parse a form, call one service, and answer with the page (or, for an
 htmx request, the part of the page that changed). Domain errors are shown next to their
 field or at the top; every successful POST without htmx redirects (POST-redirect-GET).
-Only the moves a user may make are offered; anything else posted gets 403.
+Only the moves a user may make are offered; anything else posted gets 403, naming the role
+or RACI position needed. A move or a record edit made from a stale page is refused (409):
+nothing changes, and the answer says what did and shows what is true now.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from .. import permissions, services, workflow
 from ..choices import Step
 from ..exceptions import CIRError, Conflict, Forbidden, InvalidInput, TransitionBlocked
 from ..models import KPI
-from . import pages
+from . import pages_initiative as pages
 from .access import CIRAccessMixin, initiative_url, load_for_page, load_for_write
-from .forms import (
+from .forms import InitiativeForm
+from .forms_initiative import (
+    OVERRIDE_HINT,
     RECORD_FORMS,
     ActionForm,
-    InitiativeForm,
     KPIForm,
+    KPIRebaselineForm,
     MeasurementForm,
     MoveForm,
     ReviewForm,
@@ -76,7 +80,7 @@ class InitiativePostView(CIRAccessMixin, View):
         except Forbidden as exc:
             raise PermissionDenied(exc.message) from exc
 
-    def require(self, allowed: bool, message: str = "You may not change this initiative.") -> None:
+    def require(self, allowed: bool, message: str = permissions.NEED_EDIT) -> None:
         if not allowed:
             raise PermissionDenied(message)
 
@@ -91,6 +95,8 @@ class InitiativePostView(CIRAccessMixin, View):
                 result = write()
             except self.form_errors as exc:
                 form.add_service_errors(exc)
+                if isinstance(exc, Conflict):
+                    failed["status"] = 409  # refused as it stands (a locked goalpost)
             else:
                 return self.success(message(result), **self.saved(result))
         return self.failure(**failed)
@@ -105,6 +111,17 @@ class InitiativePostView(CIRAccessMixin, View):
             fresh = load_for_page(request.user, self.initiative.reference)
             return self.render_partial(fresh, flash=message, **overrides)
         messages.success(request, message)
+        return HttpResponseRedirect(initiative_url(self.initiative, self.anchor))
+
+    def stale(self, message: str) -> HttpResponse:
+        """A move made from an out-of-date page: nothing changed. htmx gets the initiative as
+        it is now with the message (409); a plain post goes back to the page, which says it."""
+        if self.request.htmx:
+            fresh = load_for_page(self.request.user, self.initiative.reference)
+            context = pages.initiative_page(self.request.user, fresh, error=message)
+            html = render_to_string(InitiativePostView.partial, context, request=self.request)
+            return HttpResponse(html, status=409)
+        messages.error(self.request, message)
         return HttpResponseRedirect(initiative_url(self.initiative, self.anchor))
 
     def failure(self, *, status: int = 422, **overrides) -> HttpResponse:
@@ -131,7 +148,7 @@ class InitiativePostView(CIRAccessMixin, View):
 
 
 class RecordUpdateView(InitiativePostView):
-    """Save the record of step 1, 2, 3, 4 or 7."""
+    """Save the record of step 1, 2, 3, 4 or 7, from the version the page showed."""
 
     partial = "improvement/includes/_step_section_response.html"
 
@@ -147,15 +164,25 @@ class RecordUpdateView(InitiativePostView):
             auto_id=f"id_{record}_%s",
             **extra,
         )
-        data = form.service_data if hasattr(form, "service_data") else lambda: form.cleaned_data
-        return self.answer(
-            form,
-            lambda: services.step_record_update(
-                initiative=initiative, record=record, actor=request.user, **data()
-            ),
-            lambda _: f"{pages.STEP_TITLES[record]} saved.",
-            **{f"{record}_form": form},
-        )
+        if form.is_valid():
+            try:
+                services.step_record_update(
+                    initiative=initiative,
+                    record=record,
+                    actor=request.user,
+                    version=form.seen_version(),
+                    **form.service_data(),
+                )
+            except Conflict as exc:
+                # changed since the page was shown: the record as it is now, what was typed
+                # kept beside it, nothing saved
+                conflict = {"name": record, "message": exc.message, "unsaved": form.unsaved()}
+                return self.failure(status=409, record_conflict=conflict)
+            except InvalidInput as exc:
+                form.add_service_errors(exc)
+            else:
+                return self.success(f"{pages.STEP_TITLES[record]} saved.", saved=record)
+        return self.failure(**{f"{record}_form": form})
 
 
 class DetailsUpdateView(InitiativePostView):
@@ -180,34 +207,56 @@ class DetailsUpdateView(InitiativePostView):
 
 
 class MoveView(InitiativePostView):
-    """Make one move of the workflow: only the moves offered to the user; else 403."""
+    """Make one move of the workflow, from the step the page showed: only the moves offered
+    to the user (else 403, naming who may); a move from a stale page is refused (409)."""
 
     anchor = "moves"
 
     def handle(self, request, initiative):
-        form = MoveForm(request.POST, auto_id="id_move_%s")
-        move = form.is_valid() and workflow.offered_move(
-            initiative, request.user, form.cleaned_data["to"]
+        to, seen = request.POST.get("to", ""), request.POST.get("from", "")
+        move = workflow.offered_move(initiative, request.user, to)
+        if move is None and seen in ("", initiative.step):
+            raise PermissionDenied(self.denial(initiative, to))
+        # not offered from a stale page: the service answers what changed (Conflict)
+        requirements = move.requires if move else ()
+        form = MoveForm(
+            request.POST, requires=[r.name for r in requirements], auto_id=f"id_move_{to}_%s"
         )
-        if not move:
-            raise PermissionDenied("That move is not offered to you.")
-        to = form.cleaned_data["to"]
+        if not form.is_valid():
+            return self.refused(form, to, status=422)
         try:
             moved = services.initiative_transition(
                 initiative=initiative,
                 to=to,
                 actor=request.user,
-                comment=form.cleaned_data.get("comment", ""),
-                **form.inputs(tuple(r.name for r in move.requires)),
+                comment=form.cleaned_data.get("comment") or "",
+                from_step=form.seen_step(),
+                **form.inputs(),
             )
-        except TransitionBlocked as exc:
-            return self.failure(status=409, move_errors=exc.reasons, move_form=form, move_to=to)
         except Conflict as exc:
-            return self.failure(status=409, move_errors=[exc.message])
+            return self.stale(exc.message)
+        except TransitionBlocked as exc:
+            checks = move.check(initiative, form.inputs()) if move and move.check else []
+            form.add_blocked(exc.reasons, requirements, checks)
+            return self.refused(form, to, status=409)
         except InvalidInput as exc:
-            errors = [m for v in exc.errors.values() for m in v] or [exc.message]
-            return self.failure(status=422, move_errors=errors, move_form=form, move_to=to)
+            form.add_service_errors(exc)
+            return self.refused(form, to, status=422)
         return self.success(f"{moved.reference} moved to “{Step(moved.step).label}”.")
+
+    def refused(self, form, to: str, *, status: int) -> HttpResponse:
+        """The move's form again with its errors; every message also goes on top, for a
+        move the page shows without a form."""
+        errors = [str(m) for messages_ in form.errors.values() for m in messages_]
+        return self.failure(status=status, move_form=form, move_to=to, move_errors=errors)
+
+    def denial(self, initiative, to: str) -> str:
+        """Why a move is not offered: the role or RACI position it needs, or that there is
+        no such move from here."""
+        t = workflow.find_transition(initiative, to)
+        if t is None:
+            return f"That move is not possible from “{initiative.get_step_display()}”."
+        return permissions.move_denial(t.permission, initiative, self.request.user)
 
 
 class ActionPostView(InitiativePostView):
@@ -282,14 +331,34 @@ class KPICreateView(KPIPostView):
 
 
 class KPIUpdateView(KPIPostView):
+    """Change a KPI's definition. Once the initiative has left step 3 the goalposts are
+    locked: a change of them is refused with the way on, and nothing changes."""
+
+    form_errors = (InvalidInput, Conflict)
+
     def handle(self, request, initiative, pk):
         kpi = self.editable_kpi(request, initiative, pk)
-        form = KPIForm(request.POST, instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
+        data = KPIForm.with_locked_values(request.POST, kpi)
+        form = KPIForm(data, instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
         return self.answer(
             form,
             lambda: services.kpi_update(kpi=kpi, actor=request.user, **form.service_data()),
             lambda kpi: f"KPI “{kpi.name}” saved.",
             kpi_forms={kpi.pk: form},
+        )
+
+
+class KPIRebaselineView(KPIPostView):
+    """A CSI manager changes a locked KPI definition, with a reason kept in its revision."""
+
+    def handle(self, request, initiative, pk):
+        kpi = get_object_or_404(initiative.kpis, pk=pk)
+        form = KPIRebaselineForm(request.POST, instance=kpi, auto_id=f"id_rb{kpi.pk}_%s")
+        return self.answer(
+            form,
+            lambda: services.kpi_rebaseline(kpi=kpi, actor=request.user, **form.service_data()),
+            lambda kpi: f"KPI “{kpi.name}” re-baselined.",
+            rebaseline_forms={kpi.pk: form},
         )
 
 
@@ -312,10 +381,7 @@ class MeasurementCreateView(KPIPostView):
 
     def handle(self, request, initiative, pk):
         kpi = get_object_or_404(initiative.kpis, pk=pk)
-        self.require(
-            permissions.may_record_measurements(request.user, kpi),
-            "You may not record measurements for this KPI.",
-        )
+        self.require(permissions.may_record_measurements(request.user, kpi), permissions.NEED_FEED)
         form = MeasurementForm(request.POST, auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
 
         def record() -> KPI:
@@ -333,21 +399,43 @@ class MeasurementCreateView(KPIPostView):
 
 
 class ReviewCreateView(InitiativePostView):
+    """Record this iteration's review. A decision the KPI snapshot does not support is
+    refused with each conflicting KPI in words, unless a justification makes it an override."""
+
     anchor = "step-review"
     section = "review"
-    # one review per iteration, in step 6: the service's refusal is shown on the form
-    form_errors = (InvalidInput, Conflict)
 
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
         form = ReviewForm(request.POST, auto_id="id_review_%s")
-        return self.answer(
-            form,
-            lambda: services.review_create(
-                initiative=initiative, actor=request.user, **form.cleaned_data
-            ),
-            lambda review: (
-                f"Review of iteration {review.iteration} recorded: {review.get_decision_display()}."
-            ),
-            review_form=form,
-        )
+        if form.is_valid():
+            try:
+                review = services.review_create(
+                    initiative=initiative, actor=request.user, **form.cleaned_data
+                )
+            except InvalidInput as exc:
+                self.decision_refused(form, exc)
+            except Conflict as exc:  # one review per iteration, in step 6
+                form.add_service_errors(exc)
+            else:
+                override = " (an override)" if review.decision_override else ""
+                return self.success(
+                    f"Review of iteration {review.iteration} recorded: "
+                    f"{review.get_decision_display()}{override}.",
+                    saved=self.section,
+                )
+        return self.failure(review_form=form)
+
+    @staticmethod
+    def decision_refused(form, exc: InvalidInput) -> None:
+        """Each conflicting KPI in words on the decision, then the way on in the page's
+        words (the service's last line names the API's field)."""
+        errors = exc.errors if isinstance(exc.errors, dict) else {}
+        decision = errors.get("decision", [])
+        if len(decision) > 1:
+            form.add_error("decision", [*decision[:-1], OVERRIDE_HINT])
+            others = {k: v for k, v in errors.items() if k != "decision"}
+            if others:
+                form.add_service_errors(InvalidInput(exc.message, errors=others))
+        else:
+            form.add_service_errors(exc)

@@ -13,7 +13,7 @@ from django.views.generic import FormView, TemplateView
 
 from .. import permissions, services
 from ..exceptions import Forbidden, InvalidInput
-from . import pages
+from . import access, pages
 from .access import CIRAccessMixin, initiative_url
 from .forms import ProposeForm
 
@@ -112,6 +112,14 @@ class ProposeView(CIRAccessMixin, FormView):
 
     def has_access(self, user) -> bool:
         return permissions.may_use_browser(user) and permissions.may_propose(user)
+
+    @property
+    def denial(self) -> str:
+        return (
+            permissions.NEED_CONTRIBUTOR
+            if permissions.may_use_browser(self.request.user)
+            else access.NEED_BROWSER
+        )
 
     def form_valid(self, form):
         data = dict(form.cleaned_data)

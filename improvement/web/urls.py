@@ -28,6 +28,11 @@ urlpatterns = [
     path(f"{page}kpis/<int:pk>/", initiative.KPIUpdateView.as_view(), name="kpi-update"),
     path(f"{page}kpis/<int:pk>/delete/", initiative.KPIDeleteView.as_view(), name="kpi-delete"),
     path(
+        f"{page}kpis/<int:pk>/rebaseline/",
+        initiative.KPIRebaselineView.as_view(),
+        name="kpi-rebaseline",
+    ),
+    path(
         f"{page}kpis/<int:pk>/measurements/",
         initiative.MeasurementCreateView.as_view(),
         name="measurement-create",

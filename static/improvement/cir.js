@@ -40,11 +40,25 @@ function cirShowError(text) {
   main.insertBefore(p, main.firstChild);
   window.scrollTo({ top: 0 });
 }
+// A 403 page names the role or RACI position needed: show its words.
+function cirForbiddenReason(xhr) {
+  try {
+    var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    var reason = doc.getElementById("forbidden-reason");
+    return reason ? reason.textContent.trim() : "";
+  } catch (e) {
+    return "";
+  }
+}
 document.addEventListener("htmx:responseError", function (event) {
-  var status = event.detail.xhr ? event.detail.xhr.status : 0;
-  cirShowError(status === 403
-    ? "You are not allowed to do that. Reload the page to see what you can do."
-    : "Something went wrong (" + status + "). Reload the page and try again.");
+  var xhr = event.detail.xhr;
+  var status = xhr ? xhr.status : 0;
+  if (status === 403) {
+    var reason = cirForbiddenReason(xhr);
+    cirShowError("You are not allowed to do that. " + (reason || "Reload the page to see what you can do."));
+  } else {
+    cirShowError("Something went wrong (" + status + "). Reload the page and try again.");
+  }
 });
 document.addEventListener("htmx:sendError", function () {
   cirShowError("The server could not be reached. Check your connection and try again.");

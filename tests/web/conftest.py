@@ -1,4 +1,7 @@
-"""Helpers of the browser tests: URLs by name, the htmx header, a signed-in client."""
+"""Helpers of the browser tests: URLs by name, the htmx header, a signed-in client, a
+page's text."""
+
+import html
 
 import pytest
 from django.urls import reverse
@@ -14,6 +17,11 @@ def url(name, *args):
 
 def page(initiative):
     return url("initiative", initiative.reference)
+
+
+def text(response) -> str:
+    """The HTML of a response with its character references resolved (' for &#x27;)."""
+    return html.unescape(response.content.decode())
 
 
 @pytest.fixture

@@ -4,14 +4,8 @@ import pytest
 
 from improvement.exceptions import InvalidInput
 from improvement.models import Initiative
-from improvement.web.forms import (
-    ActionForm,
-    InitiativeForm,
-    KPIForm,
-    MeasurementForm,
-    ProposeForm,
-    VisionForm,
-)
+from improvement.web.forms import InitiativeForm, ProposeForm
+from improvement.web.forms_initiative import ActionForm, KPIForm, MeasurementForm, VisionForm
 
 from .. import factories
 

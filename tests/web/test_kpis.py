@@ -1,0 +1,157 @@
+"""The KPI cards' goalposts: locked once the initiative has left step 3 (a change is refused
+with the way on, and nothing changes), re-baselined by a CSI manager with a reason, and
+every definition change listed beside the chart as a revision."""
+
+import re
+
+import pytest
+
+from improvement import services
+from improvement.choices import Step
+from improvement.models import KPI, KPIRevision
+
+from .conftest import HTMX, page, text, url
+
+pytestmark = pytest.mark.django_db
+
+
+def kpi_data(kpi, **changes) -> dict:
+    """The KPI's edit form as a browser posts it while the goalposts are open."""
+    data = {
+        "name": kpi.name, "unit": kpi.unit, "kind": kpi.kind, "direction": kpi.direction,
+        "aggregation": kpi.aggregation, "window_days": kpi.window_days,
+        "baseline_value": kpi.baseline_value, "baseline_date": kpi.baseline_date.isoformat(),
+        "target_value": kpi.target_value, "target_date": kpi.target_date.isoformat(),
+        "tolerance": kpi.tolerance, "csf": kpi.csf,
+    }  # fmt: skip
+    return data | changes
+
+
+@pytest.fixture
+def planned(initiative_at, team_member):
+    """An initiative in step 4 with one KPI defined through the service (so it has its
+    first revision), and that KPI."""
+    initiative = initiative_at(Step.TARGET, complete=True)
+    initiative.kpis.all().delete()
+    kpi = services.kpi_create(
+        initiative=initiative, actor=team_member, key="mttr", name="MTTR", unit="h",
+        direction="decrease", baseline_value=10, baseline_date="2026-01-01", target_value=8,
+        target_date="2026-07-01",
+    )  # fmt: skip
+    services.initiative_transition(initiative=initiative, to=Step.PLAN, actor=team_member)
+    return initiative, KPI.objects.get(pk=kpi.pk)
+
+
+def test_after_step_3_the_goalposts_show_locked_with_the_way_on(client_for, team_member, planned):
+    initiative, kpi = planned
+    html = text(client_for(team_member).get(page(initiative)))
+    card = html.split(f'id="kpi-{kpi.pk}"')[1].split("</article>")[0]
+    for name in ("baseline_value", "baseline_date", "target_value", "target_date", "direction",
+                 "aggregation", "window_days", "target_change_pct"):  # fmt: skip
+        field = re.search(rf'<[^>]*id="id_kpi{kpi.pk}_{name}"[^>]*>', card).group(0)
+        assert "disabled" in field, name
+        assert f"id_kpi{kpi.pk}_{name}_helptext" in field  # "Locked since …" describes it
+    assert "disabled" not in re.search(rf'<[^>]*id="id_kpi{kpi.pk}_name"[^>]*>', card).group(0)
+    notice = card.split(f'id="kpi-{kpi.pk}-locked"')[1].split("</div>")[0]
+    assert "move the initiative back to “3 · Where do we want to be?”" in notice
+    assert "ask a CSI manager to re-baseline" in notice
+    assert "Re-baseline…" not in card  # a CSI manager's form
+
+
+def test_a_locked_change_is_refused_on_the_form_and_changes_nothing(
+    client_for, team_member, planned
+):
+    initiative, kpi = planned
+    response = client_for(team_member).post(
+        url("kpi-update", initiative.reference, kpi.pk),
+        kpi_data(kpi, name="MTTR (renamed)", target_value=6),
+        **HTMX,
+    )
+    assert response.status_code == 409
+    html = text(response)
+    card = html.split(f'id="kpi-{kpi.pk}"')[1].split("</article>")[0]
+    assert "The baseline and target of KPI 'MTTR (renamed)' are locked" in card
+    assert "Move it back to '3 · Where do we want to be?'" in card
+    error = card.split(f'id="id_kpi{kpi.pk}_target_value_error"')[1].split("</ul>")[0]
+    assert "Locked since the initiative left step 3." in error
+    # the stored target is shown, not the refused one, described by its error; nothing saved
+    field = re.search(rf'<input[^>]*id="id_kpi{kpi.pk}_target_value"[^>]*>', card).group(0)
+    assert 'value="8.0"' in field and "disabled" in field
+    assert f"id_kpi{kpi.pk}_target_value_error" in field
+    fresh = KPI.objects.get(pk=kpi.pk)
+    assert (fresh.name, fresh.target_value) == ("MTTR", 8.0)
+    assert kpi.revisions.count() == 1
+
+
+def test_the_browsers_post_of_a_locked_form_saves_the_rest(client_for, team_member, planned):
+    # a browser does not send disabled inputs: the goalposts are missing from the post
+    initiative, kpi = planned
+    data = kpi_data(kpi, name="Mean time to restore")
+    for name in ("baseline_value", "baseline_date", "target_value", "target_date", "direction",
+                 "aggregation", "window_days"):  # fmt: skip
+        data.pop(name)
+    response = client_for(team_member).post(url("kpi-update", initiative.reference, kpi.pk), data)
+    assert response.status_code == 302
+    kpi.refresh_from_db()
+    assert (kpi.name, kpi.target_value) == ("Mean time to restore", 8.0)
+    assert kpi.revisions.last().changes == {"name": ["MTTR", "Mean time to restore"]}
+
+
+def test_a_csi_manager_rebaselines_with_a_reason(client_for, csi, planned):
+    initiative, kpi = planned
+    client = client_for(csi)
+    html = text(client.get(page(initiative)))
+    card = html.split(f'id="kpi-{kpi.pk}"')[1].split("</article>")[0]
+    assert "Re-baseline…" in card and "or re-baseline the KPI below, with a reason" in card
+    data = kpi_data(kpi, target_value=7, reason="")
+    data.pop("name")
+    # without a reason: refused on the reason field, nothing changes
+    response = client.post(url("kpi-rebaseline", initiative.reference, kpi.pk), data, **HTMX)
+    assert response.status_code == 422
+    assert f'id="id_rb{kpi.pk}_reason_error"' in text(response)
+    assert "Say why the KPI changes." in text(response)
+    assert KPI.objects.get(pk=kpi.pk).target_value == 8
+    # with one: changed, and the revision says who, why, old → new
+    why = "The service desk merged two queues."
+    response = client.post(
+        url("kpi-rebaseline", initiative.reference, kpi.pk), data | {"reason": why}, **HTMX
+    )
+    assert response.status_code == 200
+    assert KPI.objects.get(pk=kpi.pk).target_value == 7
+    revision = kpi.revisions.last()
+    assert (revision.kind, revision.by, revision.reason) == (KPIRevision.Kind.REBASELINED, csi, why)
+    history = text(response).split(f'id="kpi-{kpi.pk}-revisions"')[1].split("</details>")[0]
+    assert "2 revisions" in history and "last re-baselined" in history
+    assert '<span class="tag tag--rev-rebaselined">Re-baselined</span>' in history
+    assert f"Why: {why}" in history
+    assert "Target value</span>: <del>8 h</del>" in history and "<ins>7 h</ins>" in history
+    assert '<span class="tag tag--rev-defined">Defined</span>' in history
+
+
+def test_only_a_csi_manager_rebaselines(client_for, team_member, planned):
+    initiative, kpi = planned
+    data = kpi_data(kpi, target_value=7, reason="Because")
+    response = client_for(team_member).post(
+        url("kpi-rebaseline", initiative.reference, kpi.pk), data
+    )
+    assert response.status_code == 403
+    assert "Only a CSI manager may re-baseline a KPI after step 3." in text(response)
+    assert KPI.objects.get(pk=kpi.pk).target_value == 8
+
+
+def test_before_step_4_the_goalposts_are_open_and_changes_are_revisions(
+    client_for, team_member, initiative_at
+):
+    initiative = initiative_at(Step.TARGET, complete=True)
+    kpi = initiative.kpis.get()
+    client = client_for(team_member)
+    card = text(client.get(page(initiative))).split(f'id="kpi-{kpi.pk}"')[1].split("</article>")[0]
+    field = re.search(rf'<input[^>]*id="id_kpi{kpi.pk}_target_value"[^>]*>', card).group(0)
+    assert "disabled" not in field and "-locked" not in card
+    response = client.post(
+        url("kpi-update", initiative.reference, kpi.pk), kpi_data(kpi, target_value=7)
+    )
+    assert response.status_code == 302
+    history = text(client.get(page(initiative))).split(f'id="kpi-{kpi.pk}-revisions"')[1]
+    assert '<span class="tag tag--rev-changed">Changed</span>' in history
+    assert "<del>8 h</del>" in history and "<ins>7 h</ins>" in history

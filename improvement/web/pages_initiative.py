@@ -212,7 +212,7 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
         "reviews": reviews,
         "current_review": current_review,
         "review_due": review_due,
-        "review_next_move": _review_next_move(current_review, moves["moves"]),
+        "review_next_move": _review_next_move(initiative, current_review, moves["moves"]),
         "may_review": may_review,
         "review_form": overrides.get("review_form")
         or (ReviewForm(auto_id="id_review_%s") if may_review else None),
@@ -397,9 +397,10 @@ def _moves(initiative: Initiative, user, overrides: dict) -> dict:
     }
 
 
-def _review_next_move(review, moves: list):
-    """The move this iteration's review decided, when it is offered now (step 6)."""
-    if review is None:
+def _review_next_move(initiative: Initiative, review, moves: list):
+    """The move this iteration's review decided, when it is offered now: in step 6 (on hold
+    from step 7, resuming leads to the same step, but it is not the review's move)."""
+    if review is None or initiative.step != Step.REVIEW:
         return None
     target = workflow.DECISION_TARGETS.get(review.decision)
     return next((t for t in moves if t.to == target), None)

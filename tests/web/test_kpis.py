@@ -70,10 +70,11 @@ def test_a_locked_change_is_refused_on_the_form_and_changes_nothing(
     assert response.status_code == 409
     html = text(response)
     card = html.split(f'id="kpi-{kpi.pk}"')[1].split("</article>")[0]
-    assert "The baseline and target of KPI 'MTTR (renamed)' are locked" in card
-    assert "Move it back to '3 · Where do we want to be?'" in card
+    assert "The baseline and target of KPI '" in card
+    assert "are locked since the initiative left step 3" in card
+    assert "'3 · Where do we want to be?'" in card and "re-baseline the KPI with a reason" in card
     error = card.split(f'id="id_kpi{kpi.pk}_target_value_error"')[1].split("</ul>")[0]
-    assert "Locked since the initiative left step 3." in error
+    assert "Locked since the initiative left step 3" in error
     # the stored target is shown, not the refused one, described by its error; nothing saved
     field = re.search(rf'<input[^>]*id="id_kpi{kpi.pk}_target_value"[^>]*>', card).group(0)
     assert 'value="8.0"' in field and "disabled" in field

@@ -3,6 +3,7 @@ words and the input kept, or recorded as an override with its justification, sho
 wherever the decision appears. Each iteration does its own work; earlier ones are history."""
 
 import pytest
+from django.utils import timezone
 
 from improvement import services
 from improvement.choices import ActionStatus, KPIStatus, Step
@@ -121,3 +122,21 @@ def test_an_override_shows_in_the_iteration_history(client_for, team_member, rev
     history = html.split('id="iterations"')[1].split("</section>")[0]
     assert '<span class="tag tag--override">override</span>' in history
     assert "Override justification:</span> The board accepted it." in history
+
+
+def test_the_hint_of_the_decided_move_shows_in_step_6_only(client_for, csi, reviewing):
+    services.review_create(
+        initiative=reviewing, actor=csi, decision="achieved", decision_override="Board's call"
+    )
+    client = client_for(csi)
+    assert "the matching move, “Move to 7" in text(client.get(page(reviewing)))
+    held = services.initiative_transition(initiative=reviewing, to=Step.SUSTAIN, actor=csi)
+    services.initiative_transition(
+        initiative=held,
+        to=Step.ON_HOLD,
+        actor=csi,
+        reason="Audit",
+        resume_by=timezone.localdate(),
+    )
+    # on hold from step 7, "Resume" leads to step 7 too, but it is not the review's move
+    assert "the matching move" not in text(client.get(page(reviewing)))

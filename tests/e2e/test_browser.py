@@ -1,7 +1,8 @@
 """End to end in a real browser: Playwright drives Debian's Chromium against a live server.
 
-The journey of one idea from proposal to sustain, a blocked move with its reasons, a viewer
-who sees no edit controls, and the screenshots of docs/screenshots/.
+The journey of one idea from proposal to sustain, a blocked move with its reasons, a move
+back with its reason, a refused review decision then its override, on hold and resume, a
+viewer who sees no edit controls, and the screenshots of docs/screenshots/.
 
 Needs the `playwright` package and a Chromium at /usr/bin/chromium (or $CIR_CHROMIUM); without
 them these tests skip, and under CIR_REQUIRE_SERVICES=1 they fail.
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from improvement.choices import Role, Step
-from improvement.models import KPI, Initiative, Measurement
+from improvement import services
+from improvement.choices import ActionStatus, Role, Step
+from improvement.models import KPI, Initiative, Measurement, TransitionLog
 from tests import factories
 from tests.conftest import skip_or_fail
 
@@ -240,6 +242,89 @@ def test_an_idea_goes_from_proposal_to_sustain(open_page, people):
     assert "Carla Santos" in log and "Tina Okafor" in log
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "journey-sustain.png", full_page=True)
+
+
+def confirm_move(page, to: str, fields: dict[str, str]) -> None:
+    """Open the form of the move to `to`, fill its fields (by label) and confirm it."""
+    form = page.locator(f"#move-{to}")
+    form.locator("summary").click()
+    for label, value in fields.items():
+        form.get_by_label(label).fill(value)
+    move(page, re.compile("^Confirm: "))
+
+
+def test_back_with_a_reason_an_override_and_a_hold(open_page, people, initiative_at):
+    # given iteration 1 reviewed "iterate" and sent back to the plan, and iteration 2 at work
+    today = timezone.localdate()
+    initiative = initiative_at(Step.REVIEW, title="Cut the time to restore payroll")
+    tina, carla = people["tina"], people["csi"]
+    services.review_create(
+        initiative=initiative, actor=tina, decision="iterate", progress_check="A third faster."
+    )
+    initiative = services.initiative_transition(
+        initiative=initiative, to=Step.PLAN, actor=tina, reason="Swarming helped; automate next."
+    )
+    services.action_create(
+        initiative=initiative, actor=tina, title="Automate the payroll restart", owner=tina,
+        status=ActionStatus.DONE,
+    )  # fmt: skip
+    initiative = services.initiative_transition(initiative=initiative, to=Step.ACTION, actor=carla)
+    page = open_page()
+    sign_in(page, "tina")
+    page.goto(f"/initiatives/{initiative.reference}/")
+    assert "Iteration 1" in page.locator("#iterations").inner_text()
+
+    # a move back asks for its reason, and the log keeps it
+    confirm_move(page, "plan", {"Reason": "The restart script needs a new approval."})
+    assert "4 · How do we get there?" in page.locator("#initiative-summary").inner_text()
+    assert "“The restart script needs a new approval.”" in page.locator("#log").inner_text()
+    move(page, "Start 5 · Take action")
+    move(page, "Move to 6 · Did we get there?")
+
+    # a decision the KPIs do not support is refused, with the KPI in words; then justified
+    review = page.locator("#step-review")
+    review.get_by_label("Progress: were the objectives achieved?").fill("Restores in 7 h.")
+    review.get_by_label("Achieved: sustain it").check()
+    swapped(page, "initiative", review.get_by_role("button", name="Record the review").click)
+    error = page.locator("#id_review_decision_error").inner_text()
+    assert "not achieved" in error and "justification for an override" in error
+    assert page.locator("#step-review").get_by_label("Achieved: sustain it").is_checked()
+    page.locator("#step-review").get_by_label("Justification for an override").fill(
+        "The board counts the payroll run of May as the proof."
+    )
+    swapped(
+        page,
+        "initiative",
+        page.locator("#step-review").get_by_role("button", name="Record the review").click,
+    )
+    assert page.locator("#review-2 .tag--override").is_visible()
+    move(page, "Move to 7 · Keep the momentum going")
+
+    # on hold with a reason and a resume-by date: the banner says so; then it resumes
+    resume_by = today + dt.timedelta(days=21)
+    confirm_move(
+        page,
+        "on_hold",
+        {
+            "Reason": "Waiting for the payroll supplier's contract.",
+            "Resume by": resume_by.isoformat(),
+        },
+    )
+    banner = page.locator("#hold-banner").inner_text()
+    assert "from 7 · Keep the momentum going" in banner and "Waiting for the payroll" in banner
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "journey-hold.png", full_page=True)
+    narrow = open_page(width=375, height=812)
+    sign_in(narrow, "tina")
+    narrow.goto(f"/initiatives/{initiative.reference}/")
+    narrow.screenshot(path=SCREENSHOTS / "journey-hold-375.png", full_page=True)
+    move(page, "Resume")
+    assert page.locator("#hold-banner").count() == 0
+    initiative = Initiative.objects.get(pk=initiative.pk)
+    assert (initiative.step, initiative.iteration) == (Step.SUSTAIN, 2)
+    assert initiative.reviews.get(iteration=2).decision_override.startswith("The board")
+    reasons = TransitionLog.objects.filter(initiative=initiative).values_list("comment", flat=True)
+    assert "The restart script needs a new approval." in reasons
 
 
 def test_works_without_javascript(browser, live_server, people):

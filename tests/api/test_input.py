@@ -182,6 +182,27 @@ def test_kpi_cannot_move_to_another_initiative(world: World):
     _assert_invalid(response, "initiative")
 
 
+REBASELINE_CASES = [
+    ("reason of wrong type", {"reason": 5}, "reason"),
+    ("reason oversized", {"reason": "x" * 20_001}, "reason"),
+    ("target NaN", {"reason": "r", "target_value": "NaN"}, "target_value"),
+    ("window of zero days", {"reason": "r", "window_days": 0}, "window_days"),
+    ("malformed date", {"reason": "r", "baseline_date": "2026-13-01"}, "baseline_date"),
+    ("unknown direction", {"reason": "r", "direction": "sideways"}, "direction"),
+    ("another initiative", {"reason": "r", "initiative": 1}, "initiative"),
+]
+
+
+@pytest.mark.parametrize(
+    "body,field", [c[1:] for c in REBASELINE_CASES], ids=[c[0] for c in REBASELINE_CASES]
+)
+def test_kpi_rebaseline_refuses_bad_input(world: World, body, field):
+    response = world.client("csi").post(
+        f"/api/v1/kpis/{world.kpi.pk}/rebaseline/", body, format="json"
+    )
+    _assert_invalid(response, field)
+
+
 POINT_CASES = [
     ("NaN string", {"value": "NaN"}, "value"),
     ("boolean", {"value": True}, "value"),
@@ -282,6 +303,18 @@ TRANSITION_CASES = [
     ("unknown outcome", {"to": "closed", "outcome": "meh"}, "outcome"),
     ("comment of wrong type", {"to": "baseline", "comment": ["a"]}, "comment"),
     ("unknown field", {"to": "baseline", "force": True}, "force"),
+    ("unknown from", {"to": "baseline", "from": "limbo"}, "from"),
+    ("from of wrong type", {"to": "baseline", "from": ["vision"]}, "from"),
+    (
+        "malformed resume-by",
+        {"to": "on_hold", "reason": "r", "resume_by": "2026-02-30"},
+        "resume_by",
+    ),
+    (
+        "override of wrong type",
+        {"to": "closed", "outcome": "successful", "override": 5},
+        "override",
+    ),
 ]
 
 
@@ -337,6 +370,8 @@ def test_step_record_put_refuses_bad_input(world: World, record, body, field):
         ({"decision": "celebrate"}, "decision"),
         ({}, "decision"),
         ({"decision": "achieved", "notes": 1}, "notes"),
+        ({"decision": "achieved", "decision_override": ["why"]}, "decision_override"),
+        ({"decision": "achieved", "decision_override": "x" * 20_001}, "decision_override"),
     ],
 )
 def test_review_create_refuses_bad_input(world: World, body, field):

@@ -46,6 +46,31 @@ def test_a_step_record_read_is_documented_as_that_record(record):
     assert answer == {"$ref": f"#/components/schemas/{record.capitalize()}"}
 
 
+@pytest.mark.parametrize("record", ["vision", "baseline", "target", "plan", "sustain"])
+def test_a_step_record_documents_its_etag_and_if_match(record):
+    from drf_spectacular.generators import SchemaGenerator
+
+    operations = SchemaGenerator().get_schema(public=True)["paths"][
+        f"/api/v1/initiatives/{{id}}/{record}/"
+    ]
+    for method in ("get", "put"):
+        assert "ETag" in operations[method]["responses"]["200"]["headers"]
+    assert any(p["name"] == "If-Match" for p in operations["put"]["parameters"])
+    assert "409" in operations["put"]["responses"]
+
+
+def test_the_kpis_rebaseline_and_revisions_are_documented():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(public=True)
+    rebaseline = schema["paths"]["/api/v1/kpis/{id}/rebaseline/"]["post"]
+    assert {"403", "409"} <= set(rebaseline["responses"])
+    request = schema["components"]["schemas"]["KPIRebaselineRequest"]
+    assert request["required"] == ["reason"]
+    revisions = schema["paths"]["/api/v1/kpis/{id}/revisions/"]["get"]
+    assert {p["name"] for p in revisions["parameters"]} >= {"limit", "offset"}
+
+
 def _load_schema():
     """The schema as the running app serves it (no database needed to render it).
 

@@ -147,6 +147,8 @@ class KPIRebaselineSerializer(KPIDefinitionSerializer):
             "tolerance",
             "csf",
         ]
+        # any of them: those left out keep their value
+        extra_kwargs = {name: {"required": False} for name in fields if name != "reason"}
         validators = []
 
     def service_data(self) -> dict:

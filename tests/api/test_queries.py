@@ -3,7 +3,7 @@
 Each list is read with 5 and with 50 rows through a real token; the count is pinned.
 Queries of every request: the token with its user, and the user's groups (roles).
 The writes that clients repeat most are pinned too: a move, measurements (one KPI, or
-across KPIs by key) and a step record's PUT.
+across KPIs by key), a step record's PUT and a KPI's re-baseline.
 """
 
 from __future__ import annotations
@@ -19,12 +19,18 @@ from improvement.models import Event, KPICheck, Measurement, TransitionLog, Webh
 from improvement.models import WebhookDelivery as Delivery
 
 from .. import factories
-from .support import World, point
+from .support import World, force_step, point
 from .support import world as _world
 
 world = _world  # the shared fixture (a binding, so parameters may shadow it)
 
 T0 = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+#: auth 2, the KPI with its initiative 1; the service 52: the stored definition 1, the KPI
+#: validated twice (before the lock is judged, then by save_validated), each 20 (its
+#: initiative, its key's uniqueness, six check constraints in savepoints), the write 8
+#: (savepoints, the update with its history, the revision, the data version), the
+#: initiative's health 3; the answer 2 (the KPI read again, its latest check)
+REBASELINE_QUERIES = 57
 
 
 def _initiatives(w: World, n: int) -> str:
@@ -233,3 +239,21 @@ def test_writing_a_step_record_runs_a_fixed_number_of_queries(
     with django_assert_num_queries(queries):
         response = client.put(path, body, format="json")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("fields", [1, 4])
+def test_rebaselining_a_kpi_runs_a_fixed_number_of_queries(
+    world: World, on_sqlite, fields, django_assert_num_queries
+):
+    # given a KPI locked at step 5
+    force_step(world.initiative, "action")
+    body = {"reason": "The SLA changed.", "target_value": 7.5}
+    if fields == 4:
+        body |= {"target_date": "2026-09-30", "baseline_value": 10.5, "tolerance": 0.1}
+    path = f"/api/v1/kpis/{world.kpi.pk}/rebaseline/"
+    client = world.client("csi")
+    # when a CSI manager re-baselines it: as many queries whatever the fields given
+    with django_assert_num_queries(REBASELINE_QUERIES):
+        response = client.post(path, body, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["target_value"] == 7.5

@@ -186,11 +186,16 @@ def sustain_reasons(initiative: Initiative) -> list[str]:
 # --- predicates every interface asks ------------------------------------------------------
 
 
+def working_step(initiative: Initiative) -> str:
+    """The step the initiative works in: its step, or the one it left while on hold."""
+    return initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+
+
 def kpi_definition_locked(initiative: Initiative) -> bool:
     """Whether its KPIs' baselines and targets are locked: once it has left step 3, they
     change only after a move back to the target or the baseline, or by a CSI manager's
     re-baseline with a reason (services.kpis)."""
-    step = initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+    step = working_step(initiative)
     return step not in KPI_DEFINITION_OPEN_STEPS
 
 
@@ -712,7 +717,7 @@ def steps_done(initiative: Initiative) -> set[str]:
         forward = log.to_step in order and order.index(log.to_step) > order.index(log.from_step)
         if log.from_step in order and (forward or log.to_step == Step.CLOSED):
             done.add(log.from_step)
-    step = initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+    step = working_step(initiative)
     if step in order:
         done |= set(order[: order.index(step)])
     elif step == Step.CLOSED:
@@ -723,7 +728,7 @@ def steps_done(initiative: Initiative) -> set[str]:
 def step_progress(initiative: Initiative) -> list[tuple[str, str]]:
     """Each of the seven steps with "done", "current" or "todo": where it stands now (on
     hold: the step it left is current; closed: all seven done)."""
-    step = initiative.held_from if initiative.step == Step.ON_HOLD else initiative.step
+    step = working_step(initiative)
     position = (
         len(SEVEN_STEPS)
         if step == Step.CLOSED

@@ -20,11 +20,11 @@ from django_fsm import ConcurrentTransition
 from simple_history.admin import SimpleHistoryAdmin
 
 from .. import permissions, services
-from ..choices import STATUS_COLOURS, Step
+from ..choices import STATUS_COLOURS
 from ..exceptions import CIRError, Conflict, InvalidInput, TransitionBlocked
 from ..models import KPI, Review
 from ..services.initiatives import ACTION_FIELDS, RECORDS
-from ..services.kpis import KPI_FIELDS, LOCKED_FIELDS
+from ..services.kpis import KPI_FIELDS, LOCKED_FIELDS, LOCKED_HOW_TO_PROCEED
 
 #: the step record models and the name `services.step_record_update` knows them by
 STEP_RECORD_NAMES: dict[type, str] = {model: name for name, (model, _) in RECORDS.items()}
@@ -166,11 +166,8 @@ class ServiceWritesMixin:
 # --- KPI definitions -------------------------------------------------------------------------
 
 #: why a KPI's baseline and target are read-only after step 3, and how to proceed
-DEFINITION_LOCKED = (
-    "Locked since the initiative left step 3. To change it, move the initiative back to "
-    f"'{Step.TARGET.label}' or '{Step.BASELINE.label}', or have a CSI manager re-baseline "
-    "the KPI with a reason (Re-baseline… on the KPI's page)."
-)
+#: the help of a locked field: the core's words, and where the admin re-baselines
+DEFINITION_LOCKED = f"{LOCKED_HOW_TO_PROCEED} (Re-baseline… on the KPI's page.)"
 
 
 class KPIDefinitionForm(forms.ModelForm):

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.template.response import TemplateResponse
 
-from .. import permissions, services
+from .. import permissions, services, workflow
 from ..choices import Priority, Step
 from ..models import Initiative
 from ..services.initiatives import INITIATIVE_FIELDS, RACI_FIELDS
@@ -328,7 +328,7 @@ class InitiativeAdmin(
         instances = super().get_inline_instances(request, obj)
         if obj is None:
             return instances
-        step = obj.held_from if obj.step == Step.ON_HOLD else obj.step
+        step = workflow.working_step(obj)
         for inline in instances:
             steps = INLINE_STEPS.get(type(inline))
             if steps is not None and step not in steps:

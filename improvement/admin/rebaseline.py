@@ -85,7 +85,7 @@ class RebaselineMixin:
 
     def may_rebaseline(self, request, kpi: KPI) -> bool:
         """CSI managers re-baseline (services.kpi_rebaseline asks the same)."""
-        return permissions.is_csi_manager(request.user) and self.has_change_permission(request, kpi)
+        return permissions.may_rebaseline(request.user) and self.has_change_permission(request, kpi)
 
     def rebaseline_form_class(self, request) -> type[RebaselineForm]:
         fields = {

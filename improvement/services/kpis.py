@@ -126,7 +126,7 @@ def kpi_update(*, kpi: KPI, actor, **data) -> KPI:
 def kpi_rebaseline(*, kpi: KPI, actor, reason: str, **data) -> KPI:
     """A CSI manager changes a locked KPI definition, with a reason kept in its revision."""
     require(
-        permissions.is_csi_manager(actor), "Only a CSI manager may re-baseline a KPI after step 3."
+        permissions.may_rebaseline(actor), "Only a CSI manager may re-baseline a KPI after step 3."
     )
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput(
@@ -162,7 +162,8 @@ def _kpi_save(kpi: KPI, *, actor, data: dict, kind: str, reason: str = "") -> KP
         and kind != KPIRevision.Kind.REBASELINED
         and workflow.kpi_definition_locked(kpi.initiative)
     ):
-        raise Conflict(_locked_message(kpi, locked, changes), errors=_locked_errors(locked))
+        name = stored["name"] if stored else kpi.name  # as the KPI is known, not renamed
+        raise Conflict(_locked_message(name, locked, changes), errors=_locked_errors(locked))
     with transaction.atomic():
         save_validated(kpi, actor=actor)
         if changes:
@@ -171,16 +172,23 @@ def _kpi_save(kpi: KPI, *, actor, data: dict, kind: str, reason: str = "") -> KP
     return kpi
 
 
-def _locked_message(kpi: KPI, locked: list[str], changes: dict) -> str:
+#: what a locked KPI definition says to whoever would change it: how to proceed
+LOCKED_HOW_TO_PROCEED = (
+    f"Locked since the initiative left step 3: move it back to '{Step.TARGET.label}' or "
+    f"'{Step.BASELINE.label}' to change it, or ask a CSI manager to re-baseline the KPI "
+    "with a reason."
+)
+
+
+def _locked_message(name: str, locked: list[str], changes: dict) -> str:
     what = "; ".join(
-        f"{KPI._meta.get_field(name).verbose_name} {changes[name][0]} → {changes[name][1]}"
-        for name in locked
+        f"{KPI._meta.get_field(field).verbose_name} {changes[field][0]} → {changes[field][1]}"
+        for field in locked
     )
     return (
-        f"The baseline and target of KPI '{kpi.name}' are locked since the initiative left "
-        f"step 3 ({what} refused). Move it back to '{Step.TARGET.label}' or "
-        f"'{Step.BASELINE.label}' to change them, or ask a CSI manager to re-baseline the KPI "
-        "with a reason."
+        f"The baseline and target of KPI '{name}' are locked since the initiative left step 3 "
+        f"({what} refused). Move it back to '{Step.TARGET.label}' or '{Step.BASELINE.label}' "
+        "to change them, or ask a CSI manager to re-baseline the KPI with a reason."
     )
 
 

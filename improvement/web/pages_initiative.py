@@ -516,7 +516,14 @@ def _actions(
             form = forms.get(action.pk) or ActionForm(
                 instance=action, auto_id=f"id_action{action.pk}_%s", users=users
             )
-        return {"action": action, "form": form, "open": action.pk in forms}
+        return {
+            "action": action,
+            "form": form,
+            "open": action.pk in forms,
+            # the one-click buttons: done while still to do, start while only planned
+            "to_do": action.status in choices.OPEN_ACTION_STATUSES,
+            "startable": action.status == choices.ActionStatus.PLANNED,
+        }
 
     return {
         "actions": [card(a) for a in actions if a.iteration == initiative.iteration],

@@ -4,7 +4,9 @@ role, 404 for an unknown initiative; signing in and out."""
 import pytest
 from django.urls import reverse
 
-from .conftest import page, url
+from improvement.choices import Step
+
+from .conftest import page, text, url
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +90,54 @@ def test_pages_load_htmx_from_the_installed_package_not_a_cdn(client_for, viewer
     html = client_for(viewer).get(url("register")).content.decode()
     assert "/static/django_htmx/htmx-2.min.js" in html
     assert "https://" not in html.split("<body")[0]
+
+
+# --- every 403 names the role or RACI position needed ----------------------------------------
+
+EDITORS = "its accountable owner (A) or a responsible person (R) in the Improvement team"
+
+
+def forbidden_reason(response) -> str:
+    assert response.status_code == 403
+    return text(response).split('id="forbidden-reason"')[1].split("</p>")[0]
+
+
+@pytest.mark.parametrize(
+    ("role", "name", "words"),
+    [
+        ("integration", "register", "an ITSM integration account uses the API only"),
+        (None, "goals", "Only users with a CIR role — Viewer, Improvement team"),
+        ("viewer", "propose", "Only the Improvement team, Service owners, Process owners"),
+    ],
+)
+def test_a_page_refused_names_the_role_it_needs(make_user, client_for, role, name, words):
+    assert words in forbidden_reason(client_for(make_user(role)).get(url(name)))
+
+
+@pytest.mark.parametrize(
+    ("who", "write", "words"),
+    [
+        ("viewer", "record", EDITORS),
+        ("other_team", "details", EDITORS),
+        ("viewer", "review", EDITORS),
+        ("viewer", "measurement", "an ITSM integration or a CSI manager may record measurements"),
+        ("team", "goal", "Only a CSI manager"),
+    ],
+)
+def test_a_write_refused_names_the_role_or_raci_position_it_needs(
+    make_user, client_for, team_member, initiative_at, who, write, words
+):
+    initiative = initiative_at(Step.REVIEW)
+    user = team_member if who == "team" else make_user("team" if who == "other_team" else who)
+    kpi = initiative.kpis.get()
+    target = {
+        "record": (url("record-update", initiative.reference, "plan"), {"approach": "x"}),
+        "details": (url("initiative-details", initiative.reference), {"title": "Mine"}),
+        "review": (url("review-create", initiative.reference), {"decision": "iterate"}),
+        "measurement": (
+            url("measurement-create", initiative.reference, kpi.pk),
+            {"value": "1", "measured_at": "2026-01-05T10:00"},
+        ),
+        "goal": (url("goals"), {"title": "Mine"}),
+    }[write]
+    assert words in forbidden_reason(client_for(user).post(*target))

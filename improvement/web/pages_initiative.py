@@ -20,7 +20,7 @@ from django.utils import timezone
 from .. import choices, permissions, selectors, workflow
 from ..choices import Step
 from ..models import KPI, Action, Initiative, KPIRevision, Measurement, Review, TransitionLog
-from ..services.kpis import LOCKED_FIELDS
+from ..services.kpis import LOCKED_FIELDS, LOCKED_HOW_TO_PROCEED
 from ..workflow import allowed_transitions
 from . import charts
 from .forms import InitiativeForm, active_users
@@ -65,20 +65,13 @@ PREVIEW_FIELD = {
 STEP_TITLES = dict((name, step.label) for step, name, _ in STEP_SECTIONS)
 #: workflow.step_progress's words as the page's CSS states
 PROGRESS_STATES = {"done": "done", "current": "current", "todo": "upcoming"}
-#: what the KPI cards say while the goalposts are locked (workflow.kpi_definition_locked)
+#: what the KPI cards say while the goalposts are locked (workflow.kpi_definition_locked),
+#: and how to proceed in the core's words
 LOCKED_NOTE = (
-    "The baseline, the target, their dates, the direction, the aggregation and the window "
-    "are locked since the initiative left step 3, so that the verdict measures against the "
-    "goalposts that were agreed."
+    "The baseline, the target, their dates, the direction, the aggregation and the window: "
+    "the verdict measures against the goalposts that were agreed."
 )
-LOCKED_HOW = (
-    f"To change them, move the initiative back to “{Step.TARGET.label}” or "
-    f"“{Step.BASELINE.label}”, or ask a CSI manager to re-baseline the KPI with a reason."
-)
-LOCKED_HOW_CSI = (
-    f"To change them, move the initiative back to “{Step.TARGET.label}” or "
-    f"“{Step.BASELINE.label}”, or re-baseline the KPI below, with a reason."
-)
+LOCKED_HOW_CSI = f"{LOCKED_HOW_TO_PROCEED} As a CSI manager, you can re-baseline it below."
 
 
 def initiatives_for_page(user) -> QuerySet[Initiative]:
@@ -175,7 +168,7 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
     kpis = list(initiative.kpis.all())
     may_record = bool(kpis) and permissions.may_record_measurements(user, kpis[0])
     locked = workflow.kpi_definition_locked(initiative)
-    may_rebaseline = locked and permissions.is_csi_manager(user)
+    may_rebaseline = locked and permissions.may_rebaseline(user)
     moves = _moves(initiative, user, overrides)
     return {
         "nav": "register",
@@ -202,7 +195,7 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
         ],
         "kpis_locked": locked,
         "locked_note": LOCKED_NOTE,
-        "locked_how": LOCKED_HOW_CSI if may_rebaseline else LOCKED_HOW,
+        "locked_how": LOCKED_HOW_CSI if may_rebaseline else LOCKED_HOW_TO_PROCEED,
         "kpis_flash": overrides.get("flash", "") if overrides.get("kpis_flash") else "",
         "may_record": may_record,
         "kpi_form": overrides.get("kpi_form")

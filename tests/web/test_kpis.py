@@ -53,8 +53,8 @@ def test_after_step_3_the_goalposts_show_locked_with_the_way_on(client_for, team
         assert f"id_kpi{kpi.pk}_{name}_helptext" in field  # "Locked since …" describes it
     assert "disabled" not in re.search(rf'<[^>]*id="id_kpi{kpi.pk}_name"[^>]*>', card).group(0)
     notice = card.split(f'id="kpi-{kpi.pk}-locked"')[1].split("</div>")[0]
-    assert "move the initiative back to “3 · Where do we want to be?”" in notice
-    assert "ask a CSI manager to re-baseline" in notice
+    assert "move it back to '3 · Where do we want to be?'" in notice
+    assert "ask a CSI manager to re-baseline the KPI with a reason" in notice
     assert "Re-baseline…" not in card  # a CSI manager's form
 
 
@@ -103,7 +103,7 @@ def test_a_csi_manager_rebaselines_with_a_reason(client_for, csi, planned):
     client = client_for(csi)
     html = text(client.get(page(initiative)))
     card = html.split(f'id="kpi-{kpi.pk}"')[1].split("</article>")[0]
-    assert "Re-baseline…" in card and "or re-baseline the KPI below, with a reason" in card
+    assert "Re-baseline…" in card and "As a CSI manager, you can re-baseline it below." in card
     data = kpi_data(kpi, target_value=7, reason="")
     data.pop("name")
     # without a reason: refused on the reason field, nothing changes

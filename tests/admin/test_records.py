@@ -241,7 +241,7 @@ def test_after_step_three_the_definition_is_shown_read_only_with_the_reason(
     assert not form.fields["name"].disabled
     html = page.content.decode()
     assert "Baseline and target locked." in html
-    assert "move the initiative back to &#x27;3 · Where do we want to be?&#x27;" in html
+    assert "move it back to &#x27;3 · Where do we want to be?&#x27;" in html
     assert admin_url(KPI, "rebaseline", kpi.pk) in html
     # in step 3 they are open
     open_kpi = initiative_at(Step.TARGET).kpis.get()

@@ -9,9 +9,10 @@ from .errors import ErrorSerializer
 ERROR_DESCRIPTIONS = {
     "400": "Bad input: field errors (or per-row errors for measurements).",
     "401": "Not authenticated: send `Authorization: Token <token>`.",
-    "403": "Your role or RACI position does not allow this.",
+    "403": "Your role or RACI position does not allow this; the message names who may.",
     "404": "Not found, or not visible to you.",
-    "409": "A workflow conflict: the move's unmet conditions, or a concurrent change.",
+    "409": "A workflow conflict: the move's unmet conditions, a concurrent change or a "
+    "stale view (`from`, `If-Match`), a locked KPI field.",
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

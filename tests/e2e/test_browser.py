@@ -327,6 +327,21 @@ def test_back_with_a_reason_an_override_and_a_hold(open_page, people, initiative
     assert "The restart script needs a new approval." in reasons
 
 
+def test_an_in_place_write_refused_says_who_may(open_page, people, initiative_at):
+    # given the owner's page is open, and a CSI manager then hands the initiative to others
+    initiative = initiative_at(Step.PLAN)
+    page = open_page()
+    sign_in(page, "tina")
+    page.goto(f"/initiatives/{initiative.reference}/")
+    Initiative.objects.filter(pk=initiative.pk).update(accountable=people["csi"])
+    initiative.responsible.clear()
+    # when she saves the plan in place, the page says which role or RACI position may
+    page.locator("#step-plan").get_by_label("Approach").fill("Mine")
+    page.locator("#step-plan").get_by_role("button", name="Save plan").click()
+    alert = page.locator("#main > .message--error").inner_text()
+    assert "its accountable owner (A) or a responsible person (R)" in alert
+
+
 def test_works_without_javascript(browser, live_server, people):
     """The full-page fallback: forms POST and redirect when htmx never loads."""
     context = browser.new_context(base_url=live_server.url, java_script_enabled=False)

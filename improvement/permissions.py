@@ -184,6 +184,13 @@ def move_denial(permission, initiative: Initiative, user) -> str:
     return f"Only {EDITORS} may move this initiative."
 
 
+def edit_denial(initiative: Initiative) -> str:
+    """Why someone may not change this initiative: who may, in words."""
+    if initiative.is_final:
+        return "Only a CSI manager may change an initiative that has ended."
+    return NEED_EDIT
+
+
 def may_rebaseline(user) -> bool:
     """Change a KPI's locked baseline or target (with a reason): CSI managers."""
     return is_csi_manager(user)

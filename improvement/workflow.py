@@ -714,8 +714,10 @@ def steps_done(initiative: Initiative) -> set[str]:
     order = list(SEVEN_STEPS)
     done: set[str] = set()
     for log in initiative.transitions.all():
+        if log.from_step not in order:
+            continue  # accepted, resumed: no step of the seven was left
         forward = log.to_step in order and order.index(log.to_step) > order.index(log.from_step)
-        if log.from_step in order and (forward or log.to_step == Step.CLOSED):
+        if forward or log.to_step == Step.CLOSED:
             done.add(log.from_step)
     step = working_step(initiative)
     if step in order:
@@ -725,10 +727,22 @@ def steps_done(initiative: Initiative) -> set[str]:
     return done
 
 
+def _ended_in(initiative: Initiative) -> str:
+    """The step a rejected or cancelled initiative ended in (its last move's source)."""
+    ending = [log for log in initiative.transitions.all() if log.to_step == initiative.step]
+    if not ending:
+        return ""
+    last = max(ending, key=lambda log: (log.at, log.pk))
+    return last.from_step
+
+
 def step_progress(initiative: Initiative) -> list[tuple[str, str]]:
     """Each of the seven steps with "done", "current" or "todo": where it stands now (on
-    hold: the step it left is current; closed: all seven done)."""
+    hold: the step it left is current; closed: all seven done; rejected or cancelled: the
+    step it ended in is current, the steps before it done)."""
     step = working_step(initiative)
+    if step in (Step.REJECTED, Step.CANCELLED):
+        step = _ended_in(initiative)
     position = (
         len(SEVEN_STEPS)
         if step == Step.CLOSED

@@ -142,11 +142,12 @@ def test_csi_manager_moves_exactly_along_the_edges_of_the_spec(
         assert moved.step == target
         assert Initiative.objects.get(pk=initiative.pk).step == target
         log = TransitionLog.objects.get(initiative=initiative)
+        # the log keeps the reason every move is given here, and the comment
         assert (log.from_step, log.to_step, log.actor_id, log.comment) == (
             source,
             target,
             csi.pk,
-            "matrix",
+            f"{ALL_INPUTS['reason']} — matrix",
         )
         assert initiative.step == source  # the caller's copy is left as it was
     else:
@@ -765,3 +766,35 @@ def test_moves_that_end_an_initiative_say_how_they_look():
     assert (tones[S.CANCELLED], tones[S.REJECTED], tones[S.CLOSED]) == (
         "danger", "danger", "primary"
     )  # fmt: skip
+
+
+def test_steps_done_passes_over_moves_from_outside_the_seven_steps(csi, team_member):
+    initiative = factories.InitiativeFactory(accountable=team_member)
+    accepted = services.initiative_transition(initiative=initiative, to=S.VISION, actor=csi)
+    held = services.initiative_transition(
+        initiative=accepted, to=S.ON_HOLD, actor=csi, reason="Freeze.",
+        resume_by=dt.date.today().isoformat(),
+    )  # fmt: skip
+    resumed = services.initiative_transition(initiative=held, to=S.VISION, actor=csi)
+    assert workflow.steps_done(Initiative.objects.get(pk=resumed.pk)) == set()
+
+
+def test_step_progress_of_a_cancelled_initiative_shows_where_it_ended(csi, initiative_at):
+    initiative = initiative_at(S.ACTION)
+    cancelled = services.initiative_transition(
+        initiative=initiative, to=S.CANCELLED, actor=csi, reason="No budget.",
+        lessons_learned="Fund first.",
+    )  # fmt: skip
+    states = dict(workflow.step_progress(Initiative.objects.get(pk=cancelled.pk)))
+    assert (states[S.PLAN], states[S.ACTION], states[S.REVIEW]) == ("done", "current", "todo")
+
+
+def test_the_log_keeps_both_a_reason_and_a_comment(csi, initiative_at):
+    initiative = initiative_at(S.PROPOSED)
+    services.initiative_transition(
+        initiative=initiative, to=S.REJECTED, actor=csi, reason="Duplicate of CIR-00003.",
+        comment="Merged into the older one.",
+    )  # fmt: skip
+    assert TransitionLog.objects.get(initiative=initiative).comment == (
+        "Duplicate of CIR-00003. — Merged into the older one."
+    )

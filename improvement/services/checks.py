@@ -394,7 +394,7 @@ def kpis_check(
 def kpi_check(*, kpi: KPI, actor=None, at: dt.datetime | None = None) -> KPICheck:
     """Check one KPI now (the API's "run a check"): the same engine as the sweep."""
     if actor is not None:
-        require(permissions.may_view(actor), "You may not check this KPI.")
+        require(permissions.may_view(actor), permissions.NEED_VIEW)
     summary = kpis_check(kpi_ids=[kpi.pk], at=at)
     if kpi.pk not in summary.results:
         raise InvalidInput("The KPI could not be checked.")

@@ -54,16 +54,15 @@ def validate(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
         raise invalid_from(exc) from exc
 
 
-def save_validated(instance: models.Model, *, actor, exclude: Iterable[str] = ()) -> None:
-    """Validate (fields, choices, lengths, constraints) and save, recording the actor."""
-    # the protected workflow field is never assigned outside a transition, not even by clean
-    exclude = set(exclude) | {
-        f.name for f in instance._meta.concrete_fields if isinstance(f, FSMFieldMixin)
-    }
-    try:
-        instance.full_clean(exclude=exclude)
-    except ValidationError as exc:
-        raise invalid_from(exc) from exc
+def save_validated(
+    instance: models.Model, *, actor, exclude: Iterable[str] = (), validated: bool = False
+) -> None:
+    """Validate (fields, choices, lengths, constraints) and save, recording the actor.
+
+    `validated=True`: the caller has just run validate() on it; it is not run twice.
+    """
+    if not validated:
+        validate(instance, exclude=exclude)
     instance._history_user = actor
     try:
         with transaction.atomic():

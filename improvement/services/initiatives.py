@@ -149,10 +149,9 @@ def _suggestions_of_an_integration(actor, data: dict, m2m: dict) -> dict:
     if raci:
         message = "An ITSM integration may suggest an owner and goals; a CSI manager sets the RACI."
         raise InvalidInput(message, errors={name: [message] for name in raci})
-    return {
-        "suggested_accountable": data.pop("accountable", None),
-        "suggested_goals": m2m.pop("goals", None),
-    }
+    suggested = data.pop("accountable", None)
+    _check_accountable({"accountable": suggested})  # a suggestion that could never apply
+    return {"suggested_accountable": suggested, "suggested_goals": m2m.pop("goals", None)}
 
 
 def _apply_suggestions(initiative: Initiative, actor) -> None:
@@ -249,7 +248,7 @@ def initiative_create_or_get(
 
 def initiative_update(*, initiative: Initiative, actor, **data) -> Initiative:
     """Change the register fields, goals and RACI of an initiative (not its step)."""
-    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
+    require(permissions.may_edit(actor, initiative), permissions.edit_denial(initiative))
     m2m = {k: data.pop(k) for k in ("goals", *RACI_FIELDS) if k in data}
     _normalise_external(data)
     _check_accountable(data)
@@ -377,7 +376,7 @@ def initiative_transition(
             from_step=from_step,
             to_step=to,
             actor=actor,
-            comment=comment or inputs.get("reason", ""),
+            comment=_log_comment(comment, inputs.get("reason", "")),
             iteration=locked.iteration,
         )
         payload = _initiative_payload(locked) | {
@@ -388,6 +387,14 @@ def initiative_transition(
         }
         event_emit(type=EventType.INITIATIVE_TRANSITIONED, payload=payload)
     return locked
+
+
+def _log_comment(comment: str, reason: str) -> str:
+    """What the log keeps of a move's words: the reason and the comment, each once."""
+    comment, reason = (comment or "").strip(), (reason or "").strip()
+    if reason and comment and reason != comment:
+        return f"{reason} — {comment}"
+    return reason or comment
 
 
 def _blank_text(value) -> bool:
@@ -459,13 +466,16 @@ def _changed_since(obj, version: str) -> str:
     latest = obj.history.order_by("-history_date").first()
     fields = []
     if base is not None and latest is not None:
-        fields = [c.field for c in latest.diff_against(base).changes]
+        bookkeeping = {"updated_by", "updated_at", "created_at"}
+        changes = latest.diff_against(base).changes
+        fields = [str(obj._meta.get_field(c.field).verbose_name) for c in changes
+                  if c.field not in bookkeeping]  # fmt: skip
     who = latest.history_user.get_username() if latest and latest.history_user else "someone"
     when = f" at {latest.history_date:%Y-%m-%d %H:%M}" if latest else ""
     what = f" ({', '.join(fields)})" if fields else ""
     return (
         f"The {obj._meta.verbose_name} was changed by {who}{when} since you opened it{what}. "
-        "Reload to see the changes, then make yours again."
+        "Your change was not saved: make it again on the current version."
     )
 
 
@@ -481,7 +491,7 @@ def step_record_update(
     """
     if record not in RECORDS:
         raise InvalidInput(f"'{record}' is not a step record.")
-    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
+    require(permissions.may_edit(actor, initiative), permissions.edit_denial(initiative))
     model, fields = RECORDS[record]
     goals = data.pop("goals", None) if record == "vision" else None
     with transaction.atomic():
@@ -501,7 +511,7 @@ def step_record_update(
 
 def action_create(*, initiative: Initiative, actor, title: str, **data) -> Action:
     """Add an action to the initiative's plan, in its current iteration."""
-    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
+    require(permissions.may_edit(actor, initiative), permissions.edit_denial(initiative))
     action = Action(initiative=initiative, title=title, iteration=initiative.iteration)
     apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
@@ -511,7 +521,9 @@ def action_create(*, initiative: Initiative, actor, title: str, **data) -> Actio
 
 def action_update(*, action: Action, actor, **data) -> Action:
     """Change an action (status, owner, due date, notes, title)."""
-    require(permissions.may_edit(actor, action.initiative), permissions.NEED_EDIT)
+    require(
+        permissions.may_edit(actor, action.initiative), permissions.edit_denial(action.initiative)
+    )
     apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
     save_validated(action, actor=actor)
@@ -534,7 +546,7 @@ def review_create(
     with the snapshot (workflow.data_conflicts) or carry `decision_override`, a
     justification kept and shown with the decision.
     """
-    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
+    require(permissions.may_edit(actor, initiative), permissions.edit_denial(initiative))
     if blockers := workflow.review_blockers(initiative):
         raise Conflict(blockers[0])
     from ..selectors import kpi_snapshot
@@ -544,10 +556,18 @@ def review_create(
     if conflicts and _blank_text(decision_override):
         message = (
             f"The decision '{Decision(decision).label}' does not agree with the KPIs: "
-            f"{' '.join(conflicts)} Choose another decision, or give a justification "
-            "(decision_override) to record it as an override."
+            f"{' '.join(conflicts)} Choose another decision, or give a justification to "
+            "record it as an override."
         )
-        raise InvalidInput(message, errors={"decision": [*conflicts, message]})
+        raise InvalidInput(
+            message,
+            errors={
+                "decision": [*conflicts, message],
+                "decision_override": [
+                    "Give a justification to record this decision as an override of the data."
+                ],
+            },
+        )
     review = Review(
         initiative=initiative,
         iteration=initiative.iteration,

@@ -107,7 +107,7 @@ def kpi_create(
 ) -> KPI:
     """Define a KPI of an initiative. `target_change_pct` (e.g. -15) sets the target relative
     to the baseline and is stored as the absolute value."""
-    require(permissions.may_edit(actor, initiative), permissions.NEED_EDIT)
+    require(permissions.may_edit(actor, initiative), permissions.edit_denial(initiative))
     kpi = KPI(initiative=initiative, key=key, name=name, direction=direction)
     return _kpi_save(kpi, actor=actor, data=data, kind=KPIRevision.Kind.DEFINED)
 
@@ -119,7 +119,7 @@ def kpi_update(*, kpi: KPI, actor, **data) -> KPI:
     aggregation and window are locked (Conflict): they change after a move back to the
     target or the baseline, or by a CSI manager's kpi_rebaseline with a reason.
     """
-    require(permissions.may_edit(actor, kpi.initiative), permissions.NEED_EDIT)
+    require(permissions.may_edit(actor, kpi.initiative), permissions.edit_denial(kpi.initiative))
     return _kpi_save(kpi, actor=actor, data=data, kind=KPIRevision.Kind.CHANGED)
 
 
@@ -165,7 +165,7 @@ def _kpi_save(kpi: KPI, *, actor, data: dict, kind: str, reason: str = "") -> KP
         name = stored["name"] if stored else kpi.name  # as the KPI is known, not renamed
         raise Conflict(_locked_message(name, locked, changes), errors=_locked_errors(locked))
     with transaction.atomic():
-        save_validated(kpi, actor=actor)
+        save_validated(kpi, actor=actor, validated=True)
         if changes:
             KPIRevision.objects.create(kpi=kpi, kind=kind, by=actor, reason=reason, changes=changes)
         _after_kpi_change(kpi)
@@ -198,7 +198,7 @@ def _locked_errors(locked: list[str]) -> dict:
 
 def kpi_delete(*, kpi: KPI, actor) -> None:
     """Remove a KPI with its measurements and checks."""
-    require(permissions.may_edit(actor, kpi.initiative), permissions.NEED_EDIT)
+    require(permissions.may_edit(actor, kpi.initiative), permissions.edit_denial(kpi.initiative))
     kpi._history_user = actor
     initiative = kpi.initiative
     with transaction.atomic():

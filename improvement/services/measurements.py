@@ -328,7 +328,7 @@ def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
     """
     require(
         permissions.may_record_measurements(actor, kpi),
-        "You may not record measurements for this KPI.",
+        permissions.NEED_FEED,
     )
     if not points:
         raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
@@ -396,7 +396,7 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
                         f"Unknown KPI key '{key}'." if key else "The KPI key is required."
                     ]
             elif not allowed[kpi_id]:
-                row_errors["kpi"] = [f"You may not record measurements for KPI '{key}'."]
+                row_errors["kpi"] = [f"KPI '{key}': {permissions.NEED_FEED}"]
             if row_errors:
                 errors[index] = row_errors
             else:
@@ -408,8 +408,10 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
 
 def _rows_invalid(errors: dict) -> InvalidInput:
     """Forbidden when every error is a KPI the actor may not feed; else InvalidInput."""
-    if all(set(e) == {"kpi"} and "may not" in e["kpi"][0] for e in errors.values()):
-        return Forbidden("You may not record measurements for these KPIs.", errors={"rows": errors})
+    if all(
+        set(e) == {"kpi"} and e["kpi"][0].endswith(permissions.NEED_FEED) for e in errors.values()
+    ):
+        return Forbidden(permissions.NEED_FEED, errors={"rows": errors})
     index, first = next(iter(errors.items()))
     field_name, messages = next(iter(first.items()))
     return InvalidInput(

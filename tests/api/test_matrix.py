@@ -211,10 +211,6 @@ def test_role_endpoint_matrix(world: World, call: Call, role: str):
             assert body["code"] == "not_authenticated"
             assert response["WWW-Authenticate"] == "Token"
         if response.status_code == 403:  # a refusal names the role or RACI position needed
-            if call.name == "bulk measurements" and not body["message"].startswith("Only "):
-                # the rows' refusal is worded by the measurement service (services/
-                # measurements.py), which does not name who may yet
-                pytest.xfail("the bulk measurement service's refusal does not name who may")
             assert body["message"].startswith("Only "), body["message"]
             assert any(who in body["message"] for who in WHO), body["message"]
 

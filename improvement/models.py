@@ -2,7 +2,7 @@
 
 Models hold fields, constraints, docstrings and the predicates of one row or queryset that
 every interface asks (Initiative.is_final, Action.is_overdue and ActionQuerySet.overdue):
-the workflow's rules live in workflow.py, writes in services, reads in selectors.
+the workflow's rules live in workflow/, writes in services, reads in selectors.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField
 from simple_history.models import HistoricalRecords
 
 from . import choices
+from .webhooks import DeliveryStatus, generate_secret
 from .workflow import InitiativeWorkflow
 
 USER_MODEL = settings.AUTH_USER_MODEL
@@ -94,7 +95,7 @@ def _range_1_5(field: str) -> models.CheckConstraint:
 
 
 class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
-    """One entry of the register, driven through the seven steps by workflow.py.
+    """One entry of the register, driven through the seven steps by workflow/.
 
     `step` is a protected FSM field: only `services.initiative_transition` moves it.
     `score` is computed by the database, so it is always current.
@@ -660,8 +661,6 @@ class KPICheck(models.Model):
 
 
 # --- outbound webhooks (SPEC §4) ------------------------------------------------------
-
-from .webhooks import DeliveryStatus, generate_secret  # noqa: E402  (signing, URL safety)
 
 
 class Webhook(TimeStamped):

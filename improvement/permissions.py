@@ -131,7 +131,7 @@ def may_record_measurements(user, kpi: KPI) -> bool:
     return _contributes_to(user, kpi.initiative)
 
 
-# --- transition permissions (used by workflow.py as django-fsm `permission=`) --------------
+# --- transition permissions (used by workflow/ as django-fsm `permission=`) --------------
 
 
 def may_decide_intake(initiative: Initiative, user) -> bool:

@@ -1,4 +1,4 @@
-"""Draw the state diagram of the seven-step workflow from the code (workflow.py).
+"""Draw the state diagram of the seven-step workflow from the code (improvement/workflow/).
 
 Writes docs/workflow.dot and, when Graphviz's `dot` is installed, docs/workflow.svg.
 A test checks that the committed DOT file matches the code, so the picture never drifts.

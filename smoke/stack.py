@@ -63,6 +63,8 @@ class ComposeService:
     name: str
     argv: list[str]
     environment: dict[str, str]
+    #: seconds compose waits after SIGTERM before it kills (`stop_grace_period`, default 10)
+    stop_grace: float = 10.0
 
 
 def _command_argv(name: str, command) -> list[str]:
@@ -97,6 +99,20 @@ def _environment(value) -> dict[str, str]:
     return result
 
 
+def _seconds(duration) -> float:
+    """A compose duration ("90s", "1m30s", 10) in seconds."""
+    if isinstance(duration, int | float):
+        return float(duration)
+    total, number = 0.0, ""
+    for char in str(duration).strip():
+        if char.isdigit() or char == ".":
+            number += char
+        else:
+            total += float(number or 0) * {"h": 3600, "m": 60, "s": 1}.get(char, 1)
+            number = ""
+    return total + float(number or 0)
+
+
 def read_compose(path: Path = COMPOSE_FILE) -> dict[str, ComposeService]:
     """The web, worker and beat services of the compose file (YAML anchors and `<<` merges
     resolved by the YAML loader, exactly as compose resolves them)."""
@@ -109,6 +125,7 @@ def read_compose(path: Path = COMPOSE_FILE) -> dict[str, ComposeService]:
             name=name,
             argv=_command_argv(name, services[name].get("command")),
             environment=_environment(services[name].get("environment")),
+            stop_grace=_seconds(services[name].get("stop_grace_period", "10s")),
         )
         for name in SERVICES
     }
@@ -519,7 +536,7 @@ class Stack:
                 with contextlib.suppress(ProcessLookupError):
                     process.popen.send_signal(signal.SIGTERM)
         for process in order:
-            problem = process.stopped_cleanly(timeout=20)
+            problem = process.stopped_cleanly(timeout=self.compose[process.name].stop_grace)
             if problem:
                 notes.append(f"{process.name}: {problem}")
                 process.stop(timeout=5)

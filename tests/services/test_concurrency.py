@@ -108,7 +108,7 @@ def test_two_different_moves_at_once_exactly_one_wins(csi, team_member, initiati
 
     # when: the team member moves it back to plan while the CSI manager moves it to review
     outcomes = race(
-        mover(initiative.pk, Step.PLAN, team_member),
+        mover(initiative.pk, Step.PLAN, team_member, comment="Re-plan."),
         mover(initiative.pk, Step.REVIEW, csi),
     )
 
@@ -147,8 +147,8 @@ def test_a_concurrent_iteration_is_counted_once(team_member, initiative_at):
     factories.ReviewFactory(initiative=initiative, iteration=1, decision=Decision.ITERATE)
 
     outcomes = race(
-        mover(initiative.pk, Step.PLAN, team_member),
-        mover(initiative.pk, Step.PLAN, team_member),
+        mover(initiative.pk, Step.PLAN, team_member, comment="Round two."),
+        mover(initiative.pk, Step.PLAN, team_member, comment="Round two."),
     )
 
     wins, losses = split(outcomes)

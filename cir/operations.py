@@ -80,21 +80,17 @@ def readiness() -> tuple[bool, dict[str, str]]:
     """Run every readiness check: (all passed, {check: "ok" or what failed})."""
     from cir.celery import app
 
-    results = {
-        "database": check_database(),
-        # without a database the migrations cannot be read: say so once, under database
-        "migrations": None,
+    database = check_database()
+    failed = {
+        "database": database,
+        # without a database the migrations cannot be read
+        "migrations": check_migrations() if database is None else "unknown (no database)",
         "broker": check_broker(),
     }
-    if results["database"] is None:
-        results["migrations"] = check_migrations()
-    checks = {name: problem or "ok" for name, problem in results.items()}
-    if results["database"] is not None:
-        checks["migrations"] = "unknown (no database)"
+    checks = {name: problem or "ok" for name, problem in failed.items()}
     if app.conf.task_always_eager:
         checks["broker"] = "none configured (tasks run in-process)"
-    ready = all(problem is None for problem in results.values())
-    return ready, checks
+    return not any(failed.values()), checks
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:

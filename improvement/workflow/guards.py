@@ -248,15 +248,16 @@ def _outcome_reasons(initiative: Initiative, inputs: dict) -> list[str]:
     outcome = inputs.get("outcome")
     if _blank(outcome) or not _blank(inputs.get("override")):
         return []
-    conflicts = data_conflicts(outcome, last_review_snapshot(initiative))
+    snapshot = last_review_snapshot(initiative)
+    conflicts = data_conflicts(outcome, snapshot)
     if not conflicts:
         return []
     label = Outcome(outcome).label if outcome in Outcome.values else outcome
     return [
         *conflicts,
         f"The outcome '{label}' does not agree with the KPIs of the last review: choose "
-        f"'{Outcome(proposed_outcome(last_review_snapshot(initiative))).label}', or give a "
-        "justification to record it as an override.",
+        f"'{Outcome(proposed_outcome(snapshot)).label}', or give a justification to record "
+        "it as an override.",
     ]
 
 

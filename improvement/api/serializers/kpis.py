@@ -8,8 +8,20 @@ from rest_framework import serializers
 
 from ... import choices, selectors, workflow
 from ...models import KPI, Initiative, KPICheck, KPIRevision, Measurement
+from ...services.kpis import KPI_FIELDS
 from ..fields import MAX_TEXT, FiniteFloatField, StrictCharField, StrictSlugField, username_of
 from .base import StrictModelSerializer
+
+
+def with_change_pct(fields) -> list[str]:
+    """The KPI definition fields of the services, with the write-only target_change_pct
+    after target_date (where the API has always listed it)."""
+    result = []
+    for name in fields:
+        result.append(name)
+        if name == "target_date":
+            result.append("target_change_pct")
+    return result
 
 
 class KPICheckSerializer(serializers.ModelSerializer):
@@ -69,20 +81,7 @@ class KPISerializer(KPIDefinitionSerializer):
             "id",
             "url",
             "initiative",
-            "key",
-            "name",
-            "unit",
-            "kind",
-            "direction",
-            "aggregation",
-            "window_days",
-            "baseline_value",
-            "baseline_date",
-            "target_value",
-            "target_date",
-            "target_change_pct",
-            "tolerance",
-            "csf",
+            *with_change_pct(KPI_FIELDS),
             "locked",
             "status",
             "last_checked_at",
@@ -133,19 +132,7 @@ class KPIRebaselineSerializer(KPIDefinitionSerializer):
         model = KPI
         fields = [
             "reason",
-            "name",
-            "unit",
-            "kind",
-            "direction",
-            "aggregation",
-            "window_days",
-            "baseline_value",
-            "baseline_date",
-            "target_value",
-            "target_date",
-            "target_change_pct",
-            "tolerance",
-            "csf",
+            *with_change_pct(f for f in KPI_FIELDS if f != "key"),
         ]
         # any of them: those left out keep their value
         extra_kwargs = {name: {"required": False} for name in fields if name != "reason"}

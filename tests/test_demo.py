@@ -178,3 +178,10 @@ def test_the_history_lies_in_the_past_with_its_actors(seeded, db):
     assert Action.objects.filter(
         due_date__lt=seeded.started.date(), status__in=["planned", "in_progress"]
     ).exclude(initiative__step__in=[Step.CANCELLED, Step.CLOSED, Step.REJECTED])
+
+
+def test_the_initiative_on_hold_was_held_on_its_story_day(seeded, db):
+    held = Initiative.objects.get(step=Step.ON_HOLD)
+    # held two days before the seed: the days on hold count from then, and not as age
+    assert held.on_hold_days == 2
+    assert held.age_days == (seeded.started - held.created_at).days - 2

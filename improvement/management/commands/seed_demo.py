@@ -195,7 +195,7 @@ DATE_FIELDS = {
 }  # fmt: skip
 #: timestamps the services set to "now", moved back to the day of the story
 STAMP_FIELDS = {"created_at", "updated_at", "at", "history_date", "closed_at", "completed_at",
-                "recorded_at"}  # fmt: skip
+                "held_since", "recorded_at"}  # fmt: skip
 #: days between the story's checkpoints (measurements posted, KPIs checked)
 CHECK_EVERY_DAYS = 14
 #: the KPI whose verdict the demo shows moving with time alone, and after how long

@@ -159,21 +159,49 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Reliability: a task is acknowledged only when done, so a worker that dies mid-task
-# leaves it to be redelivered; tasks are idempotent, so redelivery is harmless.
+# leaves it to be redelivered; tasks are idempotent, so redelivery is harmless. A pool
+# process killed outright hands its task back at once (reject_on_worker_lost); a whole
+# worker killed outright leaves it unacknowledged in Redis until the visibility timeout.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+# The longest task is a first sweep of a large register (100 000 KPIs: about 30 s); a
+# webhook attempt is bounded by CIR_WEBHOOK_TIMEOUT per network wait.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=150)
+#: the longest a task waits in a worker for its countdown (a retry's back-off); longer
+#: waits are left to the periodic jobs, so no message is held past the visibility timeout
+CIR_TASK_MAX_COUNTDOWN = env.int("CIR_TASK_MAX_COUNTDOWN", default=60)
+#: seconds before Redis hands an unacknowledged task to another worker: longer than a
+#: task may wait for its countdown and then run, or a running task would be delivered
+#: twice at once
+CELERY_VISIBILITY_TIMEOUT = env.int(
+    "CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + CIR_TASK_MAX_COUNTDOWN + 90
+)
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT + CIR_TASK_MAX_COUNTDOWN:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT + "
+        "CIR_TASK_MAX_COUNTDOWN, or a running task would be delivered twice."
+    )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=4.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # longer than the hard time limit, so a late-acked task is not redelivered while it runs
-    "visibility_timeout": CELERY_TASK_TIME_LIMIT * 2,
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # look for abandoned tasks every 10 s (kombu's default scans every 100 s)
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
     "socket_timeout": 5,
-    "socket_connect_timeout": 3,
-    "max_retries": 2,
+    # fail fast when the broker is down: one connection attempt of at most 1 s, no retries
+    # (kombu's default waits 2 s then 4 s between attempts: every write blocked ~6 s); a
+    # worker's own consuming connection keeps retrying (broker_connection_max_retries)
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=1.0),
+    "max_retries": 0,
 }
+#: seconds a process stops sending tasks after the broker failed once (the circuit
+#: breaker of improvement/tasks/publish.py); the periodic jobs catch up meanwhile
+CIR_PUBLISH_PAUSE_SECONDS = env.float("CIR_PUBLISH_PAUSE_SECONDS", default=5.0)
 CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 30
 
 # --- audit history --------------------------------------------------------------------

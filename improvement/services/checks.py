@@ -40,11 +40,13 @@ def kpi_schedule_check(*, kpi_ids: Sequence[int], countdown: float | None = None
 
     def enqueue() -> None:
         from ..tasks import kpis_check_stale
+        from ..tasks.publish import publish
 
         for start in range(0, len(ids), BATCH_SIZE):
-            kpis_check_stale.apply_async(
-                args=[ids[start : start + BATCH_SIZE]], countdown=countdown, retry=False
-            )
+            if not publish(
+                kpis_check_stale, args=[ids[start : start + BATCH_SIZE]], countdown=countdown
+            ):
+                break
 
     transaction.on_commit(enqueue, robust=True)
 

@@ -104,10 +104,10 @@ def events_schedule_dispatch(event_ids: Iterable) -> None:
 
     def dispatch() -> None:
         from .. import tasks
+        from ..tasks.publish import publish
 
         for start in range(0, len(ids), DISPATCH_BATCH):
-            tasks.events_dispatch.apply_async(
-                args=[ids[start : start + DISPATCH_BATCH]], retry=False
-            )
+            if not publish(tasks.events_dispatch, args=[ids[start : start + DISPATCH_BATCH]]):
+                break
 
     transaction.on_commit(dispatch, robust=True)

@@ -152,9 +152,11 @@ def _schedule_deliveries(delivery_ids: list[int]) -> None:
 
     def enqueue() -> None:
         from ..tasks import webhook_deliver
+        from ..tasks.publish import publish
 
         for delivery_id in delivery_ids:
-            webhook_deliver.apply_async(args=[delivery_id], retry=False)
+            if not publish(webhook_deliver, args=[delivery_id]):
+                break
 
     transaction.on_commit(enqueue, robust=True)
 
@@ -339,11 +341,13 @@ def events_dispatch_pending(*, grace_seconds: float = 30, limit: int = SWEEP_BAT
         .values_list("pk", flat=True)[:limit]
     )
     from ..tasks import webhook_deliver
+    from ..tasks.publish import publish
 
     for delivery_id in due:
         try:
-            webhook_deliver.apply_async(args=[delivery_id], retry=False)
-        except Exception:  # broker down: the next sweep tries again
-            log.warning("could not enqueue webhook delivery %s", delivery_id, exc_info=True)
+            if not publish(webhook_deliver, args=[delivery_id]):  # broker down: next sweep
+                break
+        except Exception:  # run in-process, the delivery failed: the next sweep tries again
+            log.warning("could not run webhook delivery %s", delivery_id, exc_info=True)
             break
     return SweepSummary(events=len(event_ids), deliveries=len(due))

@@ -5,6 +5,7 @@ idempotent, so a task delivered twice (late acks) leaves the same result.
 """
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from ..services import checks as kpi_services
@@ -16,7 +17,7 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 RETRY = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
-    "retry_backoff_max": 120,
+    "retry_backoff_max": settings.CIR_TASK_MAX_COUNTDOWN,
     "retry_jitter": True,
     "max_retries": 6,
 }

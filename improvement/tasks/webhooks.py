@@ -23,7 +23,7 @@ TRANSIENT = (OperationalError, InterfaceError)
 RETRY_TRANSIENT = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
-    "retry_backoff_max": 120,
+    "retry_backoff_max": settings.CIR_TASK_MAX_COUNTDOWN,
     "retry_jitter": True,
     "max_retries": 6,
 }
@@ -46,13 +46,17 @@ def webhook_deliver(self, delivery_id: int) -> str:
     """One attempt of a delivery; on failure, retry after the back-off the service set.
 
     Run eagerly (no broker), the retry is not made inline — that would hold up the
-    request that emitted the event — but left to `events_dispatch_pending`.
+    request that emitted the event — but left to `events_dispatch_pending`; so is a retry
+    due later than CIR_TASK_MAX_COUNTDOWN (a task waiting in a worker longer than that
+    could outlive the broker's visibility timeout and be delivered twice).
     """
     outcome = webhook_services.webhook_deliver(delivery_id=delivery_id)
     if outcome.delivery is None:
         return "not due"
-    if outcome.retry_in is not None and not (
-        self.request.is_eager or getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)
+    if (
+        outcome.retry_in is not None
+        and outcome.retry_in <= settings.CIR_TASK_MAX_COUNTDOWN
+        and not (self.request.is_eager or getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
     ):
         try:
             self.retry(countdown=outcome.retry_in, throw=False)

@@ -3,7 +3,7 @@
 
     make bench                 # 10 000 KPIs x 100 points
     SCALE=large make bench     # 100 000 KPIs x 100 points (10 M measurements)
-    BENCH=sweep make bench     # one section: seed, ingest, sweep, api
+    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/cir_bench (created if missing).
 Results are also written to bench/results/latest.json.
@@ -327,11 +327,15 @@ def main() -> None:
     wanted = os.environ.get("BENCH", "")
     names = [s for s in wanted.split(",") if s] or list(SECTIONS)
     from bench import api as api_bench
+    from bench import faults as faults_bench
 
     SECTIONS["api"] = lambda scale: RESULTS.setdefault("api", {}).update(api_bench.run(scale))
+    SECTIONS["faults"] = lambda scale: RESULTS.setdefault("faults", {}).update(
+        faults_bench.run(scale)
+    )
     if not wanted:
-        names.append("api")
-    if "seed" not in names:
+        names += ["api", "faults"]
+    if "seed" not in names and set(names) != {"faults"}:  # faults needs no seeded data
         seed(scale)
     for name in names:
         SECTIONS[name](scale)

@@ -18,10 +18,7 @@ class CIRAdminSite(AdminSite):
     def has_permission(self, request) -> bool:
         from improvement import permissions
 
-        user = request.user
-        if not super().has_permission(request):
-            return False
-        return user.is_superuser or not permissions.is_integration(user)
+        return permissions.may_use_admin(request.user)
 
 
 class CIRAdminConfig(AdminConfig):

@@ -15,7 +15,7 @@ from .. import services
 from ..choices import EventType
 from ..models import Webhook, WebhookAttempt, WebhookDelivery
 from ..webhooks import DeliveryStatus, url_problem
-from .base import ServiceWritesMixin, for_each
+from .base import ManagersOnlyMixin, RolePermissionsMixin, ServiceWritesMixin, for_each
 
 
 def refused(obj, exc) -> str:
@@ -45,7 +45,7 @@ class WebhookForm(forms.ModelForm):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(ServiceWritesMixin, admin.ModelAdmin):
+class WebhookAdmin(ManagersOnlyMixin, RolePermissionsMixin, ServiceWritesMixin, admin.ModelAdmin):
     form = WebhookForm
     list_display = ["name", "url", "active", "subscribed", "created_by", "created_at"]
     list_filter = ["active"]
@@ -111,7 +111,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ManagersOnlyMixin, RolePermissionsMixin, admin.ModelAdmin):
     list_display = [
         "event_type",
         "webhook",

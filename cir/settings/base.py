@@ -204,6 +204,9 @@ AXES_VERBOSE = False
 # successful sign-ins are recorded (who, when, from where) in the admin's Access logs
 AXES_ENABLE_ADMIN = True
 
+#: set by the production settings: seed_demo refuses to create its known-password logins
+CIR_PRODUCTION = False
+
 # django-csp: our own origin only, no inline script, no eval. Style attributes only are
 # allowed inline (style-src-attr): the register's bars and status colours are computed per
 # row; <style> elements and style sheets still come from our origin only (docs/operations.md).

@@ -6,6 +6,7 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
+CIR_PRODUCTION = True
 # no default, and never the examples' placeholder or a short one: refuse to start
 SECRET_KEY = require_production_secret_key(env.str("SECRET_KEY", default=""))
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")

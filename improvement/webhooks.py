@@ -51,6 +51,12 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
+def secret_fingerprint(secret: str) -> str:
+    """A short, one-way mark of a secret (the start of its SHA-256): what the audit history
+    keeps to show a rotation, without the secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:12]
+
+
 def secret_key(secret: str) -> bytes:
     """The HMAC key of a "whsec_…" secret (a secret without the prefix is used as is)."""
     if secret.startswith(SECRET_PREFIX):

@@ -241,8 +241,8 @@ class Command(BaseCommand):
     def handle(self, *args, password: str, force: bool = False, **options):
         if settings.CIR_PRODUCTION and not force:
             raise CommandError(
-                "Refusing to seed the demo under production settings: it creates staff and "
-                "superuser-like logins with a known password. Use --force on a demo "
+                "Refusing to seed the demo under production settings: it creates staff "
+                "and team logins with a known password. Use --force on a demo "
                 "instance only."
             )
         started = timezone.now()

@@ -607,6 +607,9 @@ class Measurement(models.Model):
         USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now=True)
+    # written by services.measurements (set-based, not through save()): overwrites, and
+    # points recorded one KPI at a time
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["kpi", "measured_at"]
@@ -683,6 +686,14 @@ class Webhook(TimeStamped):
     created_by = models.ForeignKey(
         USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    secret_fingerprint = models.CharField(
+        max_length=16,
+        blank=True,
+        editable=False,
+        help_text="The start of the secret's SHA-256: tells secrets apart without showing one.",
+    )
+    # the secret itself never goes into the history; its fingerprint does
+    history = HistoricalRecords(excluded_fields=["secret"])
 
     class Meta:
         ordering = ["name", "id"]

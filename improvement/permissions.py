@@ -205,3 +205,23 @@ def may_be_accountable(user) -> bool:
     """Whether `user` can own an initiative: someone who may edit initiatives (a contributor
     role or a CSI manager), active."""
     return user is not None and user.is_active and (is_csi_manager(user) or may_contribute(user))
+
+
+def may_grant_permissions(user) -> bool:
+    """Make someone a superuser, or hand out model permissions one by one (a user's or a
+    role group's): superusers only. CSI managers give roles (groups), not raw permissions."""
+    return user is not None and user.is_active and user.is_superuser
+
+
+def may_administer_user(user, target) -> bool:
+    """Change or delete the account `target` in the admin: a superuser's account only by a
+    superuser, so no one edits their way to a superuser's rights (or password)."""
+    return target is None or not target.is_superuser or may_grant_permissions(user)
+
+
+def may_use_admin(user) -> bool:
+    """Open the admin console: staff, but never the ITSM integration account (API only)
+    unless it is a superuser."""
+    if user is None or not user.is_active or not user.is_staff:
+        return False
+    return user.is_superuser or not is_integration(user)

@@ -2,7 +2,9 @@
 
 The groups themselves are created by migration 0002. After every `migrate`, the CSI
 manager group gets every permission of the register (and of the schedules and API tokens),
-and the other roles get `view` on the register, so a model added later is never missed.
+and the other roles get `view` on the register, so a model added later is never missed —
+except the webhooks (their signing secrets, their deliveries), which only CSI managers see:
+a `view` on them given to another role (migration 0002 gave it) is taken back.
 Permissions only open the admin console; what a user may do is decided by
 improvement/permissions.py.
 """
@@ -22,6 +24,8 @@ VIEW = {
     Role.PROCESS_OWNER: ("improvement",),
     Role.ITSM_INTEGRATION: ("improvement",),
 }
+#: models of the register that only the CSI manager role holds permissions on
+MANAGERS_ONLY = ("webhook", "webhookdelivery", "webhookattempt", "historicalwebhook")
 
 
 def sync_role_permissions(sender=None, *, apps=global_apps, **kwargs) -> None:
@@ -47,4 +51,10 @@ def sync_role_permissions(sender=None, *, apps=global_apps, **kwargs) -> None:
             wanted |= Permission.objects.filter(
                 content_type__app_label=app_label, codename__startswith="view_"
             )
+        if role != Role.CSI_MANAGER:
+            managers_only = Permission.objects.filter(
+                content_type__app_label="improvement", content_type__model__in=MANAGERS_ONLY
+            )
+            wanted = wanted.exclude(pk__in=managers_only)
+            group.permissions.remove(*managers_only)
         group.permissions.add(*wanted)

@@ -51,6 +51,12 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
+def secret_fingerprint(secret: str) -> str:
+    """A short, one-way mark of a secret (the start of its SHA-256): what the audit history
+    keeps to show a rotation, without the secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:12]
+
+
 def secret_key(secret: str) -> bytes:
     """The HMAC key of a "whsec_…" secret (a secret without the prefix is used as is)."""
     if secret.startswith(SECRET_PREFIX):
@@ -100,11 +106,47 @@ def verify(secret: str, headers, body: bytes, *, tolerance: int = 300) -> bool:
 # --- URL safety ------------------------------------------------------------------------
 
 
+#: IPv6 prefixes whose last 32 bits are an IPv4 address a gateway or the host itself goes to:
+#: NAT64 (RFC 6052 well-known, RFC 8215 local-use) and IPv4-compatible addresses (::a.b.c.d)
+_NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+#: IPv4-translated addresses (SIIT, RFC 2765): ::ffff:0:a.b.c.d
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address stands for: mapped (::ffff:a.b.c.d), IPv4-
+    compatible (::a.b.c.d), translated (::ffff:0:a.b.c.d), NAT64 (64:ff9b::a.b.c.d), 6to4
+    (2002:AABB:CCDD::), Teredo (server and client) and ISATAP (…:0:5efe:a.b.c.d)."""
+    found = []
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _IPV4_COMPATIBLE or ip in _IPV4_TRANSLATED or any(ip in n for n in _NAT64_PREFIXES):
+        found.append(low32)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if (int(ip) >> 32) & 0xFDFFFFFF == 0x00005EFE:  # ISATAP interface identifier
+        found.append(low32)
+    return found
+
+
 def _is_public(address: str) -> bool:
+    """Whether `address` (an answer of DNS or a literal) is a public one; an IPv6 address
+    that embeds an IPv4 address is judged by that IPv4 address too."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    candidates = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if ip in _IPV4_COMPATIBLE:
+            candidates = embedded  # ::a.b.c.d is that IPv4 address (:: and ::1 included)
+        else:
+            candidates.extend(embedded)
+        if any(ip in net for net in _NAT64_PREFIXES[1:]):
+            return False  # local-use NAT64 reaches a private network by definition
+    return all(c.is_global and not c.is_multicast for c in candidates)
 
 
 def resolve(url: str) -> tuple[str, int, list[str]]:

@@ -22,7 +22,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "cir.adminsite.CIRAdminConfig",  # django.contrib.admin, without the integration account
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "simple_history",
     "django_prometheus",
+    "axes",
+    "csp",
     "improvement",
 ]
 
@@ -47,6 +49,7 @@ MIDDLEWARE = [
     "cir.operations.OperationsMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # last before the metrics: turns a locked-out sign-in into 429 (cir/lockout.py)
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -203,6 +208,51 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 #: breaker of improvement/tasks/publish.py); the periodic jobs catch up meanwhile
 CIR_PUBLISH_PAUSE_SECONDS = env.float("CIR_PUBLISH_PAUSE_SECONDS", default=5.0)
 CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 30
+
+# --- ways in: sign-in lockout and Content-Security-Policy -------------------------------
+# django-axes counts failed sign-ins per username, from any address, on every door (the
+# login page, the admin login, POST /api/v1/auth/token/): CIR_LOGIN_FAILURE_LIMIT failures
+# lock the username for CIR_LOGIN_COOLOFF_MINUTES (each failure during the lockout starts it
+# again), answered with 429 and Retry-After. Never by address alone: a whole office behind
+# one NAT address is not locked out by one person's typos.
+AUTHENTICATION_BACKENDS = [
+    "cir.lockout.LockoutBackend",  # axes' check; must come first
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("CIR_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("CIR_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("CIR_LOGIN_COOLOFF_MINUTES", default=15))
+# a username from anywhere, and a username from one address (the latter is what the
+# attempt log shows per address; with one failure limit the former decides)
+AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "cir.lockout.lockout_response"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_VERBOSE = False
+# successful sign-ins are recorded (who, when, from where) in the admin's Access logs
+AXES_ENABLE_ADMIN = True
+
+#: set by the production settings: seed_demo refuses to create its known-password logins
+CIR_PRODUCTION = False
+
+# django-csp: our own origin only, no inline script, no eval. Style attributes only are
+# allowed inline (style-src-attr): the register's bars and status colours are computed per
+# row; <style> elements and style sheets still come from our origin only (docs/operations.md).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- audit history --------------------------------------------------------------------
 # history is a record, not an undo button: reverting would bypass the services

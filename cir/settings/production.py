@@ -1,10 +1,14 @@
 """Production settings: no default secret, HTTPS only, no debug."""
 
+from cir.security import require_production_secret_key
+
 from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
-SECRET_KEY = env("SECRET_KEY")  # no default: refuse to start without one
+CIR_PRODUCTION = True
+# no default, and never the examples' placeholder or a short one: refuse to start
+SECRET_KEY = require_production_secret_key(env.str("SECRET_KEY", default=""))
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

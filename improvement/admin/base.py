@@ -292,6 +292,29 @@ class RolePermissionsMixin:
         return self._is_csi(request) or super().has_delete_permission(request, obj)
 
 
+class ManagersOnlyMixin:
+    """Screens for CSI managers (and superusers) alone, whatever model permissions a group
+    or a user was given: webhooks and their signing secrets (SPEC §5, "webhooks")."""
+
+    def _may_manage(self, request) -> bool:
+        return permissions.may_manage(request.user)
+
+    def has_module_permission(self, request):
+        return self._may_manage(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._may_manage(request)
+
+    def has_add_permission(self, request, *args):
+        return self._may_manage(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may_manage(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may_manage(request) and super().has_delete_permission(request, obj)
+
+
 class KeptAsWrittenMixin:
     """Rows that, once written, are never changed or deleted in the admin."""
 

@@ -34,7 +34,6 @@ from .base import (
     NoRevertHistoryAdmin,
     ReadOnlyAdmin,
     ReviewSnapshotMixin,
-    RolePermissionsMixin,
     ServiceWritesMixin,
     StatusBadgeMixin,
     adopt,
@@ -293,10 +292,10 @@ class KPIRevisionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Measurement)
-class MeasurementAdmin(RolePermissionsMixin, ServiceWritesMixin, admin.ModelAdmin):
+class MeasurementAdmin(ServiceWritesMixin, NoRevertHistoryAdmin):
     """Measurements mostly arrive from ITSM tools through the API. A manager may add a
     point or correct one here, through services.measurement_record (which re-checks the
-    KPI); a point is corrected, never deleted."""
+    KPI and writes the point's history); a point is corrected, never deleted."""
 
     list_display = ("kpi", "initiative", "value", "measured_at", "source", "recorded_by")
     list_select_related = ("kpi", "kpi__initiative", "recorded_by")

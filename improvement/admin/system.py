@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import Count
 from django.utils.html import format_html
 
-from .. import services
+from .. import permissions, services
 from ..models import Counter, Event, Goal, Practice, Service, TransitionLog
 from .base import (
     NoRevertHistoryAdmin,
@@ -118,3 +121,54 @@ class CounterAdmin(ReadOnlyAdmin):
 
     list_display = ("name", "value")
     search_fields = ("name",)
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+#: what only a superuser may set: the superuser flag and raw model permissions
+GRANTING_FIELDS = ("is_superuser", "user_permissions")
+
+
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class CIRUserAdmin(UserAdmin):
+    """Users and their roles. A CSI manager gives roles (groups) and admin access; only a
+    superuser makes a superuser, hands out raw permissions, or changes a superuser's account
+    (permissions.may_grant_permissions / may_administer_user)."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if permissions.may_grant_permissions(request.user):
+            return readonly
+        return (*readonly, *GRANTING_FIELDS)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and permissions.may_administer_user(
+            request.user, obj
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and permissions.may_administer_user(
+            request.user, obj
+        )
+
+    def delete_queryset(self, request, queryset):
+        # the bulk delete asks no per-row permission: superusers are left out here
+        if not permissions.may_grant_permissions(request.user):
+            queryset = queryset.filter(is_superuser=False)
+        super().delete_queryset(request, queryset)
+
+
+@admin.register(Group)
+class CIRGroupAdmin(GroupAdmin):
+    """The role groups: their permissions are set by a superuser (or by migrate's sync,
+    improvement/roles.py), never by a CSI manager."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if permissions.may_grant_permissions(request.user):
+            return readonly
+        return (*readonly, "permissions")

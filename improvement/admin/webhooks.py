@@ -15,7 +15,13 @@ from .. import services
 from ..choices import EventType
 from ..models import Webhook, WebhookAttempt, WebhookDelivery
 from ..webhooks import DeliveryStatus, url_problem
-from .base import ServiceWritesMixin, for_each
+from .base import (
+    ManagersOnlyMixin,
+    NoRevertHistoryAdmin,
+    RolePermissionsMixin,
+    ServiceWritesMixin,
+    for_each,
+)
 
 
 def refused(obj, exc) -> str:
@@ -45,18 +51,21 @@ class WebhookForm(forms.ModelForm):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(ServiceWritesMixin, admin.ModelAdmin):
+class WebhookAdmin(ManagersOnlyMixin, ServiceWritesMixin, NoRevertHistoryAdmin):
+    """Receivers, with their history (who created, changed, rotated or deleted one, and
+    when; the history keeps the secret's fingerprint, never the secret)."""
+
     form = WebhookForm
     list_display = ["name", "url", "active", "subscribed", "created_by", "created_at"]
     list_filter = ["active"]
     search_fields = ["name", "url"]
-    readonly_fields = ["secret", "created_by", "created_at", "updated_at"]
+    readonly_fields = ["secret", "secret_fingerprint", "created_by", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "url", "event_types", "active"]}),
         (
             "Signing",
             {
-                "fields": ["secret"],
+                "fields": ["secret", "secret_fingerprint"],
                 "description": "Receivers verify the webhook-signature header with this "
                 "secret (Standard Webhooks). Rotate it with the action on the list.",
             },
@@ -64,6 +73,20 @@ class WebhookAdmin(ServiceWritesMixin, admin.ModelAdmin):
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
     actions = ["rotate_secret"]
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        request.cir_history_version = True
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not getattr(request, "cir_history_version", False):
+            return fieldsets
+        # an old version: the history holds no secret, and the current one is not shown
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "secret"]})
+            for name, opts in fieldsets
+        ]
 
     @admin.display(description="event types")
     def subscribed(self, webhook: Webhook) -> str:
@@ -111,7 +134,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ManagersOnlyMixin, RolePermissionsMixin, admin.ModelAdmin):
     list_display = [
         "event_type",
         "webhook",

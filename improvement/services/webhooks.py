@@ -27,7 +27,14 @@ from .. import permissions
 from ..choices import EventType
 from ..exceptions import InvalidInput
 from ..models import Event, Webhook, WebhookAttempt, WebhookDelivery
-from ..webhooks import DeliveryStatus, generate_secret, send, signed_headers, url_problem
+from ..webhooks import (
+    DeliveryStatus,
+    generate_secret,
+    secret_fingerprint,
+    send,
+    signed_headers,
+    url_problem,
+)
 from .common import apply_fields, require, save_validated
 from .metrics import metrics_count
 
@@ -101,6 +108,7 @@ def webhook_create(
         created_by=actor,
         secret=generate_secret(),
     )
+    webhook.secret_fingerprint = secret_fingerprint(webhook.secret)
     _validate(webhook)
     save_validated(webhook, actor=actor)
     return webhook
@@ -121,6 +129,9 @@ def webhook_rotate_secret(*, webhook: Webhook, actor) -> Webhook:
     """Give the webhook a new signing secret; the old one stops working at once."""
     require(permissions.may_manage(actor), "Only a CSI manager manages webhooks.")
     webhook.secret = generate_secret()
+    webhook.secret_fingerprint = secret_fingerprint(webhook.secret)
+    # the history shows the rotation (a new fingerprint, this reason), never the secret
+    webhook._change_reason = "Signing secret rotated"
     save_validated(webhook, actor=actor)
     return webhook
 
@@ -128,6 +139,7 @@ def webhook_rotate_secret(*, webhook: Webhook, actor) -> Webhook:
 def webhook_delete(*, webhook: Webhook, actor) -> None:
     """Remove a webhook with its delivery log (CSI managers)."""
     require(permissions.may_manage(actor), "Only a CSI manager manages webhooks.")
+    webhook._history_user = actor  # the history's deletion row names who
     webhook.delete()
 
 

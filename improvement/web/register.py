@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -40,12 +41,17 @@ class _Echo:
         return value
 
 
+#: where a spreadsheet may start a new cell, and so a formula: the cell's start, and after a
+#: ',' or ';' (a semicolon-separator locale splits "x;=1+1" into "x" and a live "=1+1"),
+#: spaces in between included; the formula's first character is quoted with "'"
+_FORMULA_START = re.compile(r"(^|[;,])(\s*)(?=[=+\-@\t\r])")
+
+
 def _csv_safe(value) -> str:
-    """Cells that a spreadsheet would run as a formula are quoted as text."""
+    """Cells that a spreadsheet would run as a formula are quoted as text, wherever a
+    spreadsheet may see a cell start (after a ',' or ';' as well as at the start)."""
     text = "" if value is None else str(value)
-    if text and text[0] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    return _FORMULA_START.sub(lambda m: f"{m.group(1)}{m.group(2)}'", text)
 
 
 CSV_COLUMNS = (

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate, get_user_model
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins
+from rest_framework import exceptions, mixins
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cir.lockout import LOCKED_MESSAGE, retry_after_seconds
+
 from ... import permissions
 from ...exceptions import InvalidInput
 from ...filtersets import UserFilterSet
 from .. import serializers as s
+from ..errors import ErrorSerializer
 from ..schema import CIRAutoSchema, operations
 from .base import CIRViewSet, FilterBackend
 
@@ -32,20 +35,27 @@ class TokenView(APIView):
         operation_id="auth_token_create",
         tags=["auth"],
         request=s.TokenRequestSerializer,
-        responses={200: s.TokenSerializer},
+        responses={200: s.TokenSerializer, 429: ErrorSerializer},
         auth=[],
         summary="Get an API token",
         description="Send a username and password; answers the user's token (the same one "
-        "every time, until an administrator deletes it in the admin).",
+        "every time, until an administrator deletes it in the admin). After repeated wrong "
+        "passwords the username is locked for a while: 429 with Retry-After.",
     )
     def post(self, request):
         serializer = s.TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # Django's request: the sign-in lockout (cir/lockout.py) keeps its state on it
+        django_request = request._request
         user = authenticate(
-            request=request,
+            request=django_request,
             username=serializer.validated_data["username"],
             password=serializer.validated_data["password"],
         )
+        if getattr(django_request, "axes_locked_out", False):
+            raise exceptions.Throttled(
+                wait=retry_after_seconds(django_request), detail=LOCKED_MESSAGE
+            )
         if user is None or not user.is_active:
             message = "Unable to log in with the given username and password."
             raise InvalidInput(message, errors={"non_field_errors": [message]})

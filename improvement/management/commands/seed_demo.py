@@ -34,7 +34,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.signals import post_save
@@ -232,8 +232,19 @@ class Command(BaseCommand):
             default=DEFAULT_PASSWORD,
             help=f"password of the demo logins (default: {DEFAULT_PASSWORD})",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="seed even under production settings (creates logins with a known password)",
+        )
 
-    def handle(self, *args, password: str, **options):
+    def handle(self, *args, password: str, force: bool = False, **options):
+        if settings.CIR_PRODUCTION and not force:
+            raise CommandError(
+                "Refusing to seed the demo under production settings: it creates staff "
+                "and team logins with a known password. Use --force on a demo "
+                "instance only."
+            )
         started = timezone.now()
         seeder = Seeder(now=started, password=password)
         # in-process (eager) tasks log a line each: hundreds, burying the logins table

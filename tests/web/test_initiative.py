@@ -13,7 +13,7 @@ from improvement.models import KPI, Action, Initiative, Measurement, Review, Tra
 
 from .. import factories
 from ..conftest import force_step
-from .conftest import HTMX, page, url
+from .conftest import HTMX, after_redirect, page, url
 
 pytestmark = pytest.mark.django_db
 
@@ -65,10 +65,13 @@ def test_blocked_move_is_shown_with_its_reasons(client_for, team_member, initiat
     assert 'id="blocked-baseline"' in html
     assert "The vision statement is missing." in html
     assert "The initiative is not linked to any organisational goal." in html
-    # a POST of the blocked move answers 409 with the same reasons, and nothing moves
+    # a POST of the blocked move goes back to the page, which says why; nothing moves
     response = client.post(url("initiative-move", initiative.reference), {"to": "baseline"})
-    assert response.status_code == 409
-    assert "The vision statement is missing." in response.content.decode()
+    assert response["Location"] == page(initiative) + "#moves"
+    shown = after_redirect(client, response).content.decode()
+    assert "It can’t move yet:" in shown and "The vision statement is missing." in shown
+    # shown once: the page read again is the page as it is
+    assert "It can’t move yet:" not in client.get(page(initiative)).content.decode()
     initiative.refresh_from_db()
     assert initiative.step == Step.VISION
 
@@ -76,8 +79,7 @@ def test_blocked_move_is_shown_with_its_reasons(client_for, team_member, initiat
 def test_reject_needs_a_reason(client_for, csi, proposed):
     client = client_for(csi)
     response = client.post(url("initiative-move", proposed.reference), {"to": "rejected"})
-    assert response.status_code == 409
-    assert "A reason is required." in response.content.decode()
+    assert "A reason is required." in after_redirect(client, response).content.decode()
     response = client.post(
         url("initiative-move", proposed.reference),
         {"to": "rejected", "reason": "Duplicate of CIR-00001"},
@@ -121,11 +123,9 @@ def test_review_then_move_to_sustain(client_for, team_member, initiative_at):
 
 def test_review_outside_step_6_is_an_error_on_the_form(client_for, team_member, initiative_at):
     initiative = initiative_at(Step.PLAN)
-    response = client_for(team_member).post(
-        url("review-create", initiative.reference), {"decision": "achieved"}
-    )
-    assert response.status_code == 422
-    assert "A review is written in step 6" in response.content.decode()
+    client = client_for(team_member)
+    response = client.post(url("review-create", initiative.reference), {"decision": "achieved"})
+    assert "A review is written in step 6" in after_redirect(client, response).content.decode()
 
 
 # --- step records, actions, KPIs, measurements ---------------------------------------------
@@ -226,10 +226,13 @@ def test_add_an_action_in_place(client_for, team_member, initiative_at):
 
 def test_action_without_title_is_an_error(client_for, team_member, initiative_at):
     initiative = initiative_at(Step.PLAN, complete=False)
-    response = client_for(team_member).post(
-        url("action-create", initiative.reference), {"title": "", "status": "planned"}
+    client = client_for(team_member)
+    response = client.post(
+        url("action-create", initiative.reference),
+        {"title": "", "status": "planned", "notes": "n1"},
     )
-    assert response.status_code == 422
+    html = after_redirect(client, response).content.decode()
+    assert 'id="id_newaction_title_error"' in html and "n1</textarea>" in html
     assert not Action.objects.filter(initiative=initiative).exists()
 
 
@@ -415,11 +418,14 @@ def test_record_a_measurement_and_see_the_verdict(
 def test_measurement_with_a_bad_value_is_an_error(client_for, team_member, initiative_at):
     initiative = initiative_at(Step.ACTION, complete=False)
     kpi = factories.KPIFactory(initiative=initiative)
-    response = client_for(team_member).post(
+    client = client_for(team_member)
+    response = client.post(
         url("measurement-create", initiative.reference, kpi.pk),
         {"value": "lots", "measured_at": "2026-01-05T10:00"},
     )
-    assert response.status_code == 422
+    assert response["Location"] == page(initiative) + "#kpis"
+    html = after_redirect(client, response).content.decode()
+    assert f'id="id_m{kpi.pk}_value_error"' in html and 'value="lots"' in html
     assert not Measurement.objects.exists()
 
 
@@ -429,12 +435,12 @@ def test_measurement_in_the_future_is_refused_by_the_service(
     initiative = initiative_at(Step.ACTION, complete=False)
     kpi = factories.KPIFactory(initiative=initiative)
     later = (timezone.localtime() + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
-    response = client_for(team_member).post(
+    client = client_for(team_member)
+    response = client.post(
         url("measurement-create", initiative.reference, kpi.pk),
         {"value": "3", "measured_at": later},
     )
-    assert response.status_code == 422
-    assert "The time is in the future." in response.content.decode()
+    assert "The time is in the future." in after_redirect(client, response).content.decode()
 
 
 def test_viewer_cannot_record_a_measurement(client_for, viewer, initiative_at):
@@ -570,7 +576,6 @@ def test_edit_the_itsm_record_an_initiative_came_from(client_for, team_member, i
         url("initiative-details", initiative.reference),
         form | {"external_system": "jira", "external_id": "OPS-7"},
     )
-    assert response.status_code == 422
-    assert "already comes from this record" in response.content.decode()
+    assert "already comes from this record" in after_redirect(client, response).content.decode()
     initiative.refresh_from_db()
     assert initiative.external_id == "PRB0041337"

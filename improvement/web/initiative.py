@@ -207,8 +207,9 @@ class InitiativePostView(CIRAccessMixin, View):
         return HttpResponseRedirect(initiative_url(self.initiative, self.anchor))
 
     def stale(self, message: str) -> HttpResponse:
-        """A move made from an out-of-date page: nothing changed. htmx gets the initiative as
-        it is now with the message (409); a plain post goes back to the page, which says it."""
+        """A move made from an out-of-date page, or one that does not exist from here:
+        nothing changed. htmx gets the initiative as it is now with the message (409); a
+        plain post goes back to the page, which says it."""
         if self.request.htmx:
             fresh = load_for_page(self.request.user, self.initiative.reference)
             context = pages.initiative_page(self.request.user, fresh, error=message)
@@ -318,6 +319,9 @@ class MoveView(InitiativePostView):
         to, seen = request.POST.get("to", ""), request.POST.get("from", "")
         move = workflow.offered_move(initiative, request.user, to)
         if move is None and seen in ("", initiative.step):
+            if workflow.find_transition(initiative, to) is None:
+                # no such move from here (a skipped step): not a matter of who may
+                return self.stale(self.impossible(initiative, to))
             raise PermissionDenied(self.denial(initiative, to))
         # not offered from a stale page: the service answers what changed (Conflict)
         requirements = move.requires if move else ()
@@ -357,12 +361,24 @@ class MoveView(InitiativePostView):
         return self.failure(status=status, move_form=form, move_to=to, move_errors=errors)
 
     def denial(self, initiative, to: str) -> str:
-        """Why a move is not offered: the role or RACI position it needs, or that there is
-        no such move from here."""
+        """Why a move is not offered: the role or RACI position it needs."""
         t = workflow.find_transition(initiative, to)
-        if t is None:
-            return f"That move is not possible from “{initiative.get_step_display()}”."
         return permissions.move_denial(t.permission, initiative, self.request.user)
+
+    def impossible(self, initiative, to: str) -> str:
+        """A move that does not exist from here (a step skipped): what the user can do."""
+        here = initiative.get_step_display()
+        open_ = [
+            t.label
+            for t in workflow.allowed_transitions(initiative, self.request.user)
+            if t.permitted
+        ]
+        way = (
+            f"The moves from here are: {'; '.join(open_)}."
+            if open_
+            else "No move is open to you from here."
+        )
+        return f"That move is not possible from “{here}”: the steps are taken in turn. {way}"
 
 
 class ActionPostView(InitiativePostView):

@@ -376,6 +376,7 @@ def _moves(initiative: Initiative, user, overrides: dict) -> dict:
     shown_on_a_form = any(m["open"] for m in move_forms)
     return {
         "moves": moves,
+        "moves_note": _no_move_note(initiative) if not moves else "",
         "moves_forward": [t for t in moves if t.allowed and not t.requires and not t.back],
         "moves_back": [t for t in moves if t.allowed and not t.requires and t.back],
         "move_forms": move_forms,
@@ -388,6 +389,18 @@ def _moves(initiative: Initiative, user, overrides: dict) -> dict:
         # the comment typed with a refused move of the buttons' form, kept
         "move_comment": bound.data.get("comment", "") if bound is not None else "",
     }
+
+
+def _no_move_note(initiative: Initiative) -> str:
+    """What an editor offered no move is told: a proposal awaits triage; else who moves it."""
+    if initiative.step == Step.PROPOSED:
+        return (
+            "It awaits triage: a CSI manager accepts it into step 1 or rejects it. "
+            "Meanwhile you can fill in its details below."
+        )
+    if initiative.is_final:
+        return ""
+    return "No move is open to you from here: a CSI manager can move it on."
 
 
 def _review_next_move(initiative: Initiative, review, moves: list):
@@ -415,11 +428,12 @@ def _kpi_card(
     rebaseline_forms = overrides.get("rebaseline_forms", {})
     measurement_forms = overrides.get("measurement_forms", {})
     delete_errors = overrides.get("kpi_delete_errors", {})
+    check = kpi.latest_checks[0] if kpi.latest_checks else None
     return {
         "kpi": kpi,
-        "check": kpi.latest_checks[0] if kpi.latest_checks else None,
+        "check": check,
         # drawn only when a template shows the card: templates call a callable
-        "chart": partial(charts.kpi_chart, kpi, kpi.recent_measurements),
+        "chart": partial(charts.kpi_chart, kpi, kpi.recent_measurements, check=check),
         "revisions": kpi_revisions(kpi),
         "locked": locked,
         "edit_form": edit_form if can_edit else None,

@@ -239,8 +239,9 @@ class InitiativePostView(CIRAccessMixin, View):
         context["section_name"] = self.section
         html = render_to_string(self.partial, context, request=request)
         if self.partial != InitiativePostView.partial:
-            # the moves and the summary change with most edits: refresh them out of band
-            for oob in ("_moves.html", "_summary.html"):
+            # the moves, the summary and the details (the vision's goals) change with most
+            # edits: refresh them out of band
+            for oob in ("_moves.html", "_summary.html", "_details.html"):
                 html += render_to_string(
                     f"improvement/includes/{oob}", {**context, "oob": True}, request=request
                 )
@@ -319,9 +320,15 @@ class MoveView(InitiativePostView):
         to, seen = request.POST.get("to", ""), request.POST.get("from", "")
         move = workflow.offered_move(initiative, request.user, to)
         if move is None and seen in ("", initiative.step):
-            if workflow.find_transition(initiative, to) is None:
-                # no such move from here (a skipped step): not a matter of who may
-                return self.stale(self.impossible(initiative, to))
+            open_ = [
+                t.label
+                for t in workflow.allowed_transitions(initiative, request.user)
+                if t.permitted
+            ]
+            if workflow.find_transition(initiative, to) is None and open_:
+                # no such move from here (a skipped step) for someone who may move it on:
+                # not a matter of who may, but of what can be done from here
+                return self.stale(self.impossible(initiative, open_))
             raise PermissionDenied(self.denial(initiative, to))
         # not offered from a stale page: the service answers what changed (Conflict)
         requirements = move.requires if move else ()
@@ -361,24 +368,20 @@ class MoveView(InitiativePostView):
         return self.failure(status=status, move_form=form, move_to=to, move_errors=errors)
 
     def denial(self, initiative, to: str) -> str:
-        """Why a move is not offered: the role or RACI position it needs."""
+        """Why a move is not offered: the role or RACI position it needs, or that there is
+        no such move from here."""
         t = workflow.find_transition(initiative, to)
+        if t is None:
+            return f"That move is not possible from “{initiative.get_step_display()}”."
         return permissions.move_denial(t.permission, initiative, self.request.user)
 
-    def impossible(self, initiative, to: str) -> str:
-        """A move that does not exist from here (a step skipped): what the user can do."""
-        here = initiative.get_step_display()
-        open_ = [
-            t.label
-            for t in workflow.allowed_transitions(initiative, self.request.user)
-            if t.permitted
-        ]
-        way = (
-            f"The moves from here are: {'; '.join(open_)}."
-            if open_
-            else "No move is open to you from here."
+    @staticmethod
+    def impossible(initiative, open_: list[str]) -> str:
+        """A move that does not exist from here (a step skipped): the moves that do."""
+        return (
+            f"That move is not possible from “{initiative.get_step_display()}”: the steps "
+            f"are taken in turn. The moves from here are: {'; '.join(open_)}."
         )
-        return f"That move is not possible from “{here}”: the steps are taken in turn. {way}"
 
 
 class ActionPostView(InitiativePostView):

@@ -170,6 +170,10 @@ def test_htmx_record_save_returns_the_section_and_refreshes_moves(
     assert "saved." in html
     # the vision is complete now, so the move to step 2 is offered
     assert 'name="to" value="baseline"' in html
+    # and the Details panel, refreshed out of band, lists the goal it serves
+    details = html.split('<section id="details"')[1].split("</section>")[0]
+    assert 'hx-swap-oob="true"' in details
+    assert f'<span class="chip">{goal.title}</span>' in details.split("<dt>Goals</dt>")[1]
 
 
 def test_record_error_is_shown_next_to_the_field(client_for, team_member, initiative_at):

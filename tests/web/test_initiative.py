@@ -3,6 +3,7 @@ actions, KPIs, measurements, reviews and details; htmx partial answers; read-onl
 viewers; the history and the stepper; a query count that stays flat."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -317,6 +318,59 @@ def test_kpi_target_as_a_change_in_percent(client_for, team_member, initiative_a
         },
     )
     assert KPI.objects.get(key="mttr2").target_value == pytest.approx(8.5)
+
+
+def test_a_target_given_as_a_change_shows_as_given_when_edited(
+    client_for, team_member, initiative_at
+):
+    # given a KPI whose target was set as −15 % of a 6.5 h baseline (5.5249999999999995 h)
+    initiative = initiative_at(Step.TARGET, complete=False)
+    kpi = services.kpi_create(
+        initiative=initiative, actor=team_member, key="mttr", name="MTTR", direction="decrease",
+        unit="h", baseline_value=6.5, baseline_date=dt.date(2026, 1, 1), target_change_pct=-15,
+        target_date=dt.date(2026, 7, 1),
+    )  # fmt: skip
+    assert kpi.target_value == 6.5 * 0.85 != 5.525
+    client = client_for(team_member)
+    html = client.get(page(initiative)).content.decode()
+    # the edit form shows the change in percent, and numbers without float noise
+    assert input_value(html, f"id_kpi{kpi.pk}_target_change_pct") == "-15"
+    assert input_value(html, f"id_kpi{kpi.pk}_target_value") == "5.525"
+    assert input_value(html, f"id_kpi{kpi.pk}_baseline_value") == "6.5"
+    revisions = kpi.revisions.count()
+
+    # when the form is saved as shown: nothing changes, no revision
+    data = {
+        "name": "MTTR", "unit": "h", "kind": "process", "direction": "decrease",
+        "aggregation": "latest", "window_days": "30", "baseline_value": "6.5",
+        "baseline_date": "2026-01-01", "target_value": "5.525", "target_change_pct": "-15",
+        "target_date": "2026-07-01", "tolerance": "0.05",
+    }  # fmt: skip
+    response = client.post(url("kpi-update", initiative.reference, kpi.pk), data)
+    assert response.status_code == 302
+    kpi.refresh_from_db()
+    assert kpi.target_value == 6.5 * 0.85 and kpi.revisions.count() == revisions
+
+    # a new baseline with the change kept: the target follows it (−15 % of 10 h)
+    response = client.post(
+        url("kpi-update", initiative.reference, kpi.pk), data | {"baseline_value": "10"}
+    )
+    kpi.refresh_from_db()
+    assert kpi.target_value == pytest.approx(8.5)
+    # a new target value typed over the one shown: it wins over the change shown
+    data |= {"baseline_value": "10", "target_value": "7", "target_change_pct": "-15"}
+    client.post(url("kpi-update", initiative.reference, kpi.pk), data)
+    kpi.refresh_from_db()
+    assert kpi.target_value == 7
+    html = client.get(page(initiative)).content.decode()
+    assert input_value(html, f"id_kpi{kpi.pk}_target_change_pct") == "-30"
+
+
+def input_value(html: str, input_id: str) -> str | None:
+    """The value attribute of the input with the id `input_id` (None without one)."""
+    tag = re.search(rf'<input [^>]*id="{input_id}"[^>]*>', html).group(0)
+    value = re.search(r' value="([^"]*)"', tag)
+    return value.group(1) if value else None
 
 
 def test_edit_a_kpi_baseline(client_for, team_member, initiative_at):

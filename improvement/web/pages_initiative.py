@@ -170,6 +170,15 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
     locked = workflow.kpi_definition_locked(initiative)
     may_rebaseline = locked and permissions.may_rebaseline(user)
     moves = _moves(initiative, user, overrides)
+    # the sections a blocked move's reasons point to are open, ready to fix them
+    fixes = {
+        "action" if href == "#add-action" else href.removeprefix("#step-")
+        for t in moves["moves_blocked"]
+        for _, href in t["reasons"]
+        if href.startswith(("#step-", "#add-action"))
+    }
+    if fixes:
+        overrides = {**overrides, "opened": [*overrides.get("opened", ()), *fixes]}
     return {
         "nav": "register",
         "initiative": initiative,
@@ -380,7 +389,11 @@ def _moves(initiative: Initiative, user, overrides: dict) -> dict:
         "moves_forward": [t for t in moves if t.allowed and not t.requires and not t.back],
         "moves_back": [t for t in moves if t.allowed and not t.requires and t.back],
         "move_forms": move_forms,
-        "moves_blocked": [t for t in blocked if not t.back],
+        "moves_blocked": [
+            {"label": t.label, "to": t.to, "reasons": [(r, fix_of(r)) for r in t.reasons]}
+            for t in blocked
+            if not t.back
+        ],
         "moves_blocked_other": [t for t in blocked if t.back],
         # a refused move's errors show on its form when it has one, else on top
         "move_errors": [] if shown_on_a_form else overrides.get("move_errors", []),
@@ -389,6 +402,28 @@ def _moves(initiative: Initiative, user, overrides: dict) -> dict:
         # the comment typed with a refused move of the buttons' form, kept
         "move_comment": bound.data.get("comment", "") if bound is not None else "",
     }
+
+
+#: where a guard's reason (workflow/guards.py, in the user's words) is fixed on the page:
+#: the first rule whose words the reason contains
+FIXES = (
+    ("No accountable owner", "#details"),
+    ("organisational goal", "#step-vision"),
+    ("vision", "#step-vision"),
+    ("expected value", "#step-vision"),
+    ("baseline assessment", "#step-baseline"),
+    ("KPI", "#kpis"),
+    ("plan has no approach", "#step-plan"),
+    ("No action is planned", "#add-action"),
+    ("No action is done", "#step-action"),
+    ("review", "#step-review"),
+    ("lessons learned", "#step-sustain"),
+)
+
+
+def fix_of(reason: str) -> str:
+    """The place on the page where `reason` is fixed ('' when there is none)."""
+    return next((href for words, href in FIXES if words.lower() in reason.lower()), "")
 
 
 def _no_move_note(initiative: Initiative) -> str:

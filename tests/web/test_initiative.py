@@ -166,7 +166,8 @@ def test_htmx_record_save_returns_the_section_and_refreshes_moves(
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="step-vision"')
     assert (
-        'id="moves" class="card moves" aria-labelledby="moves-heading" hx-swap-oob="true"' in html
+        'id="moves" class="card moves" tabindex="-1" aria-labelledby="moves-heading" '
+        'hx-swap-oob="true"' in html
     )
     assert "saved." in html
     # the vision is complete now, so the move to step 2 is offered

@@ -357,3 +357,19 @@ def test_a_proposal_tells_its_proposer_it_awaits_triage(client_for, team_member,
     note = html.split('id="moves-note">')[1].split("</p>")[0]
     assert "awaits triage: a CSI manager accepts it" in note
     assert "No move is open to you" not in html
+
+
+def test_a_blocked_moves_reasons_link_to_where_they_are_fixed(
+    client_for, team_member, initiative_at
+):
+    # given a plan without actions: the action section is open on the form to add one
+    initiative = initiative_at(Step.PLAN, complete=False)
+    factories.PlanFactory(initiative=initiative)
+    html = text(client_for(team_member).get(page(initiative)))
+    blocked = html.split('id="blocked-action"')[1].split("</div>")[0]
+    assert '<a href="#add-action">No action is planned.</a>' in blocked
+    assert re.search(r'<section id="step-action"[^>]*>\s*<details open>', html)
+    assert '<details class="add-form" id="add-action" open>' in html
+    # and a skip link leads to the moves, which take the focus
+    assert '<a class="skip-link skip-link--moves" href="#moves">' in html
+    assert 'id="moves" class="card moves" tabindex="-1"' in html

@@ -1,8 +1,10 @@
 """KPI charts as inline SVG, drawn on the server: no JavaScript, no CDN, works offline.
 
-A chart shows a KPI's measurements as a line of points, its baseline and target as
-horizontal lines, and the expected path from (baseline date, baseline) to (target date,
-target). Each chart comes with a text summary and a data table as its text alternative.
+A chart shows a KPI's measurements as a line of points (for a KPI aggregated over a window,
+the aggregate its verdict uses, with the raw measurements drawn lightly behind it when they
+are on the same scale), its baseline and target as horizontal lines, and the expected path
+from (baseline date, baseline) to (target date, target). Each chart comes with a text
+summary and a data table as its text alternative.
 """
 
 from __future__ import annotations
@@ -67,7 +69,17 @@ def fmt_number(value: float | None, unit: str = "") -> str:
         text = text.rstrip("0").rstrip(".")
     if not unit:
         return text
-    return f"{text} {unit}" if unit not in ("%",) else f"{text}{unit}"
+    if unit == "%":
+        return f"{text}{unit}"
+    return f"{text} {singular(unit) if text in ('1', '-1') else unit}"
+
+
+def singular(unit: str) -> str:
+    """A counted unit for exactly one ("1 incident", not "1 incidents"): a word in the
+    plural loses its s; symbols and short units (h, min, ms, /5) stay as they are."""
+    if len(unit) > 3 and unit.isalpha() and unit.endswith("s") and not unit.endswith("ss"):
+        return unit[:-1]
+    return unit
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,8 @@ class Chart:
     has_data: bool = False
     #: what the line shows: "Measurements", or the rolling aggregate such as "30-day sum"
     series_label: str = "Measurements"
+    #: the raw measurements drawn lightly behind an aggregate of the same scale
+    raw: list[Point] = field(default_factory=list)
 
 
 def _nice_step(span: float, count: int = 4) -> float:
@@ -123,10 +137,12 @@ def _date_label(d: dt.datetime, span_days: float) -> str:
     return f"{d.day} {d.strftime('%b')}"
 
 
-def kpi_chart(kpi, points: Sequence, *, now: dt.datetime | None = None) -> Chart:
+def kpi_chart(kpi, points: Sequence, *, now: dt.datetime | None = None, check=None) -> Chart:
     """Build the chart of `kpi` (a KPI instance) from its measurements.
 
     `points` are Measurement-like objects (measured_at, value, source, note) in any order.
+    `check`, the KPI's latest check: its value ends the aggregate's line when it was
+    checked after the last measurement (the "Current" figure beside the chart).
     """
     now = now or timezone.now()
     pts = sorted(
@@ -143,22 +159,34 @@ def kpi_chart(kpi, points: Sequence, *, now: dt.datetime | None = None) -> Chart
         target_date=kpi.target_date,
     )
     series_label = "Measurements"
+    raw: list[Point] = []
     if kpi.aggregation in ROLLING:
+        raw = pts if kpi.aggregation in SAME_SCALE else []
         pts = rolling_series(definition, pts)
+        if (
+            check is not None
+            and check.current is not None
+            and (not pts or check.checked_at > pts[-1].at)
+            and (not raw or check.checked_at >= raw[-1].at)
+        ):
+            pts.append(Point(check.checked_at, float(check.current), "", "checked"))
         series_label = f"{kpi.window_days}-day {kpi.aggregation}"
     path = evaluation.expected_path(definition)
     summary = _summary(kpi, pts, series_label)
-    wide = _draw(kpi, pts, path, summary, now, WIDE)
-    narrow = _draw(kpi, pts, path, summary, now, NARROW)
+    wide = _draw(kpi, pts, path, summary, now, WIDE, raw)
+    narrow = _draw(kpi, pts, path, summary, now, NARROW, raw)
     return Chart(
         svg=wide, svg_narrow=narrow, summary=summary, points=pts, has_data=bool(pts),
-        series_label=series_label,
+        series_label=series_label, raw=raw,
     )  # fmt: skip
 
 
-#: aggregations whose value is on another scale than one measurement: the chart draws the
-#: rolling aggregate the verdict uses instead of the raw points
-ROLLING = ("sum", "count")
+#: aggregations over a window: the chart draws the rolling aggregate the verdict uses
+#: instead of the raw points (every aggregation but the latest measurement)
+ROLLING = ("mean", "median", "sum", "min", "max", "count")
+#: those on the scale of one measurement: the raw points are drawn lightly behind the line
+SAME_SCALE = ("mean", "median", "min", "max")
+RAW_COLOUR = "#94a3b8"
 
 
 def rolling_series(definition: evaluation.KPIDefinition, pts: list[Point]) -> list[Point]:
@@ -189,8 +217,10 @@ def _line_labels(kpi, g: Layout) -> tuple[str, str]:
     return baseline, target
 
 
-def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout) -> SafeString:
-    """One SVG rendering of the chart with layout `g`."""
+def _draw(
+    kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout, raw=()
+) -> SafeString:
+    """One SVG rendering of the chart with layout `g`; `raw`: points drawn lightly."""
     unit = kpi.unit or ""
     WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = (  # noqa: N806 — read like the constants they were
         g.width,
@@ -201,8 +231,8 @@ def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout
         g.bottom,
     )
     chart_id = f"kpi-chart-{kpi.pk}-{g.name}"
-    xs: list[dt.datetime] = [p.at for p in pts]
-    ys: list[float] = [p.value for p in pts]
+    xs: list[dt.datetime] = [p.at for p in pts] + [p.at for p in raw]
+    ys: list[float] = [p.value for p in pts] + [p.value for p in raw]
     if kpi.baseline_date:
         xs.append(_as_datetime(kpi.baseline_date))
     if kpi.target_date:
@@ -339,6 +369,15 @@ def _draw(kpi, pts: list[Point], path, summary: str, now: dt.datetime, g: Layout
             f'y2="{sy(vb):.1f}" stroke="{EXPECTED_COLOUR}" stroke-width="1.5" '
             f'stroke-dasharray="2 4" stroke-linecap="round"/>'
         )
+    # the raw measurements behind an aggregate, lightly
+    if raw:
+        parts.append('<g class="chart-raw" aria-hidden="true">')
+        parts.extend(
+            f'<circle cx="{sx(p.at):.1f}" cy="{sy(p.value):.1f}" r="2" fill="{RAW_COLOUR}" '
+            f'fill-opacity=".55"/>'
+            for p in raw
+        )
+        parts.append("</g>")
     # measurements
     colour = STATUS_COLOURS.get(kpi.status, INK)
     if pts:

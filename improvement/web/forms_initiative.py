@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .. import choices, services
+from .. import choices, evaluation, services
 from ..models import KPI, Action, Baseline, Goal, Plan, Review, Sustain, Target, Vision
 from ..services.kpis import LOCKED_FIELDS
 from .forms import (
@@ -187,14 +187,64 @@ class ActionForm(ServiceModelForm):
         share_user_choices(self, users)
 
 
+def clean_number(value: float) -> str:
+    """A stored float as people typed it: 5.525, not 5.5249999999999995; -15, not -15.0."""
+    text = f"{value:.12g}"
+    return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
+
+
+class NumberInput(forms.NumberInput):
+    """A number field showing a stored float without its binary noise."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"step": "any", **(attrs or {})})
+
+    def format_value(self, value):
+        if isinstance(value, float):
+            return clean_number(value)
+        return super().format_value(value)
+
+
+#: the KPI's numbers a form shows without float noise
+NUMBER_FIELDS = ("baseline_value", "target_value", "tolerance")
+
+
+def keep_unchanged_numbers(form, data: dict) -> dict:
+    """A number posted back as the form showed it (5.525 for 5.5249999999999995) is the
+    stored value: no change, no revision, no locked goalpost moved."""
+    instance = form.instance
+    if not instance.pk:
+        return data
+    for name in NUMBER_FIELDS:
+        stored, posted = getattr(instance, name, None), data.get(name)
+        same = isinstance(stored, float) and isinstance(posted, float)
+        if same and clean_number(stored) == clean_number(posted):
+            data[name] = stored
+    return data
+
+
+def change_pct_of(kpi) -> float | None:
+    """The target of `kpi` as a change in percent of its baseline (-15), when it is one to
+    two decimals: how it was most likely given (the KPI keeps the absolute target only)."""
+    baseline, target = kpi.baseline_value, kpi.target_value
+    if baseline in (None, 0) or target is None:
+        return None
+    pct = round((target / baseline - 1) * 100, 2)
+    return pct if evaluation.target_from_change_pct(baseline, pct) == target else None
+
+
 class KPIForm(ServiceModelForm):
     """A KPI's definition. Once the initiative has left step 3 (`locked`), the goalposts
-    (services.kpis.LOCKED_FIELDS, and a target given as a change) show as locked."""
+    (services.kpis.LOCKED_FIELDS, and a target given as a change) show as locked.
+
+    Numbers show as they were typed (no float noise); a target that is a round change of
+    the baseline shows that change beside it, and keeps it when the baseline changes."""
 
     target_change_pct = forms.FloatField(
         required=False,
         label="…or target as a change (%)",
         help_text="Instead of a target value: −15 means 15 % below the baseline.",
+        widget=NumberInput(),
     )
 
     class Meta:
@@ -215,7 +265,11 @@ class KPIForm(ServiceModelForm):
             "unit": "e.g. h, %, tickets",
             "tolerance": "Slack in progress units (0.05 = 5 % of the way from baseline to target).",
         }
-        widgets = {"baseline_date": DateInput(), "target_date": DateInput()}
+        widgets = {
+            "baseline_date": DateInput(),
+            "target_date": DateInput(),
+            **{name: NumberInput() for name in NUMBER_FIELDS},
+        }
 
     #: what a locked field says under its label
     LOCKED_HELP = "Locked since the initiative left step 3."
@@ -227,6 +281,8 @@ class KPIForm(ServiceModelForm):
             del self.fields["key"]
         for name in ("window_days", "tolerance"):
             self.fields[name].required = False  # left empty: the model's default applies
+        if self.instance.pk:
+            self.initial.setdefault("target_change_pct", change_pct_of(self.instance))
         if locked:
             self.lock()
 
@@ -251,9 +307,20 @@ class KPIForm(ServiceModelForm):
         return data
 
     def service_data(self) -> dict:
-        data = dict(self.cleaned_data)
-        if data.get("target_change_pct") is None:
+        data = keep_unchanged_numbers(self, dict(self.cleaned_data))
+        pct = data.get("target_change_pct")
+        if pct is not None and self.instance.pk:
+            shown = self.initial.get("target_change_pct")
+            value_changed = data.get("target_value") != self.instance.target_value
+            if value_changed and pct == shown:
+                pct = None  # a new target value typed over the one shown: it wins
+            elif not value_changed:
+                # the change in percent stands (and follows a new baseline)
+                data["target_value"] = self.instance.target_value
+        if pct is None:
             data.pop("target_change_pct", None)
+        else:
+            data["target_change_pct"] = pct
         if data.get("tolerance") is None:
             data.pop("tolerance", None)
         if data.get("window_days") is None:
@@ -283,7 +350,7 @@ class KPIRebaselineForm(ServiceModelForm):
         self.fields["window_days"].required = False
 
     def service_data(self) -> dict:
-        data = dict(self.cleaned_data)
+        data = keep_unchanged_numbers(self, dict(self.cleaned_data))
         if data.get("window_days") is None:
             data.pop("window_days", None)
         return data

@@ -3,7 +3,10 @@ their re-baseline), measurements and reviews.
 
 Views are thin: they parse a form, call one service, and answer with the page (or, for an
 htmx request, the part of the page that changed). Domain errors are shown next to their
-field or at the top; every successful POST without htmx redirects (POST-redirect-GET).
+field or at the top. Every POST without htmx redirects to the page (POST-redirect-GET), a
+refused one too: what was typed and the errors are kept in the session for the next
+showing of the page (`refusal_keep` / `refusal_restore`), so that a reload never posts
+again.
 Only the moves a user may make are offered; anything else posted gets 403, naming the role
 or RACI position needed. A move or a record edit made from a stale page is refused (409):
 nothing changes, and the answer says what did and shows what is true now.
@@ -15,10 +18,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.forms import BaseForm
+from django.forms.utils import ErrorDict
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -52,8 +58,95 @@ class InitiativeView(CIRAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         initiative = load_for_page(self.request.user, kwargs["reference"])
-        context.update(pages.initiative_page(self.request.user, initiative))
+        overrides = refusal_restore(self.request, initiative)
+        context.update(pages.initiative_page(self.request.user, initiative, **overrides))
         return context
+
+
+#: the session key of a refused write, kept for the page shown after its redirect
+REFUSAL_KEY = "cir_refused_write"
+
+
+def refusal_keep(request, initiative, overrides: dict) -> None:
+    """Keep a refused write for the page its redirect shows: each bound form's data and
+    errors (the view rebuilds the form), and the other overrides as they are."""
+    forms, plain = [], {}
+    for key, value in overrides.items():
+        if isinstance(value, BaseForm):
+            forms.append(_kept_form(key, None, value))
+        elif isinstance(value, dict) and value and isinstance(next(iter(value)), int):
+            # {pk: form} or {pk: message}: JSON has no int keys, keep the pairs
+            if all(isinstance(v, BaseForm) for v in value.values()):
+                forms.extend(_kept_form(key, pk, form) for pk, form in value.items())
+            else:
+                plain[key] = {"pairs": list(value.items())}
+        else:
+            plain[key] = value
+    request.session[REFUSAL_KEY] = {
+        "reference": initiative.reference,
+        "path": request.path,
+        "forms": forms,
+        "overrides": plain,
+    }
+
+
+def _kept_form(key: str, pk, form: BaseForm) -> dict:
+    errors = {name: [str(m) for m in messages_] for name, messages_ in form.errors.items()}
+    return {"key": key, "pk": pk, "data": dict(form.data.lists()), "errors": errors}
+
+
+def refusal_restore(request, initiative) -> dict:
+    """The overrides of a refused write of this initiative, kept by `refusal_keep`: shown
+    once, on the page its redirect leads to."""
+    kept = request.session.get(REFUSAL_KEY)
+    if not kept:
+        return {}
+    del request.session[REFUSAL_KEY]
+    if kept.get("reference") != initiative.reference:
+        return {}
+    try:
+        match = resolve(kept["path"])
+    except Resolver404:
+        return {}
+    view_class = getattr(match.func, "view_class", None)
+    if view_class is None or not issubclass(view_class, InitiativePostView):
+        return {}
+    overrides = {
+        key: dict(value["pairs"]) if isinstance(value, dict) and "pairs" in value else value
+        for key, value in kept["overrides"].items()
+    }
+    view = view_class()
+    view.setup(request, **match.kwargs)
+    view.initiative = initiative
+    url_kwargs = {k: v for k, v in match.kwargs.items() if k != "reference"}
+    for spec in kept["forms"]:
+        data = QueryDict(mutable=True)
+        for name, values in spec["data"].items():
+            data.setlist(name, values)
+        try:
+            form = view.make_form(initiative, data, **url_kwargs)
+        except Http404:
+            continue  # the row has gone since
+        _put_errors(form, spec["errors"])
+        if spec["pk"] is None:
+            overrides[spec["key"]] = form
+        else:
+            overrides.setdefault(spec["key"], {})[spec["pk"]] = form
+    return overrides
+
+
+def _put_errors(form: BaseForm, errors: dict) -> None:
+    """The errors the refused post had, without validating the form again (a service's
+    errors would be lost, and validation asks the database)."""
+    form.cleaned_data = {}
+    form._errors = ErrorDict(renderer=form.renderer)
+    for name, messages_ in errors.items():
+        if name == NON_FIELD_ERRORS or name not in form.fields:
+            errors_ = form.error_class(error_class="nonfield", renderer=form.renderer)
+            name = NON_FIELD_ERRORS
+        else:
+            errors_ = form.error_class(renderer=form.renderer, field_id=form[name].auto_id)
+        form._errors.setdefault(name, errors_).extend(messages_)
 
 
 class InitiativePostView(CIRAccessMixin, View):
@@ -114,8 +207,9 @@ class InitiativePostView(CIRAccessMixin, View):
         return HttpResponseRedirect(initiative_url(self.initiative, self.anchor))
 
     def stale(self, message: str) -> HttpResponse:
-        """A move made from an out-of-date page: nothing changed. htmx gets the initiative as
-        it is now with the message (409); a plain post goes back to the page, which says it."""
+        """A move made from an out-of-date page, or one that does not exist from here:
+        nothing changed. htmx gets the initiative as it is now with the message (409); a
+        plain post goes back to the page, which says it."""
         if self.request.htmx:
             fresh = load_for_page(self.request.user, self.initiative.reference)
             context = pages.initiative_page(self.request.user, fresh, error=message)
@@ -125,13 +219,19 @@ class InitiativePostView(CIRAccessMixin, View):
         return HttpResponseRedirect(initiative_url(self.initiative, self.anchor))
 
     def failure(self, *, status: int = 422, **overrides) -> HttpResponse:
+        """A refused write: htmx gets its part of the page with the errors (`status`); a
+        plain post is redirected to the page, which shows them once (no re-post on reload)."""
         if self.section:
             overrides["opened"] = [self.section]
-        fresh = load_for_page(self.request.user, self.initiative.reference)
         if self.request.htmx:
+            fresh = load_for_page(self.request.user, self.initiative.reference)
             return self.render_partial(fresh, status=status, **overrides)
-        context = pages.initiative_page(self.request.user, fresh, **overrides)
-        return render(self.request, "improvement/initiative_detail.html", context, status=status)
+        refusal_keep(self.request, self.initiative, overrides)
+        return HttpResponseRedirect(initiative_url(self.initiative, self.anchor))
+
+    def make_form(self, initiative, data, **kwargs):
+        """The view's form bound to `data` (also to show a refused post again)."""
+        raise NotImplementedError
 
     def render_partial(self, initiative, *, status: int = 200, **overrides) -> HttpResponse:
         request = self.request
@@ -139,8 +239,9 @@ class InitiativePostView(CIRAccessMixin, View):
         context["section_name"] = self.section
         html = render_to_string(self.partial, context, request=request)
         if self.partial != InitiativePostView.partial:
-            # the moves and the summary change with most edits: refresh them out of band
-            for oob in ("_moves.html", "_summary.html"):
+            # the moves, the summary and the details (the vision's goals) change with most
+            # edits: refresh them out of band
+            for oob in ("_moves.html", "_summary.html", "_details.html"):
                 html += render_to_string(
                     f"improvement/includes/{oob}", {**context, "oob": True}, request=request
                 )
@@ -156,14 +257,7 @@ class RecordUpdateView(InitiativePostView):
         if record not in RECORD_FORMS:
             raise Http404("No such step record.")
         self.require(permissions.may_edit(request.user, initiative))
-        self.section, self.anchor = record, f"step-{record}"
-        extra = {"initiative": initiative} if record == "vision" else {}
-        form = RECORD_FORMS[record](
-            request.POST,
-            instance=pages.step_record(initiative, record),
-            auto_id=f"id_{record}_%s",
-            **extra,
-        )
+        form = self.make_form(initiative, request.POST, record=record)
         if form.is_valid():
             try:
                 services.step_record_update(
@@ -184,6 +278,13 @@ class RecordUpdateView(InitiativePostView):
                 return self.success(f"{pages.STEP_TITLES[record]} saved.", saved=record)
         return self.failure(**{f"{record}_form": form})
 
+    def make_form(self, initiative, data, *, record):
+        self.section, self.anchor = record, f"step-{record}"
+        extra = {"initiative": initiative} if record == "vision" else {}
+        return RECORD_FORMS[record](
+            data, instance=pages.step_record(initiative, record), auto_id=f"id_{record}_%s", **extra
+        )
+
 
 class DetailsUpdateView(InitiativePostView):
     """Change the register fields, the owner, RACI and (CSI managers) the priority."""
@@ -192,10 +293,7 @@ class DetailsUpdateView(InitiativePostView):
 
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
-        can_manage = permissions.may_manage(request.user)
-        form = InitiativeForm(
-            request.POST, instance=initiative, auto_id="id_details_%s", may_set_priority=can_manage
-        )
+        form = self.make_form(initiative, request.POST)
         return self.answer(
             form,
             lambda: services.initiative_update(
@@ -203,6 +301,12 @@ class DetailsUpdateView(InitiativePostView):
             ),
             lambda _: "Details saved.",
             details_form=form,
+        )
+
+    def make_form(self, initiative, data):
+        can_manage = permissions.may_manage(self.request.user)
+        return InitiativeForm(
+            data, instance=initiative, auto_id="id_details_%s", may_set_priority=can_manage
         )
 
 
@@ -216,12 +320,19 @@ class MoveView(InitiativePostView):
         to, seen = request.POST.get("to", ""), request.POST.get("from", "")
         move = workflow.offered_move(initiative, request.user, to)
         if move is None and seen in ("", initiative.step):
+            open_ = [
+                t.label
+                for t in workflow.allowed_transitions(initiative, request.user)
+                if t.permitted
+            ]
+            if workflow.find_transition(initiative, to) is None and open_:
+                # no such move from here (a skipped step) for someone who may move it on:
+                # not a matter of who may, but of what can be done from here
+                return self.stale(self.impossible(initiative, open_))
             raise PermissionDenied(self.denial(initiative, to))
         # not offered from a stale page: the service answers what changed (Conflict)
         requirements = move.requires if move else ()
-        form = MoveForm(
-            request.POST, requires=[r.name for r in requirements], auto_id=f"id_move_{to}_%s"
-        )
+        form = self.make_form(initiative, request.POST)
         if not form.is_valid():
             return self.refused(form, to, status=422)
         try:
@@ -244,6 +355,12 @@ class MoveView(InitiativePostView):
             return self.refused(form, to, status=422)
         return self.success(f"{moved.reference} moved to “{Step(moved.step).label}”.")
 
+    def make_form(self, initiative, data):
+        to = data.get("to", "")
+        move = workflow.offered_move(initiative, self.request.user, to)
+        requires = [r.name for r in move.requires] if move else []
+        return MoveForm(data, requires=requires, auto_id=f"id_move_{to}_%s")
+
     def refused(self, form, to: str, *, status: int) -> HttpResponse:
         """The move's form again with its errors; every message also goes on top, for a
         move the page shows without a form."""
@@ -258,6 +375,14 @@ class MoveView(InitiativePostView):
             return f"That move is not possible from “{initiative.get_step_display()}”."
         return permissions.move_denial(t.permission, initiative, self.request.user)
 
+    @staticmethod
+    def impossible(initiative, open_: list[str]) -> str:
+        """A move that does not exist from here (a step skipped): the moves that do."""
+        return (
+            f"That move is not possible from “{initiative.get_step_display()}”: the steps "
+            f"are taken in turn. The moves from here are: {'; '.join(open_)}."
+        )
+
 
 class ActionPostView(InitiativePostView):
     """Base of the writes on the actions: they answer with the section of step 5."""
@@ -270,7 +395,7 @@ class ActionPostView(InitiativePostView):
 class ActionCreateView(ActionPostView):
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
-        form = ActionForm(request.POST, auto_id="id_newaction_%s")
+        form = self.make_form(initiative, request.POST)
         return self.answer(
             form,
             lambda: services.action_create(
@@ -279,6 +404,9 @@ class ActionCreateView(ActionPostView):
             lambda action: f"Action “{action.title}” added.",
             action_form=form,
         )
+
+    def make_form(self, initiative, data):
+        return ActionForm(data, auto_id="id_newaction_%s")
 
 
 class ActionUpdateView(ActionPostView):
@@ -292,13 +420,20 @@ class ActionUpdateView(ActionPostView):
                 value = getattr(action, f"{name}_id" if name == "owner" else name)
                 data[name] = "" if value is None else value
             data["status"] = data["quick_status"]
-        form = ActionForm(data, instance=action, auto_id=f"id_action{action.pk}_%s")
+        form = self.form_for(action, data)
         return self.answer(
             form,
             lambda: services.action_update(action=action, actor=request.user, **form.cleaned_data),
             lambda action: f"Action “{action.title}” saved.",
             action_forms={action.pk: form},
         )
+
+    def make_form(self, initiative, data, *, pk):
+        return self.form_for(get_object_or_404(initiative.actions, pk=pk), data)
+
+    @staticmethod
+    def form_for(action, data):
+        return ActionForm(data, instance=action, auto_id=f"id_action{action.pk}_%s")
 
 
 class KPIPostView(InitiativePostView):
@@ -315,11 +450,14 @@ class KPIPostView(InitiativePostView):
     def saved(self, kpi: KPI) -> dict:
         return {"saved_kpi": kpi.pk}
 
+    def make_form(self, initiative, data, *, pk):
+        return self.form_for(get_object_or_404(initiative.kpis, pk=pk), data)
+
 
 class KPICreateView(KPIPostView):
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
-        form = KPIForm(request.POST, auto_id="id_newkpi_%s")
+        form = self.make_form(initiative, request.POST)
         return self.answer(
             form,
             lambda: services.kpi_create(
@@ -328,6 +466,9 @@ class KPICreateView(KPIPostView):
             lambda kpi: f"KPI “{kpi.name}” added.",
             kpi_form=form,
         )
+
+    def make_form(self, initiative, data):
+        return KPIForm(data, auto_id="id_newkpi_%s")
 
 
 class KPIUpdateView(KPIPostView):
@@ -338,8 +479,7 @@ class KPIUpdateView(KPIPostView):
 
     def handle(self, request, initiative, pk):
         kpi = self.editable_kpi(request, initiative, pk)
-        data = KPIForm.with_locked_values(request.POST, kpi)
-        form = KPIForm(data, instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
+        form = self.form_for(kpi, KPIForm.with_locked_values(request.POST, kpi))
         return self.answer(
             form,
             lambda: services.kpi_update(kpi=kpi, actor=request.user, **form.service_data()),
@@ -347,19 +487,27 @@ class KPIUpdateView(KPIPostView):
             kpi_forms={kpi.pk: form},
         )
 
+    @staticmethod
+    def form_for(kpi, data):
+        return KPIForm(data, instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
+
 
 class KPIRebaselineView(KPIPostView):
     """A CSI manager changes a locked KPI definition, with a reason kept in its revision."""
 
     def handle(self, request, initiative, pk):
         kpi = get_object_or_404(initiative.kpis, pk=pk)
-        form = KPIRebaselineForm(request.POST, instance=kpi, auto_id=f"id_rb{kpi.pk}_%s")
+        form = self.form_for(kpi, request.POST)
         return self.answer(
             form,
             lambda: services.kpi_rebaseline(kpi=kpi, actor=request.user, **form.service_data()),
             lambda kpi: f"KPI “{kpi.name}” re-baselined.",
             rebaseline_forms={kpi.pk: form},
         )
+
+    @staticmethod
+    def form_for(kpi, data):
+        return KPIRebaselineForm(data, instance=kpi, auto_id=f"id_rb{kpi.pk}_%s")
 
 
 class KPIDeleteView(KPIPostView):
@@ -382,7 +530,7 @@ class MeasurementCreateView(KPIPostView):
     def handle(self, request, initiative, pk):
         kpi = get_object_or_404(initiative.kpis, pk=pk)
         self.require(permissions.may_record_measurements(request.user, kpi), permissions.NEED_FEED)
-        form = MeasurementForm(request.POST, auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
+        form = self.form_for(kpi, request.POST)
 
         def record() -> KPI:
             services.measurement_record(kpi=kpi, actor=request.user, points=[form.point()])
@@ -397,6 +545,10 @@ class MeasurementCreateView(KPIPostView):
             measurement_forms={kpi.pk: form},
         )
 
+    @staticmethod
+    def form_for(kpi, data):
+        return MeasurementForm(data, auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
+
 
 class ReviewCreateView(InitiativePostView):
     """Record this iteration's review. A decision the KPI snapshot does not support is
@@ -407,7 +559,7 @@ class ReviewCreateView(InitiativePostView):
 
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
-        form = ReviewForm(request.POST, auto_id="id_review_%s")
+        form = self.make_form(initiative, request.POST)
         if form.is_valid():
             try:
                 review = services.review_create(
@@ -425,6 +577,9 @@ class ReviewCreateView(InitiativePostView):
                     saved=self.section,
                 )
         return self.failure(review_form=form)
+
+    def make_form(self, initiative, data):
+        return ReviewForm(data, auto_id="id_review_%s")
 
     @staticmethod
     def decision_refused(form, exc: InvalidInput) -> None:

@@ -170,6 +170,15 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
     locked = workflow.kpi_definition_locked(initiative)
     may_rebaseline = locked and permissions.may_rebaseline(user)
     moves = _moves(initiative, user, overrides)
+    # the sections a blocked move's reasons point to are open, ready to fix them
+    fixes = {
+        "action" if href == "#add-action" else href.removeprefix("#step-")
+        for t in moves["moves_blocked"]
+        for _, href in t["reasons"]
+        if href.startswith(("#step-", "#add-action"))
+    }
+    if fixes:
+        overrides = {**overrides, "opened": [*overrides.get("opened", ()), *fixes]}
     return {
         "nav": "register",
         "initiative": initiative,
@@ -376,10 +385,15 @@ def _moves(initiative: Initiative, user, overrides: dict) -> dict:
     shown_on_a_form = any(m["open"] for m in move_forms)
     return {
         "moves": moves,
+        "moves_note": _no_move_note(initiative) if not moves else "",
         "moves_forward": [t for t in moves if t.allowed and not t.requires and not t.back],
         "moves_back": [t for t in moves if t.allowed and not t.requires and t.back],
         "move_forms": move_forms,
-        "moves_blocked": [t for t in blocked if not t.back],
+        "moves_blocked": [
+            {"label": t.label, "to": t.to, "reasons": [(r, fix_of(r)) for r in t.reasons]}
+            for t in blocked
+            if not t.back
+        ],
         "moves_blocked_other": [t for t in blocked if t.back],
         # a refused move's errors show on its form when it has one, else on top
         "move_errors": [] if shown_on_a_form else overrides.get("move_errors", []),
@@ -388,6 +402,40 @@ def _moves(initiative: Initiative, user, overrides: dict) -> dict:
         # the comment typed with a refused move of the buttons' form, kept
         "move_comment": bound.data.get("comment", "") if bound is not None else "",
     }
+
+
+#: where a guard's reason (workflow/guards.py, in the user's words) is fixed on the page:
+#: the first rule whose words the reason contains
+FIXES = (
+    ("No accountable owner", "#details"),
+    ("organisational goal", "#step-vision"),
+    ("vision", "#step-vision"),
+    ("expected value", "#step-vision"),
+    ("baseline assessment", "#step-baseline"),
+    ("KPI", "#kpis"),
+    ("plan has no approach", "#step-plan"),
+    ("No action is planned", "#add-action"),
+    ("No action is done", "#step-action"),
+    ("review", "#step-review"),
+    ("lessons learned", "#step-sustain"),
+)
+
+
+def fix_of(reason: str) -> str:
+    """The place on the page where `reason` is fixed ('' when there is none)."""
+    return next((href for words, href in FIXES if words.lower() in reason.lower()), "")
+
+
+def _no_move_note(initiative: Initiative) -> str:
+    """What an editor offered no move is told: a proposal awaits triage; else who moves it."""
+    if initiative.step == Step.PROPOSED:
+        return (
+            "It awaits triage: a CSI manager accepts it into step 1 or rejects it. "
+            "Meanwhile you can fill in its details below."
+        )
+    if initiative.is_final:
+        return ""
+    return "No move is open to you from here: a CSI manager can move it on."
 
 
 def _review_next_move(initiative: Initiative, review, moves: list):
@@ -415,11 +463,12 @@ def _kpi_card(
     rebaseline_forms = overrides.get("rebaseline_forms", {})
     measurement_forms = overrides.get("measurement_forms", {})
     delete_errors = overrides.get("kpi_delete_errors", {})
+    check = kpi.latest_checks[0] if kpi.latest_checks else None
     return {
         "kpi": kpi,
-        "check": kpi.latest_checks[0] if kpi.latest_checks else None,
+        "check": check,
         # drawn only when a template shows the card: templates call a callable
-        "chart": partial(charts.kpi_chart, kpi, kpi.recent_measurements),
+        "chart": partial(charts.kpi_chart, kpi, kpi.recent_measurements, check=check),
         "revisions": kpi_revisions(kpi),
         "locked": locked,
         "edit_form": edit_form if can_edit else None,

@@ -191,7 +191,8 @@ def test_an_idea_goes_from_proposal_to_sustain(open_page, people):
     page.locator("#step-plan").get_by_label("Approach").fill("Swarm on payroll P1s.")
     save_section(page, "plan", "Save plan")
     actions = page.locator("#step-action")
-    actions.locator("summary").first.click()  # open step 5's section
+    # step 5's section is open: the blocked move's "No action is planned" leads to it
+    assert actions.locator("details").first.get_attribute("open") is not None
     actions.get_by_label("Title").fill("Write the payroll runbook")
     actions.get_by_label("Owner").select_option(label="Tina Okafor (tina)")
     actions.get_by_label("Due date").fill((today + dt.timedelta(days=14)).isoformat())

@@ -38,3 +38,10 @@ def client_for(client):
 @pytest.fixture
 def proposed(db):
     return factories.InitiativeFactory(title="Faster payroll restores")
+
+
+def after_redirect(client, response):
+    """A plain (not htmx) POST is answered with a redirect to the page, refused or not
+    (POST-redirect-GET): the page it leads to, which shows a refusal once."""
+    assert response.status_code == 302, response.status_code
+    return client.get(response["Location"])

@@ -62,3 +62,68 @@ def test_chart_line_labels_fit_inside_the_chart(unit, baseline):
         assert len(labels) == 2
         for x, text in labels:
             assert float(x) + len(text) * layout.font * em <= layout.width, text
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "median"])
+def test_an_aggregated_kpi_chart_plots_the_value_its_verdict_used(aggregation):
+    """A mean or median KPI's line is the window's aggregate and ends at the latest check's
+    value (the card's "Current"); the raw measurements are drawn lightly behind it."""
+    import re
+    from types import SimpleNamespace
+
+    from improvement.web.charts import kpi_chart
+
+    now = timezone.now()
+    kpi = SimpleNamespace(
+        pk=1, key="mttr", name="MTTR", unit="h", direction="decrease", aggregation=aggregation,
+        window_days=30, baseline_value=9.6, baseline_date=(now - dt.timedelta(days=90)).date(),
+        target_value=6.0, target_date=(now + dt.timedelta(days=90)).date(), status="on_track",
+    )  # fmt: skip
+    values = {20: 7.0, 10: 8.76, 2: 8.03}  # days ago → hours
+    points = [
+        SimpleNamespace(measured_at=now - dt.timedelta(days=d), value=v, source="", note="")
+        for d, v in values.items()
+    ]
+    check = SimpleNamespace(checked_at=now - dt.timedelta(hours=1), current=7.93)
+    chart = kpi_chart(kpi, points, now=now, check=check)
+    assert chart.series_label == f"30-day {aggregation}"
+    # at each measurement the aggregate over the 30 days up to it, then the check's value
+    expected = {"mean": [7.0, 7.88, 7.93], "median": [7.0, 7.88, 8.03]}[aggregation]
+    assert [round(p.value, 2) for p in chart.points] == [*expected, 7.93]
+    assert chart.points[-1].value == check.current
+    assert "Latest 30-day " + aggregation + " 7.93 h" in chart.summary
+    # the raw points are there, lightly, and are not the line
+    assert [p.value for p in chart.raw] == [7.0, 8.76, 8.03]
+    raw = re.search(r'<g class="chart-raw"[^>]*>(.*?)</g>', chart.svg).group(1)
+    assert raw.count("<circle") == 3
+    line = re.search(r'class="chart-measurements" points="([^"]+)"', chart.svg).group(1)
+    assert len(line.split()) == 4
+
+
+def test_a_sum_kpi_chart_draws_no_raw_points_on_its_scale():
+    from types import SimpleNamespace
+
+    from improvement.web.charts import kpi_chart
+
+    now = timezone.now()
+    kpi = SimpleNamespace(
+        pk=1, key="p1", name="P1", unit="incidents", direction="decrease", aggregation="sum",
+        window_days=30, baseline_value=8.0, baseline_date=(now - dt.timedelta(days=90)).date(),
+        target_value=4.0, target_date=(now + dt.timedelta(days=90)).date(), status="on_track",
+    )  # fmt: skip
+    points = [SimpleNamespace(measured_at=now - dt.timedelta(days=3), value=1.0, source="",
+                              note="")]  # fmt: skip
+    chart = kpi_chart(kpi, points, now=now)
+    assert chart.raw == [] and "chart-raw" not in chart.svg
+    assert "Latest 30-day sum 1 incident on" in chart.summary  # one, in the singular
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "shown"),
+    [(1, "incidents", "1 incident"), (2, "incidents", "2 incidents"), (1, "h", "1 h"),
+     (1, "ms", "1 ms"), (1.0, "tickets", "1 ticket"), (1, "%", "1%"), (1, "pass", "1 pass")],
+)  # fmt: skip
+def test_a_count_of_one_is_in_the_singular(value, unit, shown):
+    from improvement.web.charts import fmt_number
+
+    assert fmt_number(value, unit) == shown

@@ -3,6 +3,7 @@ actions, KPIs, measurements, reviews and details; htmx partial answers; read-onl
 viewers; the history and the stepper; a query count that stays flat."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -13,7 +14,7 @@ from improvement.models import KPI, Action, Initiative, Measurement, Review, Tra
 
 from .. import factories
 from ..conftest import force_step
-from .conftest import HTMX, page, url
+from .conftest import HTMX, after_redirect, page, url
 
 pytestmark = pytest.mark.django_db
 
@@ -65,10 +66,13 @@ def test_blocked_move_is_shown_with_its_reasons(client_for, team_member, initiat
     assert 'id="blocked-baseline"' in html
     assert "The vision statement is missing." in html
     assert "The initiative is not linked to any organisational goal." in html
-    # a POST of the blocked move answers 409 with the same reasons, and nothing moves
+    # a POST of the blocked move goes back to the page, which says why; nothing moves
     response = client.post(url("initiative-move", initiative.reference), {"to": "baseline"})
-    assert response.status_code == 409
-    assert "The vision statement is missing." in response.content.decode()
+    assert response["Location"] == page(initiative) + "#moves"
+    shown = after_redirect(client, response).content.decode()
+    assert "It can’t move yet:" in shown and "The vision statement is missing." in shown
+    # shown once: the page read again is the page as it is
+    assert "It can’t move yet:" not in client.get(page(initiative)).content.decode()
     initiative.refresh_from_db()
     assert initiative.step == Step.VISION
 
@@ -76,8 +80,7 @@ def test_blocked_move_is_shown_with_its_reasons(client_for, team_member, initiat
 def test_reject_needs_a_reason(client_for, csi, proposed):
     client = client_for(csi)
     response = client.post(url("initiative-move", proposed.reference), {"to": "rejected"})
-    assert response.status_code == 409
-    assert "A reason is required." in response.content.decode()
+    assert "A reason is required." in after_redirect(client, response).content.decode()
     response = client.post(
         url("initiative-move", proposed.reference),
         {"to": "rejected", "reason": "Duplicate of CIR-00001"},
@@ -121,11 +124,9 @@ def test_review_then_move_to_sustain(client_for, team_member, initiative_at):
 
 def test_review_outside_step_6_is_an_error_on_the_form(client_for, team_member, initiative_at):
     initiative = initiative_at(Step.PLAN)
-    response = client_for(team_member).post(
-        url("review-create", initiative.reference), {"decision": "achieved"}
-    )
-    assert response.status_code == 422
-    assert "A review is written in step 6" in response.content.decode()
+    client = client_for(team_member)
+    response = client.post(url("review-create", initiative.reference), {"decision": "achieved"})
+    assert "A review is written in step 6" in after_redirect(client, response).content.decode()
 
 
 # --- step records, actions, KPIs, measurements ---------------------------------------------
@@ -165,11 +166,16 @@ def test_htmx_record_save_returns_the_section_and_refreshes_moves(
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="step-vision"')
     assert (
-        'id="moves" class="card moves" aria-labelledby="moves-heading" hx-swap-oob="true"' in html
+        'id="moves" class="card moves" tabindex="-1" aria-labelledby="moves-heading" '
+        'hx-swap-oob="true"' in html
     )
     assert "saved." in html
     # the vision is complete now, so the move to step 2 is offered
     assert 'name="to" value="baseline"' in html
+    # and the Details panel, refreshed out of band, lists the goal it serves
+    details = html.split('<section id="details"')[1].split("</section>")[0]
+    assert 'hx-swap-oob="true"' in details
+    assert f'<span class="chip">{goal.title}</span>' in details.split("<dt>Goals</dt>")[1]
 
 
 def test_record_error_is_shown_next_to_the_field(client_for, team_member, initiative_at):
@@ -226,10 +232,13 @@ def test_add_an_action_in_place(client_for, team_member, initiative_at):
 
 def test_action_without_title_is_an_error(client_for, team_member, initiative_at):
     initiative = initiative_at(Step.PLAN, complete=False)
-    response = client_for(team_member).post(
-        url("action-create", initiative.reference), {"title": "", "status": "planned"}
+    client = client_for(team_member)
+    response = client.post(
+        url("action-create", initiative.reference),
+        {"title": "", "status": "planned", "notes": "n1"},
     )
-    assert response.status_code == 422
+    html = after_redirect(client, response).content.decode()
+    assert 'id="id_newaction_title_error"' in html and "n1</textarea>" in html
     assert not Action.objects.filter(initiative=initiative).exists()
 
 
@@ -310,6 +319,59 @@ def test_kpi_target_as_a_change_in_percent(client_for, team_member, initiative_a
         },
     )
     assert KPI.objects.get(key="mttr2").target_value == pytest.approx(8.5)
+
+
+def test_a_target_given_as_a_change_shows_as_given_when_edited(
+    client_for, team_member, initiative_at
+):
+    # given a KPI whose target was set as −15 % of a 6.5 h baseline (5.5249999999999995 h)
+    initiative = initiative_at(Step.TARGET, complete=False)
+    kpi = services.kpi_create(
+        initiative=initiative, actor=team_member, key="mttr", name="MTTR", direction="decrease",
+        unit="h", baseline_value=6.5, baseline_date=dt.date(2026, 1, 1), target_change_pct=-15,
+        target_date=dt.date(2026, 7, 1),
+    )  # fmt: skip
+    assert kpi.target_value == 6.5 * 0.85 != 5.525
+    client = client_for(team_member)
+    html = client.get(page(initiative)).content.decode()
+    # the edit form shows the change in percent, and numbers without float noise
+    assert input_value(html, f"id_kpi{kpi.pk}_target_change_pct") == "-15"
+    assert input_value(html, f"id_kpi{kpi.pk}_target_value") == "5.525"
+    assert input_value(html, f"id_kpi{kpi.pk}_baseline_value") == "6.5"
+    revisions = kpi.revisions.count()
+
+    # when the form is saved as shown: nothing changes, no revision
+    data = {
+        "name": "MTTR", "unit": "h", "kind": "process", "direction": "decrease",
+        "aggregation": "latest", "window_days": "30", "baseline_value": "6.5",
+        "baseline_date": "2026-01-01", "target_value": "5.525", "target_change_pct": "-15",
+        "target_date": "2026-07-01", "tolerance": "0.05",
+    }  # fmt: skip
+    response = client.post(url("kpi-update", initiative.reference, kpi.pk), data)
+    assert response.status_code == 302
+    kpi.refresh_from_db()
+    assert kpi.target_value == 6.5 * 0.85 and kpi.revisions.count() == revisions
+
+    # a new baseline with the change kept: the target follows it (−15 % of 10 h)
+    response = client.post(
+        url("kpi-update", initiative.reference, kpi.pk), data | {"baseline_value": "10"}
+    )
+    kpi.refresh_from_db()
+    assert kpi.target_value == pytest.approx(8.5)
+    # a new target value typed over the one shown: it wins over the change shown
+    data |= {"baseline_value": "10", "target_value": "7", "target_change_pct": "-15"}
+    client.post(url("kpi-update", initiative.reference, kpi.pk), data)
+    kpi.refresh_from_db()
+    assert kpi.target_value == 7
+    html = client.get(page(initiative)).content.decode()
+    assert input_value(html, f"id_kpi{kpi.pk}_target_change_pct") == "-30"
+
+
+def input_value(html: str, input_id: str) -> str | None:
+    """The value attribute of the input with the id `input_id` (None without one)."""
+    tag = re.search(rf'<input [^>]*id="{input_id}"[^>]*>', html).group(0)
+    value = re.search(r' value="([^"]*)"', tag)
+    return value.group(1) if value else None
 
 
 def test_edit_a_kpi_baseline(client_for, team_member, initiative_at):
@@ -415,11 +477,14 @@ def test_record_a_measurement_and_see_the_verdict(
 def test_measurement_with_a_bad_value_is_an_error(client_for, team_member, initiative_at):
     initiative = initiative_at(Step.ACTION, complete=False)
     kpi = factories.KPIFactory(initiative=initiative)
-    response = client_for(team_member).post(
+    client = client_for(team_member)
+    response = client.post(
         url("measurement-create", initiative.reference, kpi.pk),
         {"value": "lots", "measured_at": "2026-01-05T10:00"},
     )
-    assert response.status_code == 422
+    assert response["Location"] == page(initiative) + "#kpis"
+    html = after_redirect(client, response).content.decode()
+    assert f'id="id_m{kpi.pk}_value_error"' in html and 'value="lots"' in html
     assert not Measurement.objects.exists()
 
 
@@ -429,12 +494,12 @@ def test_measurement_in_the_future_is_refused_by_the_service(
     initiative = initiative_at(Step.ACTION, complete=False)
     kpi = factories.KPIFactory(initiative=initiative)
     later = (timezone.localtime() + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
-    response = client_for(team_member).post(
+    client = client_for(team_member)
+    response = client.post(
         url("measurement-create", initiative.reference, kpi.pk),
         {"value": "3", "measured_at": later},
     )
-    assert response.status_code == 422
-    assert "The time is in the future." in response.content.decode()
+    assert "The time is in the future." in after_redirect(client, response).content.decode()
 
 
 def test_viewer_cannot_record_a_measurement(client_for, viewer, initiative_at):
@@ -570,7 +635,6 @@ def test_edit_the_itsm_record_an_initiative_came_from(client_for, team_member, i
         url("initiative-details", initiative.reference),
         form | {"external_system": "jira", "external_id": "OPS-7"},
     )
-    assert response.status_code == 422
-    assert "already comes from this record" in response.content.decode()
+    assert "already comes from this record" in after_redirect(client, response).content.decode()
     initiative.refresh_from_db()
     assert initiative.external_id == "PRB0041337"

@@ -333,7 +333,43 @@ def test_a_refused_move_names_who_may(
     assert words in reason
 
 
-def test_a_move_that_does_not_exist_is_403_and_says_so(client_for, csi, proposed):
-    response = move(client_for(csi), proposed, {"to": "closed", "from": "proposed"})
-    assert response.status_code == 403
-    assert "That move is not possible from “Proposed”." in text(response)
+def test_a_move_that_does_not_exist_says_what_can_be_done(client_for, csi, initiative_at):
+    # a CSI manager may make every move: a skipped step is refused with the moves from here,
+    # not a 403 telling them to ask a CSI manager
+    initiative = initiative_at(Step.VISION)
+    client = client_for(csi)
+    response = move(client, initiative, {"to": "target", "from": "vision"}, **HTMX)
+    assert response.status_code == 409
+    alert = text(response).split('role="alert">')[1].split("</p>")[0]
+    assert "That move is not possible from “1 · What is the vision?”" in alert
+    assert "The moves from here are: Move to 2 · Where are we now?" in alert
+    assert "ask a CSI manager" not in text(response).lower()
+    response = move(client, initiative, {"to": "closed", "from": "vision"})
+    assert response["Location"] == page(initiative) + "#moves"
+    assert "That move is not possible from" in text(client.get(response["Location"]))
+    initiative.refresh_from_db()
+    assert initiative.step == Step.VISION
+
+
+def test_a_proposal_tells_its_proposer_it_awaits_triage(client_for, team_member, initiative_at):
+    initiative = initiative_at(Step.PROPOSED)
+    html = text(client_for(team_member).get(page(initiative)))
+    note = html.split('id="moves-note">')[1].split("</p>")[0]
+    assert "awaits triage: a CSI manager accepts it" in note
+    assert "No move is open to you" not in html
+
+
+def test_a_blocked_moves_reasons_link_to_where_they_are_fixed(
+    client_for, team_member, initiative_at
+):
+    # given a plan without actions: the action section is open on the form to add one
+    initiative = initiative_at(Step.PLAN, complete=False)
+    factories.PlanFactory(initiative=initiative)
+    html = text(client_for(team_member).get(page(initiative)))
+    blocked = html.split('id="blocked-action"')[1].split("</div>")[0]
+    assert '<a href="#add-action">No action is planned.</a>' in blocked
+    assert re.search(r'<section id="step-action"[^>]*>\s*<details open>', html)
+    assert '<details class="add-form" id="add-action" open>' in html
+    # and a skip link leads to the moves, which take the focus
+    assert '<a class="skip-link skip-link--moves" href="#moves">' in html
+    assert 'id="moves" class="card moves" tabindex="-1"' in html

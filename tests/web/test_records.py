@@ -8,7 +8,7 @@ from improvement import services
 from improvement.choices import Step
 from improvement.models import Plan
 
-from .conftest import HTMX, page, text, url
+from .conftest import HTMX, after_redirect, page, text, url
 
 pytestmark = pytest.mark.django_db
 
@@ -72,9 +72,9 @@ def test_a_stale_edit_without_htmx_shows_the_page_with_the_section_open(
     response = client.post(
         url("record-update", planning.reference, "plan"), {"version": seen, "approach": "Mine"}
     )
-    assert response.status_code == 409
-    html = text(response)
-    assert "<html" in html and 'id="conflict-plan"' in html
+    assert response["Location"] == page(planning) + "#step-plan"
+    html = text(after_redirect(client, response))
+    assert "<html" in html and 'id="conflict-plan"' in html and "Mine" in html
     assert Plan.objects.get(initiative=planning).approach == "Changed in a tab"
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from improvement.models import Initiative
 from tests.e2e import demo
-from tests.e2e.test_browser import browser, open_page, sign_in  # noqa: F401 (fixtures)
+from tests.e2e.test_browser import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -34,7 +34,7 @@ def visit(page, path: str, console: list[str]) -> list[str]:
     return page.evaluate("window.__csp") + [c for c in console if "Content Security Policy" in c]
 
 
-def test_no_page_reports_a_csp_violation(open_page):  # noqa: F811
+def test_no_page_reports_a_csp_violation(open_page):
     demo.build()
     initiative = Initiative.objects.filter(kpis__isnull=False).order_by("pk").first()
     page = open_page()
@@ -63,7 +63,7 @@ def test_no_page_reports_a_csp_violation(open_page):  # noqa: F811
     assert violations == {}, "\n".join(f"{p}: {v}" for p, v in violations.items())
 
 
-def test_the_charts_render_and_htmx_swaps_under_the_policy(open_page):  # noqa: F811
+def test_the_charts_render_and_htmx_swaps_under_the_policy(open_page):
     demo.build()
     initiative = Initiative.objects.filter(kpis__isnull=False).order_by("pk").first()
     page = open_page()

@@ -10,7 +10,7 @@ from improvement.choices import Step
 from improvement.models import Initiative, TransitionLog
 from tests import factories
 
-from .test_browser import browser, open_page, people, sign_in, swapped  # noqa: F401
+from .test_browser import people, sign_in, swapped  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

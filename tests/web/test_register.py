@@ -3,6 +3,7 @@ proposing an idea; the register's query count stays flat as it grows."""
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -194,3 +195,37 @@ def test_viewer_cannot_propose_by_forged_post(client_for, viewer):
     )
     assert response.status_code == 403
     assert not Initiative.objects.exists()
+
+
+# --- paging links -------------------------------------------------------------------------
+
+
+def _links(html: str, rel: str) -> list[str]:
+    return re.findall(rf'<a class="btn btn--sm" href="([^"]*)" rel="{rel}"', html)
+
+
+def test_register_next_link_opens_the_next_page(client_for, viewer):
+    factories.InitiativeFactory.create_batch(60)
+    client = client_for(viewer)
+    html = client.get(url("register"), {"search": "", "ordering": "reference"}).content.decode()
+    (href,) = _links(html, "next")
+    assert href.startswith("?") and not href.startswith("??")
+    second = client.get(url("register") + href.replace("&amp;", "&"))
+    assert second.context["page"].number == 2
+    assert second.context["current_ordering"] == "reference"  # the other parameters stay
+    (back,) = _links(second.content.decode(), "prev")
+    assert client.get(url("register") + back.replace("&amp;", "&")).context["page"].number == 1
+
+
+def test_register_per_page_links_change_the_page_size(client_for, viewer):
+    factories.InitiativeFactory.create_batch(60)
+    client = client_for(viewer)
+    html = client.get(url("register"), {"page": 2}).content.decode()
+    hrefs = dict(
+        (size, href.replace("&amp;", "&"))
+        for href, size in re.findall(r'<a href="([^"]*)">(\d+)</a>', html)
+    )
+    assert set(hrefs) == {"50", "100"}
+    response = client.get(url("register") + hrefs["50"])
+    page = response.context["page"]
+    assert (page.number, len(page.object_list)) == (1, 50)  # back to page 1, 50 a page

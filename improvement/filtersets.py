@@ -2,12 +2,30 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import F, Q
 
 from . import choices
 from .models import KPI, Goal, Initiative, Measurement, Practice, Service
 
 User = get_user_model()
+
+
+class BlanksLastOrderingFilter(django_filters.OrderingFilter):
+    """Ordering whose optional fields (`blanks_last`) put rows without a value last, in
+    either direction: "due soonest first" and "due latest first" both end with the undated."""
+
+    def __init__(self, *args, blanks_last=(), **kwargs):
+        self.blanks_last = set(blanks_last)
+        super().__init__(*args, **kwargs)
+
+    def get_ordering_value(self, param):
+        value = super().get_ordering_value(param)
+        field = value.lstrip("-")
+        if field not in self.blanks_last:
+            return value
+        if value.startswith("-"):
+            return F(field).desc(nulls_last=True)
+        return F(field).asc(nulls_last=True)
 
 
 class InitiativeFilterSet(django_filters.FilterSet):
@@ -34,7 +52,8 @@ class InitiativeFilterSet(django_filters.FilterSet):
     external_id = django_filters.CharFilter()
     due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lte")
     search = django_filters.CharFilter(method="filter_search", label="Search")
-    ordering = django_filters.OrderingFilter(
+    ordering = BlanksLastOrderingFilter(
+        blanks_last=("due_date",),
         fields=(
             ("reference", "reference"),
             ("title", "title"),
@@ -46,7 +65,7 @@ class InitiativeFilterSet(django_filters.FilterSet):
             ("created_at", "created_at"),
             ("updated_at", "updated_at"),
             ("accountable__username", "owner"),
-        )
+        ),
     )
 
     class Meta:

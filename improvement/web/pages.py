@@ -31,6 +31,7 @@ SORT_CHOICES = (
     (DEFAULT_ORDERING, "Score, highest first"),
     ("priority", "Priority, P1 first"),
     ("due_date", "Due date, soonest first"),
+    ("-due_date", "Due date, latest first"),
     ("-created_at", "Newest first"),
     ("-updated_at", "Recently updated"),
     ("reference", "Reference"),

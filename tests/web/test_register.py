@@ -2,6 +2,7 @@
 proposing an idea; the register's query count stays flat as it grows."""
 
 import csv
+import datetime as dt
 import io
 import re
 
@@ -229,3 +230,14 @@ def test_register_per_page_links_change_the_page_size(client_for, viewer):
     response = client.get(url("register") + hrefs["50"])
     page = response.context["page"]
     assert (page.number, len(page.object_list)) == (1, 50)  # back to page 1, 50 a page
+
+
+@pytest.mark.parametrize("ordering", ["due_date", "-due_date"])
+def test_register_lists_blank_due_dates_last(client_for, viewer, ordering):
+    today = dt.date(2026, 5, 1)
+    blank = factories.InitiativeFactory(title="No date", due_date=None)
+    soon = factories.InitiativeFactory(title="Soon", due_date=today)
+    later = factories.InitiativeFactory(title="Later", due_date=today + dt.timedelta(days=30))
+    page = client_for(viewer).get(url("register"), {"ordering": ordering}).context["page"]
+    dated = [soon, later] if ordering == "due_date" else [later, soon]
+    assert list(page.object_list) == [*dated, blank]

@@ -235,7 +235,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": logformat.FORMATTERS,
+    "filters": {"client_errors": {"()": "cir.logformat.ClientErrorsWithoutTraceback"}},
     "handlers": {"console": logformat.console_handler()},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # a 403 (PermissionDenied) or 400 is one line in the log, not a traceback
+        "django.request": {"filters": ["client_errors"]},
+        "django.security": {"filters": ["client_errors"]},
+    },
 }

@@ -3,6 +3,8 @@
 logged as one line, not a traceback."""
 
 import json
+import logging
+import logging.config
 import re
 
 import pytest
@@ -41,3 +43,61 @@ def test_htmx_history_restores_ask_for_whole_pages(client_for, viewer):
     html = client_for(viewer).get(url("register")).content.decode()
     config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", html)[1])
     assert config["historyRestoreAsHxRequest"] is False
+
+
+# --- quiet logs ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def site_logging():
+    """The request loggers as the site's settings configure them (the test settings keep
+    logging bare): their filters from cir/settings/base.py, put back afterwards."""
+    from cir.settings import base
+
+    names = ("django.request", "django.security")
+    saved = {name: logging.getLogger(name).filters[:] for name in names}
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "filters": base.LOGGING["filters"],
+            "loggers": {name: base.LOGGING["loggers"][name] for name in names},
+        }
+    )
+    yield
+    for name, filters in saved.items():
+        logging.getLogger(name).filters[:] = filters
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "name"),
+    [("integration", "get", "register"), ("team_member", "post", "goals")],
+)
+def test_a_refusal_is_logged_as_one_line_without_a_traceback(
+    request, client_for, caplog, site_logging, who, method, name
+):
+    # an ITSM account opening a page, a team member posting a goal: both refused with 403
+    client = client_for(request.getfixturevalue(who))
+    with caplog.at_level(logging.INFO, logger="django.request"):
+        response = getattr(client, method)(url(name), {"title": "x"})
+    assert response.status_code == 403
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == f"Forbidden (Permission denied): {url(name)}"
+    assert record.exc_info is None
+    assert "Traceback" not in caplog.text
+
+
+def test_a_server_error_keeps_its_traceback(client_for, viewer, caplog, site_logging, monkeypatch):
+    from improvement.web import pages
+
+    def broken(request):
+        raise RuntimeError("the register broke")
+
+    monkeypatch.setattr(pages, "register_page", broken)
+    client = client_for(viewer)
+    client.raise_request_exception = False
+    with caplog.at_level(logging.INFO, logger="django.request"):
+        assert client.get(url("register")).status_code == 500
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.exc_info is not None

@@ -101,3 +101,12 @@ def test_a_server_error_keeps_its_traceback(client_for, viewer, caplog, site_log
         assert client.get(url("register")).status_code == 500
     (record,) = [r for r in caplog.records if r.name == "django.request"]
     assert record.exc_info is not None
+
+
+@pytest.mark.parametrize("name", ["register", "portfolio", "goals", "propose"])
+def test_every_page_opens_with_a_skip_link_to_the_main_content(client_for, team_member, name):
+    html = client_for(team_member).get(url(name)).content.decode()
+    body = html[html.index("<body") :]
+    first_link = re.search(r"<a [^>]*>[^<]*</a>", body)[0]
+    assert 'href="#main"' in first_link and ">Skip to main content</a>" in first_link
+    assert '<main id="main"' in html

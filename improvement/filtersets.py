@@ -2,7 +2,7 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from . import choices
 from .models import KPI, Goal, Initiative, Measurement, Practice, Service
@@ -29,8 +29,10 @@ class BlanksLastOrderingFilter(django_filters.OrderingFilter):
 
 
 class InitiativeFilterSet(django_filters.FilterSet):
-    """Filter the register by step, health, source, service, practice, priority, owner, goal;
-    free-text `search` over reference, title, description and external id; `ordering`."""
+    """Filter the register by step, health, source, service, practice, priority, owner, goal
+    (`no_goal=true`: linked to none); `scope=open` for the open initiatives alone (`all`:
+    every one); free-text `search` over reference, title, description and external id;
+    `ordering` (blank due dates last)."""
 
     step = django_filters.MultipleChoiceFilter(choices=choices.Step.choices)
     health = django_filters.MultipleChoiceFilter(choices=choices.Health.choices)
@@ -46,7 +48,22 @@ class InitiativeFilterSet(django_filters.FilterSet):
         queryset=User.objects.all(), to_field_name="username", label="Owner (accountable)"
     )
     goal = django_filters.ModelChoiceFilter(
-        queryset=Goal.objects.all(), field_name="goals", label="Goal"
+        queryset=Goal.objects.all(),
+        field_name="goals",
+        label="Goal",
+    )
+    no_goal = django_filters.ChoiceFilter(
+        choices=(("true", "Linked to no goal"), ("false", "Linked to a goal")),
+        method="filter_no_goal",
+        label="Not linked to a goal",
+    )
+    scope = django_filters.ChoiceFilter(
+        choices=(
+            ("open", "Open initiatives (not closed, rejected or cancelled)"),
+            ("all", "All initiatives, closed, rejected and cancelled too"),
+        ),
+        method="filter_scope",
+        label="Open or all",
     )
     external_system = django_filters.CharFilter()
     external_id = django_filters.CharFilter()
@@ -71,6 +88,15 @@ class InitiativeFilterSet(django_filters.FilterSet):
     class Meta:
         model = Initiative
         fields = []
+
+    def filter_no_goal(self, queryset, name, value):
+        linked = Exists(Initiative.goals.through.objects.filter(initiative=OuterRef("pk")))
+        return queryset.filter(~linked if value == "true" else linked)
+
+    def filter_scope(self, queryset, name, value):
+        if value == "open":
+            return queryset.filter(step__in=choices.OPEN_STEPS)
+        return queryset
 
     def filter_search(self, queryset, name, value):
         value = value.strip()

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
-from improvement.choices import Step
+from improvement.choices import OPEN_STEPS, Step
 from improvement.models import Initiative
 
 from .. import factories
 from ..conftest import force_step
-from .conftest import HTMX, page, url
+from .conftest import HTMX, page, text, url
 
 pytestmark = pytest.mark.django_db
 
@@ -241,3 +241,42 @@ def test_register_lists_blank_due_dates_last(client_for, viewer, ordering):
     page = client_for(viewer).get(url("register"), {"ordering": ordering}).context["page"]
     dated = [soon, later] if ordering == "due_date" else [later, soon]
     assert list(page.object_list) == [*dated, blank]
+
+
+# --- open only, unless asked ---------------------------------------------------------------
+
+
+@pytest.fixture
+def every_end(db):
+    """One initiative in each open state and one in each final state."""
+    made = {}
+    for step in Step:
+        made[step] = force_step(factories.InitiativeFactory(title=f"In {step}"), step)
+    return made
+
+
+def test_register_lists_open_initiatives_by_default(client_for, viewer, every_end):
+    response = client_for(viewer).get(url("register"))
+    listed = set(response.context["page"].object_list)
+    assert listed == {i for step, i in every_end.items() if step in OPEN_STEPS}
+    html = text(response)
+    assert f"{len(OPEN_STEPS)} open initiatives" in html
+    assert 'name="scope" value="all"' in html  # the visible way to include the rest
+
+
+def test_register_includes_closed_and_cancelled_when_asked(client_for, viewer, every_end):
+    response = client_for(viewer).get(url("register"), {"scope": "all"})
+    assert set(response.context["page"].object_list) == set(every_end.values())
+    assert 'name="scope" value="all" checked' in text(response)
+
+
+@pytest.mark.parametrize("step", [Step.CLOSED, Step.CANCELLED, Step.REJECTED])
+def test_register_shows_a_final_step_chosen_in_the_filters(client_for, viewer, every_end, step):
+    # the step filter says which steps: the open-only default gives way to it
+    response = client_for(viewer).get(url("register"), {"step": step, "search": ""})
+    assert list(response.context["page"].object_list) == [every_end[step]]
+
+
+def test_export_follows_the_open_only_default(client_for, viewer, every_end):
+    body = b"".join(client_for(viewer).get(url("register-export")).streaming_content).decode()
+    assert len(body.strip().splitlines()) == 1 + len(OPEN_STEPS)

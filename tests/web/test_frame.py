@@ -110,3 +110,7 @@ def test_every_page_opens_with_a_skip_link_to_the_main_content(client_for, team_
     first_link = re.search(r"<a [^>]*>[^<]*</a>", body)[0]
     assert 'href="#main"' in first_link and ">Skip to main content</a>" in first_link
     assert '<main id="main"' in html
+
+
+def test_the_frame_shows_no_template_comment(client_for, viewer):
+    assert "{#" not in client_for(viewer).get(url("register")).content.decode()

@@ -37,8 +37,17 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "pass-1234"
 
 
+#: the one Chromium of the session: other e2e modules import the `browser` fixture, and each
+#: import is a fixture of its own, so they share this instance rather than start a second
+#: Playwright in the same thread (which Playwright refuses)
+_RUNNING: dict = {}
+
+
 @pytest.fixture(scope="session")
 def browser():
+    if "browser" in _RUNNING:
+        yield _RUNNING["browser"]
+        return
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -50,8 +59,12 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+        _RUNNING["browser"] = instance
+        try:
+            yield instance
+        finally:
+            del _RUNNING["browser"]
+            instance.close()
 
 
 @pytest.fixture

@@ -30,3 +30,16 @@ def console_handler(stream: str = "ext://sys.stderr") -> dict:
         "formatter": "json" if LOG_FORMAT == "json" else "text",
         "stream": stream,
     }
+
+
+class ClientErrorsWithoutTraceback:
+    """A refusal (403), a not-found or a bad request is the client's doing, not a fault: Django
+    logs it with the exception's traceback all the same. Keep the one line, drop the
+    traceback; server errors (5xx) keep theirs."""
+
+    def filter(self, record) -> bool:
+        status = getattr(record, "status_code", None)
+        if status is not None and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -2,7 +2,7 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from . import choices
 from .models import KPI, Goal, Initiative, Measurement, Practice, Service
@@ -10,9 +10,29 @@ from .models import KPI, Goal, Initiative, Measurement, Practice, Service
 User = get_user_model()
 
 
+class BlanksLastOrderingFilter(django_filters.OrderingFilter):
+    """Ordering whose optional fields (`blanks_last`) put rows without a value last, in
+    either direction: "due soonest first" and "due latest first" both end with the undated."""
+
+    def __init__(self, *args, blanks_last=(), **kwargs):
+        self.blanks_last = set(blanks_last)
+        super().__init__(*args, **kwargs)
+
+    def get_ordering_value(self, param):
+        value = super().get_ordering_value(param)
+        field = value.lstrip("-")
+        if field not in self.blanks_last:
+            return value
+        if value.startswith("-"):
+            return F(field).desc(nulls_last=True)
+        return F(field).asc(nulls_last=True)
+
+
 class InitiativeFilterSet(django_filters.FilterSet):
-    """Filter the register by step, health, source, service, practice, priority, owner, goal;
-    free-text `search` over reference, title, description and external id; `ordering`."""
+    """Filter the register by step, health, source, service, practice, priority, owner, goal
+    (`no_goal=true`: linked to none); `scope=open` for the open initiatives alone (`all`:
+    every one); free-text `search` over reference, title, description and external id;
+    `ordering` (blank due dates last)."""
 
     step = django_filters.MultipleChoiceFilter(choices=choices.Step.choices)
     health = django_filters.MultipleChoiceFilter(choices=choices.Health.choices)
@@ -28,13 +48,29 @@ class InitiativeFilterSet(django_filters.FilterSet):
         queryset=User.objects.all(), to_field_name="username", label="Owner (accountable)"
     )
     goal = django_filters.ModelChoiceFilter(
-        queryset=Goal.objects.all(), field_name="goals", label="Goal"
+        queryset=Goal.objects.all(),
+        field_name="goals",
+        label="Goal",
+    )
+    no_goal = django_filters.ChoiceFilter(
+        choices=(("true", "Linked to no goal"), ("false", "Linked to a goal")),
+        method="filter_no_goal",
+        label="Not linked to a goal",
+    )
+    scope = django_filters.ChoiceFilter(
+        choices=(
+            ("open", "Open initiatives (not closed, rejected or cancelled)"),
+            ("all", "All initiatives, closed, rejected and cancelled too"),
+        ),
+        method="filter_scope",
+        label="Open or all",
     )
     external_system = django_filters.CharFilter()
     external_id = django_filters.CharFilter()
     due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lte")
     search = django_filters.CharFilter(method="filter_search", label="Search")
-    ordering = django_filters.OrderingFilter(
+    ordering = BlanksLastOrderingFilter(
+        blanks_last=("due_date",),
         fields=(
             ("reference", "reference"),
             ("title", "title"),
@@ -46,12 +82,21 @@ class InitiativeFilterSet(django_filters.FilterSet):
             ("created_at", "created_at"),
             ("updated_at", "updated_at"),
             ("accountable__username", "owner"),
-        )
+        ),
     )
 
     class Meta:
         model = Initiative
         fields = []
+
+    def filter_no_goal(self, queryset, name, value):
+        linked = Exists(Initiative.goals.through.objects.filter(initiative=OuterRef("pk")))
+        return queryset.filter(~linked if value == "true" else linked)
+
+    def filter_scope(self, queryset, name, value):
+        if value == "open":
+            return queryset.filter(step__in=choices.OPEN_STEPS)
+        return queryset
 
     def filter_search(self, queryset, name, value):
         value = value.strip()

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "improvement.web.middleware.VaryOnHtmxMiddleware",
     # last before the metrics: turns a locked-out sign-in into 429 (cir/lockout.py)
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -312,7 +313,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": logformat.FORMATTERS,
+    "filters": {"client_errors": {"()": "cir.logformat.ClientErrorsWithoutTraceback"}},
     "handlers": {"console": logformat.console_handler()},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # a 403 (PermissionDenied) or 400 is one line in the log, not a traceback
+        "django.request": {"filters": ["client_errors"]},
+        "django.security": {"filters": ["client_errors"]},
+    },
 }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch
 from django.utils import timezone
 
 from .. import choices, permissions, selectors
@@ -31,6 +31,7 @@ SORT_CHOICES = (
     (DEFAULT_ORDERING, "Score, highest first"),
     ("priority", "Priority, P1 first"),
     ("due_date", "Due date, soonest first"),
+    ("-due_date", "Due date, latest first"),
     ("-created_at", "Newest first"),
     ("-updated_at", "Recently updated"),
     ("reference", "Reference"),
@@ -56,12 +57,30 @@ def sort_choices(current: str) -> list[tuple[str, str]]:
     return found
 
 
+#: the goal filter's value for initiatives linked to no goal
+NO_GOAL = "none"
+#: the register lists the open initiatives unless asked for all (or for given steps)
+DEFAULT_SCOPE = "open"
+
+
+def register_scope(params) -> str:
+    """`open` or `all`: all when asked (`scope=all`) or when steps are chosen, which say
+    themselves which initiatives to list; open otherwise."""
+    if params.get("scope") or any(params.getlist("step")):
+        return params.get("scope") or "all"
+    return DEFAULT_SCOPE
+
+
 def register_filterset(request) -> InitiativeFilterSet:
-    """The register's filters from the query string, with the default order."""
+    """The register's filters from the query string, with the default order and scope."""
     data = request.GET.copy()
     data.pop("page", None)
     if not data.get("ordering"):
         data["ordering"] = DEFAULT_ORDERING
+    data["scope"] = register_scope(request.GET)
+    if data.get("goal") == NO_GOAL:  # the goal filter's choice "Not linked to a goal"
+        del data["goal"]
+        data["no_goal"] = "true"
     return InitiativeFilterSet(
         data, queryset=selectors.initiative_list(request.user), request=request
     )
@@ -102,6 +121,7 @@ def register_page(request) -> dict:
     active = {
         k: v for k, v in request.GET.items() if k not in ("page", "ordering", "per_page") and v
     }
+    scope = register_scope(request.GET)
     return dict(
         filterset=filterset,
         page=page,
@@ -110,6 +130,10 @@ def register_page(request) -> dict:
         page_sizes=PAGE_SIZES,
         default_ordering=DEFAULT_ORDERING.split(",")[0],
         filters_active=bool(active),
+        scope=scope,
+        open_only=scope == DEFAULT_SCOPE,
+        # asked only when nothing is listed: is the register empty, or only of open ones?
+        register_empty=not paginator.count and not filterset.queryset.exists(),
         active_count=len(active),
         sort_choices=sort_choices(request.GET.get("ordering") or DEFAULT_ORDERING),
         current_ordering=request.GET.get("ordering") or DEFAULT_ORDERING,
@@ -146,7 +170,7 @@ class Portfolio:
     kpis_attention: list[KPI]
     overdue_actions: list[Action]
     by_goal: list[tuple[Goal | None, list[Initiative]]]
-    achieved_kpis: int
+    achieved_count: int  # initiatives, open or not, whose every KPI is achieved
     max_step_count: int
     max_health_count: int
 
@@ -217,7 +241,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
     if grouped[None]:
         by_goal.append((None, grouped[None]))
 
-    achieved = KPI.objects.filter(initiative__in=visible, status=choices.KPIStatus.ACHIEVED).count()
+    achieved = visible.filter(health=choices.Health.ACHIEVED).count()
     return Portfolio(
         step_counts=step_counts,
         health_counts=health_counts,
@@ -226,7 +250,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
         kpis_attention=kpis_attention,
         overdue_actions=overdue_actions,
         by_goal=by_goal,
-        achieved_kpis=achieved,
+        achieved_count=achieved,
         max_step_count=max([c for _, _, c in step_counts] + [1]),
         max_health_count=max([c for _, _, c in health_counts] + [1]),
     )
@@ -245,8 +269,9 @@ def _quadrant(value: int, effort: int) -> str:
 
 
 def goals_overview(user) -> list[Goal]:
-    """Every goal, active first, with its visible initiatives (`goal.initiative_list`) and
-    a count per health of its open ones (`goal.health_summary`)."""
+    """Every goal, active first, with its visible initiatives (`goal.initiative_list`), how
+    many of them are open (`goal.open_count`) and a count per health of its open ones
+    (`goal.health_summary`)."""
     visible = selectors.initiatives_visible_to(user)
     goals = list(
         Goal.objects.select_related("owner")
@@ -257,14 +282,13 @@ def goals_overview(user) -> list[Goal]:
                 to_attr="initiative_list",
             )
         )
-        .annotate(
-            open_count=Count("initiatives", filter=Q(initiatives__step__in=choices.OPEN_STEPS))
-        )
         .order_by("-active", "title")
     )
     health_order = [str(h) for h in (*choices.SEVERITY, choices.Health.NONE)]
     for goal in goals:
-        counts = Counter(i.health for i in goal.initiative_list if i.step in choices.OPEN_STEPS)
+        open_ones = [i for i in goal.initiative_list if i.step in choices.OPEN_STEPS]
+        goal.open_count = len(open_ones)
+        counts = Counter(i.health for i in open_ones)
         goal.health_summary = [
             (h, choices.Health(h).label, counts[h]) for h in health_order if counts.get(h)
         ]

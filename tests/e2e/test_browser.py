@@ -331,7 +331,7 @@ def test_keyboard_reaches_the_content_with_visible_focus(open_page, people):
     sign_in(page, "tina")
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent")
-    assert "Skip to content" in focused
+    assert "Skip to main content" in focused
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
 

@@ -1,11 +1,13 @@
 """The portfolio and the goals pages, with query counts that stay flat as they grow."""
 
 import datetime as dt
+import html as htmllib
+import re
 
 import pytest
 from django.utils import timezone
 
-from improvement.choices import Step
+from improvement.choices import OPEN_STEPS, Step
 from improvement.models import KPI, Goal, Initiative
 
 from .. import factories
@@ -91,3 +93,65 @@ def test_portfolio_watches_the_kpis_still_checked(client_for, csi, initiative_at
     KPI.objects.filter(initiative=initiative).update(status="regressed", name="Watched KPI")
     html = client_for(csi).get(url("portfolio")).content.decode()
     assert ("Watched KPI" in html) == listed
+
+
+# --- every count opens the list it counts ---------------------------------------------------
+
+
+@pytest.fixture
+def mixed_register(initiative_at, team_member):
+    """Open, closed, cancelled and rejected initiatives across goals and healths, some with
+    an achieved KPI, one open initiative without a goal: what made counts and lists differ."""
+    serve, other = factories.GoalFactory(title="Serve"), factories.GoalFactory(title="Other")
+    plan = [
+        (Step.PLAN, "on_track", [serve]),
+        (Step.ACTION, "at_risk", [serve, other]),
+        (Step.VISION, "none", []),
+        (Step.CLOSED, "on_track", [serve]),
+        (Step.CLOSED, "achieved", [serve]),
+        (Step.CANCELLED, "on_track", [other]),
+        (Step.REJECTED, "none", [serve]),
+        (Step.SUSTAIN, "achieved", [other]),
+        (Step.ON_HOLD, "regressed", [serve]),
+    ]
+    for step, health, goals in plan:
+        i = force_step(factories.InitiativeFactory(), step, health=health)
+        i.goals.add(*goals)
+        if health in ("achieved", "regressed"):
+            factories.KPIFactory(initiative=i, status=health)
+        if step == Step.PLAN:
+            factories.ActionFactory(initiative=i, due_date=dt.date(2020, 1, 1))
+    Goal.objects.create(title="Retired", active=False)
+    return plan
+
+
+def count_links(html: str) -> list[tuple[str, int]]:
+    """Every link of a page that shows a count: (href, count)."""
+    found = re.findall(r'<a [^>]*href="([^"]*)"[^>]*data-count="(\d+)"', html)
+    return [(htmllib.unescape(href), int(n)) for href, n in found]
+
+
+def rows_of(client, base: str, href: str, html: str) -> int:
+    if href.startswith("#"):  # a list on the same page
+        section = html[html.index(f'id="{href[1:]}"') :]
+        section = section[: section.index("</section>")]
+        body = section[section.index("<tbody>") :] if "<tbody>" in section else ""
+        return body.count("<tr>")
+    response = client.get(href if href.startswith("/") else base + href)
+    return response.context["page"].paginator.count
+
+
+@pytest.mark.parametrize("name", ["portfolio", "goals"])
+def test_every_count_opens_a_list_of_that_many(client_for, csi, mixed_register, name):
+    client = client_for(csi)
+    html = client.get(url(name)).content.decode()
+    links = count_links(html)
+    assert len(links) >= (16 if name == "portfolio" else 8)
+    for href, count in links:
+        assert rows_of(client, url(name), href, html) == count, (href, count)
+
+
+def test_portfolio_counts_open_initiatives_and_links_the_register(client_for, csi, mixed_register):
+    html = client_for(csi).get(url("portfolio")).content.decode()
+    opened = sum(1 for step, _, _ in mixed_register if step in OPEN_STEPS)
+    assert (url("register"), opened) in count_links(html)

@@ -2,16 +2,18 @@
 proposing an idea; the register's query count stays flat as it grows."""
 
 import csv
+import datetime as dt
 import io
+import re
 
 import pytest
 
-from improvement.choices import Step
+from improvement.choices import OPEN_STEPS, Step
 from improvement.models import Initiative
 
 from .. import factories
 from ..conftest import force_step
-from .conftest import HTMX, page, url
+from .conftest import HTMX, page, text, url
 
 pytestmark = pytest.mark.django_db
 
@@ -194,3 +196,87 @@ def test_viewer_cannot_propose_by_forged_post(client_for, viewer):
     )
     assert response.status_code == 403
     assert not Initiative.objects.exists()
+
+
+# --- paging links -------------------------------------------------------------------------
+
+
+def _links(html: str, rel: str) -> list[str]:
+    return re.findall(rf'<a class="btn btn--sm" href="([^"]*)" rel="{rel}"', html)
+
+
+def test_register_next_link_opens_the_next_page(client_for, viewer):
+    factories.InitiativeFactory.create_batch(60)
+    client = client_for(viewer)
+    html = client.get(url("register"), {"search": "", "ordering": "reference"}).content.decode()
+    (href,) = _links(html, "next")
+    assert href.startswith("?") and not href.startswith("??")
+    second = client.get(url("register") + href.replace("&amp;", "&"))
+    assert second.context["page"].number == 2
+    assert second.context["current_ordering"] == "reference"  # the other parameters stay
+    (back,) = _links(second.content.decode(), "prev")
+    assert client.get(url("register") + back.replace("&amp;", "&")).context["page"].number == 1
+
+
+def test_register_per_page_links_change_the_page_size(client_for, viewer):
+    factories.InitiativeFactory.create_batch(60)
+    client = client_for(viewer)
+    html = client.get(url("register"), {"page": 2}).content.decode()
+    hrefs = dict(
+        (size, href.replace("&amp;", "&"))
+        for href, size in re.findall(r'<a href="([^"]*)">(\d+)</a>', html)
+    )
+    assert set(hrefs) == {"50", "100"}
+    response = client.get(url("register") + hrefs["50"])
+    page = response.context["page"]
+    assert (page.number, len(page.object_list)) == (1, 50)  # back to page 1, 50 a page
+
+
+@pytest.mark.parametrize("ordering", ["due_date", "-due_date"])
+def test_register_lists_blank_due_dates_last(client_for, viewer, ordering):
+    today = dt.date(2026, 5, 1)
+    blank = factories.InitiativeFactory(title="No date", due_date=None)
+    soon = factories.InitiativeFactory(title="Soon", due_date=today)
+    later = factories.InitiativeFactory(title="Later", due_date=today + dt.timedelta(days=30))
+    page = client_for(viewer).get(url("register"), {"ordering": ordering}).context["page"]
+    dated = [soon, later] if ordering == "due_date" else [later, soon]
+    assert list(page.object_list) == [*dated, blank]
+
+
+# --- open only, unless asked ---------------------------------------------------------------
+
+
+@pytest.fixture
+def every_end(db):
+    """One initiative in each open state and one in each final state."""
+    made = {}
+    for step in Step:
+        made[step] = force_step(factories.InitiativeFactory(title=f"In {step}"), step)
+    return made
+
+
+def test_register_lists_open_initiatives_by_default(client_for, viewer, every_end):
+    response = client_for(viewer).get(url("register"))
+    listed = set(response.context["page"].object_list)
+    assert listed == {i for step, i in every_end.items() if step in OPEN_STEPS}
+    html = text(response)
+    assert f"{len(OPEN_STEPS)} open initiatives" in html
+    assert 'name="scope" value="all"' in html  # the visible way to include the rest
+
+
+def test_register_includes_closed_and_cancelled_when_asked(client_for, viewer, every_end):
+    response = client_for(viewer).get(url("register"), {"scope": "all"})
+    assert set(response.context["page"].object_list) == set(every_end.values())
+    assert 'name="scope" value="all" checked' in text(response)
+
+
+@pytest.mark.parametrize("step", [Step.CLOSED, Step.CANCELLED, Step.REJECTED])
+def test_register_shows_a_final_step_chosen_in_the_filters(client_for, viewer, every_end, step):
+    # the step filter says which steps: the open-only default gives way to it
+    response = client_for(viewer).get(url("register"), {"step": step, "search": ""})
+    assert list(response.context["page"].object_list) == [every_end[step]]
+
+
+def test_export_follows_the_open_only_default(client_for, viewer, every_end):
+    body = b"".join(client_for(viewer).get(url("register-export")).streaming_content).decode()
+    assert len(body.strip().splitlines()) == 1 + len(OPEN_STEPS)

@@ -15,7 +15,7 @@ from .. import services
 from ..choices import EventType
 from ..models import Webhook, WebhookAttempt, WebhookDelivery
 from ..webhooks import DeliveryStatus, url_problem
-from .base import ServiceWritesMixin, for_each
+from .base import LabelledTabularInline, ServiceWritesMixin, for_each
 
 
 def refused(obj, exc) -> str:
@@ -91,7 +91,7 @@ class WebhookAdmin(ServiceWritesMixin, admin.ModelAdmin):
         )
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(LabelledTabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False

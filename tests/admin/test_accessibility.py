@@ -83,6 +83,15 @@ def test_no_table_header_of_the_initiative_form_is_empty(csi_client, at_action_s
     assert page.headers and "" not in page.headers
 
 
+def test_the_transition_log_scrolls_by_keyboard_on_a_narrow_screen(csi_client, at_action_step):
+    # a read-only table has nothing to focus: its region takes the focus itself
+    html = csi_client.get(change_url(at_action_step)).content.decode()
+    start = html.index('id="transitions-group"')
+    tag = html[start : html.index(">", start)]
+    assert 'tabindex="0"' in tag and 'role="region"' in tag
+    assert 'aria-labelledby="transitions-heading"' in tag
+
+
 def test_people_and_goal_pickers_are_native_labelled_controls(csi_client, at_action_step):
     # the select2 autocomplete leaves its search box and an empty choice without a name
     form = csi_client.get(change_url(at_action_step)).context["adminform"].form

@@ -43,13 +43,43 @@ REVIEW_READONLY = ("iteration", "reviewed_by", "created_at", "snapshot")
 # --- display --------------------------------------------------------------------------------
 
 
+#: dark ink for a badge whose colour is too light for white text
+DARK_INK = "#0f172a"
+
+
+def _luminance(colour: str) -> float:
+    """The relative luminance of a #rrggbb colour (WCAG 2)."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(first: str, second: str) -> float:
+    """The WCAG contrast ratio of two #rrggbb colours (1 to 21)."""
+    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def ink_on(background: str) -> str:
+    """White text on the colour when that reads at WCAG AA (4.5:1), else dark text."""
+    return "#fff" if contrast(background, "#ffffff") >= 4.5 else DARK_INK
+
+
+class LabelledTabularInline(admin.TabularInline):
+    """A tabular inline whose inputs and column headers all have names for assistive
+    technology (Django's own leaves the inputs of its rows unlabelled)."""
+
+    template = "admin/improvement/edit_inline/tabular.html"
+
+
 def status_badge(value: str, label: str) -> str:
     """A KPI status or health as a coloured pill (colours from choices.STATUS_COLOURS)."""
     colour = STATUS_COLOURS.get(str(value), "#64748b")
     return format_html(
-        '<span class="cir-badge" style="background:{};color:#fff;border-radius:9px;'
+        '<span class="cir-badge" style="background:{};color:{};border-radius:9px;'
         'padding:1px 8px;white-space:nowrap">{}</span>',
         colour,
+        ink_on(colour),
         label,
     )
 

@@ -132,15 +132,9 @@ class InitiativeAdmin(
     list_select_related = ("accountable", "service", "practice")
     search_fields = ("reference", "title", "description", "external_id")
     date_hierarchy = "created_at"
-    autocomplete_fields = (
-        "service",
-        "practice",
-        "goals",
-        "accountable",
-        "responsible",
-        "consulted",
-        "informed",
-    )
+    # native selects and Django's filter boxes: each one labelled and named for assistive
+    # technology (the select2 autocomplete leaves its search box and an empty choice unnamed)
+    filter_horizontal = ("goals", "responsible", "consulted", "informed")
     readonly_fields = (
         "reference",
         "step",

@@ -34,6 +34,7 @@ from .base import (
     REVIEW_READONLY,
     KeptAsWrittenMixin,
     KPIDefinitionForm,
+    LabelledTabularInline,
     ReadOnlyMixin,
     ReviewSnapshotMixin,
     RolePermissionsMixin,
@@ -94,7 +95,7 @@ class SustainInline(StepRecordInline):
     fields = ("embedding", "lessons_learned", "monitor_until", *StepRecordInline.readonly_fields)
 
 
-class KPIInline(StatusBadgeMixin, RolePermissionsMixin, admin.TabularInline):
+class KPIInline(StatusBadgeMixin, RolePermissionsMixin, LabelledTabularInline):
     """KPIs through kpi_create / kpi_update / kpi_delete; the rest of a KPI on its own page.
 
     Once the initiative has left step 3, the baseline and target of its KPIs are shown
@@ -134,7 +135,7 @@ class KPIInline(StatusBadgeMixin, RolePermissionsMixin, admin.TabularInline):
             services.kpi_delete(kpi=obj, actor=actor)
 
 
-class ActionInline(RolePermissionsMixin, admin.TabularInline):
+class ActionInline(RolePermissionsMixin, LabelledTabularInline):
     """Actions through action_create / action_update; an action is dropped, not deleted."""
 
     model = Action
@@ -143,7 +144,6 @@ class ActionInline(RolePermissionsMixin, admin.TabularInline):
     show_change_link = True
     fields = ("title", "owner", "due_date", "status", "notes", "iteration", "completed_at")
     readonly_fields = ("iteration", "completed_at")
-    autocomplete_fields = ("owner",)
     formfield_overrides: ClassVar = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 1})}
     }
@@ -186,7 +186,7 @@ class ReviewInline(
             write_review(obj, initiative=initiative, actor=actor)
 
 
-class KPIRevisionInline(ReadOnlyMixin, RolePermissionsMixin, admin.TabularInline):
+class KPIRevisionInline(ReadOnlyMixin, RolePermissionsMixin, LabelledTabularInline):
     """Every change of a KPI's definition, on the KPI's page: written by the KPI services
     only (kpi_create / kpi_update / kpi_rebaseline), never added, changed or deleted here."""
 
@@ -206,7 +206,7 @@ class KPIRevisionInline(ReadOnlyMixin, RolePermissionsMixin, admin.TabularInline
         return revision_changes(obj.changes)
 
 
-class TransitionLogInline(ReadOnlyMixin, RolePermissionsMixin, admin.TabularInline):
+class TransitionLogInline(ReadOnlyMixin, RolePermissionsMixin, LabelledTabularInline):
     """The moves of the initiative: written by the workflow only."""
 
     model = TransitionLog

@@ -86,7 +86,15 @@ class WorkflowPanelMixin:
     def workflow_context(self, request, initiative: Initiative, *, back_to: str) -> dict:
         """What the change form and the transition page show about the initiative's moves."""
         moves = [
-            {"t": t, "inputs": move_inputs(t.requires)}
+            {
+                "t": t,
+                "inputs": move_inputs(t.requires),
+                # "Cancel" alone on an edit form reads as leaving the edit: a move that
+                # ends the initiative unfinished names it, and the change form sends it
+                # to the transition page, where its reason is asked on a page of its own
+                "label": f"{t.label} the initiative" if t.tone == "danger" else t.label,
+                "elsewhere": back_to == "change" and t.tone == "danger",
+            }
             for t in allowed_transitions(initiative, request.user)
         ]
         # a closing form proposes the outcome the KPIs of the last review support

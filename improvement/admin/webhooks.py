@@ -16,6 +16,7 @@ from ..choices import EventType
 from ..models import Webhook, WebhookAttempt, WebhookDelivery
 from ..webhooks import DeliveryStatus, url_problem
 from .base import (
+    LabelledTabularInline,
     ManagersOnlyMixin,
     NoRevertHistoryAdmin,
     RolePermissionsMixin,
@@ -114,7 +115,7 @@ class WebhookAdmin(ManagersOnlyMixin, ServiceWritesMixin, NoRevertHistoryAdmin):
         )
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(LabelledTabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False

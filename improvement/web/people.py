@@ -55,8 +55,10 @@ def _named(text: str) -> str:
 
 def find_person(text, people):
     """The one of `people` that `text` names: as the picker shows them ("Name (username)"),
-    or by username, email or full name (any case), or a user id (what the one-click buttons
-    and scripts post). None when no one, or several, match."""
+    by username, email or full name (any case), or a user id (what the one-click buttons
+    and scripts post); else the only one whose name, username or email holds every word
+    typed ("osei" for Samira Osei, as the suggestions match). None when no one, or
+    several, match."""
     text = " ".join(str(text).split())
     wanted = _named(text).casefold()
     people = list(people)
@@ -69,7 +71,18 @@ def find_person(text, people):
         return found[0]
     if text.isdigit():
         return next((u for u in people if u.pk == int(text)), None)
-    return None
+    found = matching(text, people)
+    return found[0] if len(found) == 1 else None
+
+
+def matching(text: str, people) -> list:
+    """Those of `people` whose name, username or email holds every word of `text`."""
+    words = str(text).casefold().split()
+    return [u for u in people if words and all(w in _searched(u) for w in words)]
+
+
+def _searched(user) -> str:
+    return f"{user.get_full_name()} {user.get_username()} {user.email}".casefold()
 
 
 def refusal(text, role: str, who: str) -> str:
@@ -145,7 +158,7 @@ class PeopleChecklist(forms.Widget):
             {
                 "value": str(u.pk),
                 "label": user_label(u),
-                "search": f"{u.get_full_name()} {u.get_username()} {u.email}".casefold(),
+                "search": _searched(u),
                 "ticked": str(u.pk) in ticked,
                 "kept": u.pk in self.kept,
             }
@@ -183,6 +196,12 @@ class PersonField(forms.Field):
             return None
         person = find_person(value, [*self.people, *self.kept])
         if person is None:
+            several = matching(value, self.people)
+            if len(several) > 1:
+                names = ", ".join(user_label(u) for u in several[:5])
+                more = "…" if len(several) > 5 else ""
+                message = f"“{value}” matches several people ({names}{more}): choose one."
+                raise ValidationError(message, code="invalid_choice")
             who = OWNERS if self.eligible == OWNER else READERS
             raise ValidationError(refusal(value, self.role, who), code="invalid_choice")
         return person

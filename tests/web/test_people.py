@@ -231,3 +231,28 @@ def test_a_form_reads_the_people_it_offers_in_one_query(
         form = ActionForm({"title": "Runbook", "owner": "tina", "status": "planned"})
         assert form.is_valid(), form.errors
         str(form["owner"])
+
+
+def test_part_of_a_name_names_the_one_person_it_matches(
+    client_for, team_member, everyone, initiative_at
+):
+    initiative = initiative_at(Step.PLAN)
+    client = client_for(team_member)
+    # only the process owner's email holds "pat."
+    everyone["process_owner"].email = "pat.process@example.com"
+    everyone["process_owner"].save()
+    response = client.post(
+        url("initiative-details", initiative.reference), _details(initiative, accountable="PAT.")
+    )
+    assert response.status_code == 302
+    initiative.refresh_from_db()
+    assert initiative.accountable == everyone["process_owner"]
+    # a part that several may hold names no one: the answer lists them
+    response = client.post(
+        url("initiative-details", initiative.reference),
+        _details(initiative, accountable="p-", title="Changed"),
+        **HTMX,
+    )
+    assert response.status_code == 422
+    assert "“p-” matches several people (" in text(response)
+    assert initiative.accountable == everyone["process_owner"]

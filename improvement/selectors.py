@@ -6,11 +6,20 @@ import datetime as dt
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 
 from . import permissions
-from .choices import LIVE_STEPS, Step
+from .choices import LIVE_STEPS, Role, Step
 from .models import KPI, Goal, Initiative, KPICheck
 
 
@@ -170,4 +179,36 @@ def live_kpis(at: dt.datetime | None = None):
     today = (at or timezone.now()).date()
     return KPI.objects.filter(initiative__step__in=LIVE_STEPS).exclude(
         Q(initiative__step=Step.CLOSED) & Q(initiative__sustain__monitor_until__lt=today)
+    )
+
+
+#: the roles of people who may own an initiative or an action, or be responsible for one
+#: (permissions.may_be_accountable), and of people who may read the pages
+#: (permissions.may_use_browser): tests/web/test_people.py keeps them in step
+_OWNER_ROLES = frozenset({*permissions._CONTRIBUTOR_ROLES, Role.CSI_MANAGER})
+_BROWSER_ROLES = frozenset(Role.values) - {Role.ITSM_INTEGRATION}
+
+
+def people_for_pickers() -> QuerySet:
+    """The people a picker of the pages may offer, in one query: active users who may use
+    the browser (consulted, informed), each with `may_be_accountable` (owner, accountable,
+    responsible, action owner), ordered by name. No integration accounts, no inactive users.
+    """
+    User = get_user_model()
+
+    def holds(role_names) -> Exists:
+        links = User.groups.through.objects.filter(
+            user_id=OuterRef("pk"),
+            group__name__in=sorted(role_names),
+        )
+        return Exists(links)
+
+    return (
+        User.objects.filter(Q(is_superuser=True) | holds(_BROWSER_ROLES), is_active=True)
+        .annotate(
+            may_be_accountable=ExpressionWrapper(
+                Q(is_superuser=True) | holds(_OWNER_ROLES), output_field=BooleanField()
+            )
+        )
+        .order_by("first_name", "last_name", "username")
     )

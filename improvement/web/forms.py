@@ -24,6 +24,7 @@ from django.utils.functional import cached_property
 from .. import choices
 from ..exceptions import CIRError, Conflict
 from ..models import Goal, Initiative, Practice, Service
+from .people import OWNER, PeopleField, PersonField, offer_people, people_offered, user_label
 
 User = get_user_model()
 
@@ -74,34 +75,10 @@ class UserChoiceField(forms.ModelChoiceField):
         return user_label(obj)
 
 
-class UsersChoiceField(forms.ModelMultipleChoiceField):
-    def label_from_instance(self, obj) -> str:
-        return user_label(obj)
-
-
 def active_users():
-    return User.objects.filter(is_active=True).order_by("first_name", "last_name", "username")
-
-
-def user_label(user) -> str:
-    name = user.get_full_name()
-    return f"{name} ({user.get_username()})" if name else user.get_username()
-
-
-def share_user_choices(form, users: list | None) -> None:
-    """Give the form's user fields a list of users read once for the whole page.
-
-    A page with many forms (one per action) would otherwise query the users once per
-    select; validation still checks the submitted id against the field's queryset.
-    """
-    if users is None:
-        return
-    options = [(u.pk, user_label(u)) for u in users]
-    for field in form.fields.values():
-        if isinstance(field, UserChoiceField):
-            field.choices = [("", "Nobody yet"), *options]
-        elif isinstance(field, UsersChoiceField):
-            field.choices = options
+    """The people the pages' pickers may offer (people.people_offered): read once by a page
+    with many forms and passed to each as `users`."""
+    return people_offered()
 
 
 class ServiceFormMixin:
@@ -203,18 +180,10 @@ class ProposeForm(ServiceModelForm):
 class InitiativeForm(ServiceModelForm):
     """The register fields, owner and RACI of an initiative; priority for CSI managers."""
 
-    accountable = UserChoiceField(
-        queryset=User.objects.none(), required=False, label="Accountable (owner)"
-    )
-    responsible = UsersChoiceField(
-        queryset=User.objects.none(), required=False, widget=forms.SelectMultiple(attrs={"size": 4})
-    )
-    consulted = UsersChoiceField(
-        queryset=User.objects.none(), required=False, widget=forms.SelectMultiple(attrs={"size": 4})
-    )
-    informed = UsersChoiceField(
-        queryset=User.objects.none(), required=False, widget=forms.SelectMultiple(attrs={"size": 4})
-    )
+    accountable = PersonField(role="accountable", required=False, label="Accountable (owner)")
+    responsible = PeopleField(role="responsible", eligible=OWNER, label="Responsible")
+    consulted = PeopleField(role="consulted", label="Consulted")
+    informed = PeopleField(role="informed", label="Informed")
     priority = forms.ChoiceField(required=False, label="Priority")
     external_url = forms.URLField(
         required=False, max_length=500, assume_scheme="https", label="Link to the record"
@@ -243,9 +212,7 @@ class InitiativeForm(ServiceModelForm):
 
     def __init__(self, *args, may_set_priority: bool = False, users=None, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("accountable", "responsible", "consulted", "informed"):
-            self.fields[name].queryset = active_users()
-        share_user_choices(self, users)
+        offer_people(self, users)
         self.fields["service"].queryset = Service.objects.order_by("name")
         self.fields["practice"].queryset = Practice.objects.order_by("name")
         if may_set_priority:

@@ -22,11 +22,9 @@ from .forms import (
     DateTimeInput,
     ServiceForm,
     ServiceModelForm,
-    UserChoiceField,
     _textarea,
-    active_users,
-    share_user_choices,
 )
+from .people import PersonField, offer_people
 
 User = get_user_model()
 
@@ -174,7 +172,7 @@ RECORD_FORMS = {
 
 
 class ActionForm(ServiceModelForm):
-    owner = UserChoiceField(queryset=User.objects.none(), required=False)
+    owner = PersonField(role="an action’s owner", required=False, label="Owner")
 
     class Meta:
         model = Action
@@ -183,8 +181,7 @@ class ActionForm(ServiceModelForm):
 
     def __init__(self, *args, users=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = active_users()
-        share_user_choices(self, users)
+        offer_people(self, users)
 
 
 def clean_number(value: float) -> str:

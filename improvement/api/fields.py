@@ -92,6 +92,19 @@ class StrictSlugRelatedField(serializers.SlugRelatedField):
     }
 
 
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference by id: a whole number (or its digits as text). A boolean, a fraction or a
+    number beyond any id (`1e309`, which JSON reads as infinity) is a wrong type."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            return super().to_internal_value(data)
+        except OverflowError:  # a whole float beyond the database's integers
+            self.fail("does_not_exist", pk_value=data)
+
+
 def text(**kwargs) -> StrictCharField:
     """Optional free text of bounded length."""
     kwargs.setdefault("required", False)

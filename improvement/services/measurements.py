@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -28,9 +29,12 @@ from .metrics import metrics_count
 MAX_POINTS = 10_000
 MAX_SOURCE = Measurement._meta.get_field("source").max_length
 MAX_NOTE = Measurement._meta.get_field("note").max_length
+MAX_KEY = KPI._meta.get_field("key").max_length
 FINITE_LIMIT = 1e300
 #: how far ahead of our clock a sender's clock may be
 CLOCK_SKEW = dt.timedelta(minutes=5)
+#: the largest UTC offset PostgreSQL reads (Python's go to ±23:59); real zones stay in ±14:00
+MAX_OFFSET = dt.timedelta(hours=15, minutes=59)
 
 
 # --- recording measurements ---------------------------------------------------------------
@@ -83,13 +87,15 @@ def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
         return (), {"non_field_errors": ["Expected an object with value and measured_at."]}
     value = point.get("value")
     kind = type(value)
-    if kind is float or kind is int:
-        value = float(value)
-    elif kind is str:
+    if kind is float:
+        pass
+    elif kind is int or kind is str:
         try:
             value = float(value)
         except ValueError:
             errors["value"] = ["A number is required."]
+        except OverflowError:  # an integer written out beyond 1.8e308
+            value = math.inf
     else:  # None, booleans, lists, objects
         errors["value"] = ["A number is required."]
     if "value" not in errors and not -FINITE_LIMIT <= value <= FINITE_LIMIT:  # NaN, ±inf
@@ -103,8 +109,10 @@ def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
         stamp = None
     if not isinstance(measured_at, dt.datetime):
         errors["measured_at"] = ["A date and time is required (ISO 8601 with a time zone)."]
-    elif measured_at.utcoffset() is None:
+    elif (offset := measured_at.utcoffset()) is None:
         errors["measured_at"] = ["The time must carry a time zone, e.g. 2026-11-21T09:00:00Z."]
+    elif not -MAX_OFFSET <= offset <= MAX_OFFSET:
+        errors["measured_at"] = ["The UTC offset must lie within ±15:59 (e.g. +05:30)."]
     elif not 1900 < measured_at.year < 9000:  # in UTC too: 1901 minus 14 h is still 1900
         errors["measured_at"] = ["The time must be a real date (after 1900)."]
     elif measured_at > latest:
@@ -361,7 +369,15 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
     if not isinstance(rows, list | tuple) or not rows:
         raise InvalidInput("Send a non-empty list of measurements.", errors={"rows": ["Empty."]})
     _require_at_most_max_points(rows)
-    keys = {key for r in rows if type(r) is dict and type(key := r.get("kpi")) is str}
+    # only a key the database can be asked about (no NUL, no lone surrogate): any other is
+    # unknown, answered per row below
+    keys = {
+        key
+        for r in rows
+        if type(r) is dict
+        and type(key := r.get("kpi")) is str
+        and _text_error(key, MAX_KEY) is None
+    }
     # CSI managers and integrations may feed any KPI: no need to load the initiatives
     may_feed_all = permissions.is_csi_manager(actor) or permissions.is_integration(actor)
     # KPI ids by key, and whether the actor may feed each: decided before the rows are read,

@@ -10,10 +10,10 @@ import math
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from ..models import FINITE_LIMIT  # the one cap, whichever door a number comes in by
+
 User = get_user_model()
 
-#: the largest magnitude a stored number may have (the measurement table's check too)
-FINITE_LIMIT = 1e300
 #: free text is long, but not unbounded
 MAX_TEXT = 20_000
 

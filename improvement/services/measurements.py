@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .. import permissions
-from ..exceptions import Forbidden, InvalidInput
-from ..models import KPI, Measurement
+from ..exceptions import Conflict, Forbidden, InvalidInput
+from ..models import FINITE_LIMIT, KPI, Measurement
 from .checks import kpi_schedule_check
 from .common import require
 from .metrics import metrics_count
@@ -30,7 +30,6 @@ MAX_POINTS = 10_000
 MAX_SOURCE = Measurement._meta.get_field("source").max_length
 MAX_NOTE = Measurement._meta.get_field("note").max_length
 MAX_KEY = KPI._meta.get_field("key").max_length
-FINITE_LIMIT = 1e300
 #: how far ahead of our clock a sender's clock may be
 CLOCK_SKEW = dt.timedelta(minutes=5)
 #: the largest UTC offset PostgreSQL reads (Python's go to ±23:59); real zones stay in ±14:00
@@ -279,7 +278,52 @@ def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
     kpi_schedule_check(kpi_ids=kpi_ids)
 
 
-def _record(validate, total: int, errors: dict, *, actor, now: dt.datetime) -> int:
+#: how many times an upload that lost a deadlock to a concurrent one is tried again
+DEADLOCK_RETRIES = 5
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    """Whether PostgreSQL broke a deadlock by failing this transaction (SQLSTATE 40P01)."""
+    return any(getattr(e, "pgcode", None) == "40P01" for e in (exc, exc.__cause__))
+
+
+def _record(validate, total: int, errors: dict, *, actor, now: dt.datetime, kpi_ids) -> int:
+    """_record_once, tried again when it lost a deadlock: two uploads of the same new points
+    in different orders each wait for a point the other has written, and PostgreSQL fails
+    one. The loser tries again holding its KPIs' rows first, locked in id order, so that
+    uploads tried again wait for each other instead; it then meets the winner's points and
+    updates them. Inside a caller's transaction it cannot be tried again: Conflict.
+
+    The first attempt takes no lock (no statement more for an upload that meets no other).
+    """
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            lock = kpi_ids if attempt else None
+            return _record_once(validate, total, errors, actor=actor, now=now, lock=lock)
+        except Exception as exc:
+            if not _is_deadlock(exc):
+                raise
+            if connection.in_atomic_block or attempt == DEADLOCK_RETRIES:
+                raise Conflict(
+                    "A concurrent upload of the same measurements was being recorded; "
+                    "nothing was recorded. Send it again."
+                ) from exc
+            errors.clear()
+    raise AssertionError("unreachable")
+
+
+def _lock_kpis(kpi_ids) -> None:
+    """Lock the KPIs' rows in id order (not against reading them, nor against their
+    measurements' foreign keys): concurrent uploads to the same KPIs take turns."""
+    list(
+        KPI.objects.filter(pk__in=sorted(set(kpi_ids)))
+        .order_by("pk")
+        .select_for_update(no_key=True)
+        .values_list("pk", flat=True)
+    )
+
+
+def _record_once(validate, total: int, errors: dict, *, actor, now: dt.datetime, lock) -> int:
     """Validate `total` rows and store them, all or nothing; mark and schedule what changed.
 
     `validate(start, stop)` returns the points of rows start..stop-1 and puts the errors of
@@ -294,6 +338,8 @@ def _record(validate, total: int, errors: dict, *, actor, now: dt.datetime) -> i
     upsert. Plain values either way: model instances cost more than the database's work.
     """
     with transaction.atomic():
+        if lock is not None:
+            _lock_kpis(lock)
         if connection.vendor == "postgresql":
             text = _CopyText(actor.pk, now)
             chunks = (
@@ -355,7 +401,7 @@ def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
                 clean_points.append((kpi.pk, clean))
         return clean_points
 
-    return _record(validate, len(points), errors, actor=actor, now=now)
+    return _record(validate, len(points), errors, actor=actor, now=now, kpi_ids=[kpi.pk])
 
 
 def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
@@ -419,7 +465,7 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
                 append((kpi_id, clean))
         return points
 
-    return _record(validate, len(rows), errors, actor=actor, now=now)
+    return _record(validate, len(rows), errors, actor=actor, now=now, kpi_ids=kpi_ids.values())
 
 
 def _rows_invalid(errors: dict) -> InvalidInput:

@@ -20,6 +20,7 @@ from ..services.kpis import LOCKED_FIELDS
 from .forms import (
     DateInput,
     DateTimeInput,
+    IdsChoiceField,
     ServiceForm,
     ServiceModelForm,
     UserChoiceField,
@@ -74,7 +75,7 @@ class RecordForm(ServiceModelForm):
 
 
 class VisionForm(RecordForm):
-    goals = forms.ModelMultipleChoiceField(
+    goals = IdsChoiceField(
         queryset=Goal.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,

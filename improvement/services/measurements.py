@@ -60,7 +60,9 @@ _PORTABLE_INSTANT = re.compile(
 
 def _text_error(text, limit: int) -> str | None:
     """Why `text` cannot be stored in a text column of `limit` characters, or None."""
-    if type(text) is not str or len(text) > limit:
+    if type(text) is not str:
+        return "Text is required (a string)."
+    if len(text) > limit:
         return f"At most {limit} characters of text."
     if "\x00" in text:
         return "The text must not contain NUL characters."
@@ -116,13 +118,15 @@ def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
         errors["measured_at"] = ["The time must be a real date (after 1900)."]
     elif measured_at > latest:
         errors["measured_at"] = ["The time is in the future."]
-    source = point.get("source") or ""
-    note = point.get("note") or ""
+    source = point.get("source")
+    note = point.get("note")
+    source = "" if source is None else source  # null is no text; {} or 0 is a wrong type
+    note = "" if note is None else note
     # the common case, short ASCII text, in one test before the full one
     usual = type(source) is str and source.isascii() and len(source) <= MAX_SOURCE
     if not (usual and "\x00" not in source) and (message := _text_error(source, MAX_SOURCE)):
         errors["source"] = [message]
-    if note and (message := _text_error(note, MAX_NOTE)):
+    if note != "" and (message := _text_error(note, MAX_NOTE)):
         errors["note"] = [message]
     if len(point) > 2 and not point.keys() <= _POINT_FIELDS:
         for name in sorted(point.keys() - _POINT_FIELDS):

@@ -8,8 +8,10 @@ the workflow's rules live in workflow/, writes in services, reads in selectors.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -23,6 +25,24 @@ from .webhooks import DeliveryStatus, generate_secret
 from .workflow import InitiativeWorkflow
 
 USER_MODEL = settings.AUTH_USER_MODEL
+#: the largest magnitude a stored number may have, whichever door it comes in by (the API,
+#: the pages, the admin): beyond it the KPI maths and the charts would overflow
+FINITE_LIMIT = 1e300
+
+
+#: value, urgency and effort run 1 to 5 whichever door they come in by
+SCALE_VALIDATORS = [MinValueValidator(1), MaxValueValidator(5)]
+
+
+def validate_finite(value) -> None:
+    """A number of at most FINITE_LIMIT in magnitude (so not NaN or infinite)."""
+    if value is not None and not (
+        isinstance(value, int | float) and math.isfinite(value) and abs(value) <= FINITE_LIMIT
+    ):
+        raise ValidationError(
+            f"A finite number of magnitude at most {FINITE_LIMIT:g} is required.",
+            code="not_finite",
+        )
 
 
 class TimeStamped(models.Model):
@@ -115,9 +135,9 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
         Practice, on_delete=models.PROTECT, null=True, blank=True, related_name="initiatives"
     )
     goals = models.ManyToManyField(Goal, blank=True, related_name="initiatives")
-    value = models.PositiveSmallIntegerField(default=3)
-    effort = models.PositiveSmallIntegerField(default=3)
-    urgency = models.PositiveSmallIntegerField(default=3)
+    value = models.PositiveSmallIntegerField(default=3, validators=SCALE_VALIDATORS)
+    effort = models.PositiveSmallIntegerField(default=3, validators=SCALE_VALIDATORS)
+    urgency = models.PositiveSmallIntegerField(default=3, validators=SCALE_VALIDATORS)
     score = models.GeneratedField(
         expression=Cast(F("value") + F("urgency"), models.FloatField()) / F("effort"),
         output_field=models.FloatField(),
@@ -431,9 +451,9 @@ class KPI(TimeStamped):
     window_days = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)]
     )
-    baseline_value = models.FloatField(null=True, blank=True)
+    baseline_value = models.FloatField(null=True, blank=True, validators=[validate_finite])
     baseline_date = models.DateField(null=True, blank=True, validators=KPI_DATE_VALIDATORS)
-    target_value = models.FloatField(null=True, blank=True)
+    target_value = models.FloatField(null=True, blank=True, validators=[validate_finite])
     target_date = models.DateField(null=True, blank=True, validators=KPI_DATE_VALIDATORS)
     tolerance = models.FloatField(default=0.05)
     csf = models.CharField("critical success factor", max_length=200, blank=True)
@@ -599,7 +619,7 @@ class Measurement(models.Model):
     kpi = models.ForeignKey(
         KPI, on_delete=models.CASCADE, related_name="measurements", db_index=False
     )
-    value = models.FloatField()
+    value = models.FloatField(validators=[validate_finite])
     measured_at = models.DateTimeField()
     source = models.CharField(max_length=64, blank=True)
     note = models.CharField(max_length=500, blank=True)
@@ -619,7 +639,7 @@ class Measurement(models.Model):
             ),
             # finite only: PostgreSQL sorts NaN above every number, so this excludes it too
             models.CheckConstraint(
-                condition=Q(value__gte=-1e300) & Q(value__lte=1e300),
+                condition=Q(value__gte=-FINITE_LIMIT) & Q(value__lte=FINITE_LIMIT),
                 name="%(app_label)s_%(class)s_value_finite",
                 violation_error_message="The value must be a finite number.",
             ),

@@ -1,10 +1,13 @@
 """One error shape for the whole API: {"code", "message", "errors"}.
 
 Domain errors map to their HTTP status (TransitionBlocked/Conflict 409, Forbidden 403,
-InvalidInput 400); DRF's own errors keep their status and field errors.
+InvalidInput 400); DRF's own errors keep their status and field errors. A body larger than
+the API reads is a 413. Whatever a message quotes of the client's input is made encodable
+first: a lone surrogate in a value or a field name must not turn a 400 into a 500.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
@@ -25,13 +28,50 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+    def __init__(self):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        super().__init__(
+            f"The request body is larger than the API reads ({limit} bytes); send the "
+            "measurements in several requests."
+        )
+
+
 def exception_handler(exc, context):
-    """Render every error of the API in the one shape."""
+    """Render every error of the API in the one shape, as text that can be encoded."""
+    response = _error_response(exc, context)
+    if response is not None:
+        response.data = encodable(response.data)
+    return response
+
+
+def encodable(data):
+    """`data` with every string (keys too) made encodable as UTF-8: a lone surrogate is
+    written as its escape, `\\ud800`."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return data.encode("utf-8", "backslashreplace").decode("utf-8")
+        return data
+    if isinstance(data, dict):
+        return {encodable(k): encodable(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [encodable(v) for v in data]
+    return data
+
+
+def _error_response(exc, context):
     if isinstance(exc, CIRError):
         return Response(
             {"code": exc.code, "message": exc.message, "errors": exc.errors}, status=exc.status
         )
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -10,10 +10,10 @@ import math
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from ..models import FINITE_LIMIT  # the one cap, whichever door a number comes in by
+
 User = get_user_model()
 
-#: the largest magnitude a stored number may have (the measurement table's check too)
-FINITE_LIMIT = 1e300
 #: free text is long, but not unbounded
 MAX_TEXT = 20_000
 
@@ -90,6 +90,19 @@ class StrictSlugRelatedField(serializers.SlugRelatedField):
         **serializers.SlugRelatedField.default_error_messages,
         "blank": "This field may not be blank; send null for none.",
     }
+
+
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference by id: a whole number (or its digits as text). A boolean, a fraction or a
+    number beyond any id (`1e309`, which JSON reads as infinity) is a wrong type."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            return super().to_internal_value(data)
+        except OverflowError:  # a whole float beyond the database's integers
+            self.fail("does_not_exist", pk_value=data)
 
 
 def text(**kwargs) -> StrictCharField:

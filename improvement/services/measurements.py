@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -18,8 +19,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .. import permissions
-from ..exceptions import Forbidden, InvalidInput
-from ..models import KPI, Measurement
+from ..exceptions import Conflict, Forbidden, InvalidInput
+from ..models import FINITE_LIMIT, KPI, Measurement
 from .checks import kpi_schedule_check
 from .common import require
 from .metrics import metrics_count
@@ -28,9 +29,11 @@ from .metrics import metrics_count
 MAX_POINTS = 10_000
 MAX_SOURCE = Measurement._meta.get_field("source").max_length
 MAX_NOTE = Measurement._meta.get_field("note").max_length
-FINITE_LIMIT = 1e300
+MAX_KEY = KPI._meta.get_field("key").max_length
 #: how far ahead of our clock a sender's clock may be
 CLOCK_SKEW = dt.timedelta(minutes=5)
+#: the largest UTC offset PostgreSQL reads (Python's go to ±23:59); real zones stay in ±14:00
+MAX_OFFSET = dt.timedelta(hours=15, minutes=59)
 
 
 # --- recording measurements ---------------------------------------------------------------
@@ -57,7 +60,9 @@ _PORTABLE_INSTANT = re.compile(
 
 def _text_error(text, limit: int) -> str | None:
     """Why `text` cannot be stored in a text column of `limit` characters, or None."""
-    if type(text) is not str or len(text) > limit:
+    if type(text) is not str:
+        return "Text is required (a string)."
+    if len(text) > limit:
         return f"At most {limit} characters of text."
     if "\x00" in text:
         return "The text must not contain NUL characters."
@@ -83,13 +88,15 @@ def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
         return (), {"non_field_errors": ["Expected an object with value and measured_at."]}
     value = point.get("value")
     kind = type(value)
-    if kind is float or kind is int:
-        value = float(value)
-    elif kind is str:
+    if kind is float:
+        pass
+    elif kind is int or kind is str:
         try:
             value = float(value)
         except ValueError:
             errors["value"] = ["A number is required."]
+        except OverflowError:  # an integer written out beyond 1.8e308
+            value = math.inf
     else:  # None, booleans, lists, objects
         errors["value"] = ["A number is required."]
     if "value" not in errors and not -FINITE_LIMIT <= value <= FINITE_LIMIT:  # NaN, ±inf
@@ -103,19 +110,23 @@ def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
         stamp = None
     if not isinstance(measured_at, dt.datetime):
         errors["measured_at"] = ["A date and time is required (ISO 8601 with a time zone)."]
-    elif measured_at.utcoffset() is None:
+    elif (offset := measured_at.utcoffset()) is None:
         errors["measured_at"] = ["The time must carry a time zone, e.g. 2026-11-21T09:00:00Z."]
+    elif not -MAX_OFFSET <= offset <= MAX_OFFSET:
+        errors["measured_at"] = ["The UTC offset must lie within ±15:59 (e.g. +05:30)."]
     elif not 1900 < measured_at.year < 9000:  # in UTC too: 1901 minus 14 h is still 1900
         errors["measured_at"] = ["The time must be a real date (after 1900)."]
     elif measured_at > latest:
         errors["measured_at"] = ["The time is in the future."]
-    source = point.get("source") or ""
-    note = point.get("note") or ""
+    source = point.get("source")
+    note = point.get("note")
+    source = "" if source is None else source  # null is no text; {} or 0 is a wrong type
+    note = "" if note is None else note
     # the common case, short ASCII text, in one test before the full one
     usual = type(source) is str and source.isascii() and len(source) <= MAX_SOURCE
     if not (usual and "\x00" not in source) and (message := _text_error(source, MAX_SOURCE)):
         errors["source"] = [message]
-    if note and (message := _text_error(note, MAX_NOTE)):
+    if note != "" and (message := _text_error(note, MAX_NOTE)):
         errors["note"] = [message]
     if len(point) > 2 and not point.keys() <= _POINT_FIELDS:
         for name in sorted(point.keys() - _POINT_FIELDS):
@@ -363,8 +374,57 @@ def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
     kpi_schedule_check(kpi_ids=kpi_ids)
 
 
+#: how many times an upload that lost a deadlock to a concurrent one is tried again
+DEADLOCK_RETRIES = 5
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    """Whether PostgreSQL broke a deadlock by failing this transaction (SQLSTATE 40P01)."""
+    return any(getattr(e, "pgcode", None) == "40P01" for e in (exc, exc.__cause__))
+
+
 def _record(
-    validate, total: int, errors: dict, *, actor, now: dt.datetime, audit_new: bool = False
+    validate, total: int, errors: dict, *, actor, now: dt.datetime, kpi_ids, audit_new: bool = False
+) -> int:
+    """_record_once, tried again when it lost a deadlock: two uploads of the same new points
+    in different orders each wait for a point the other has written, and PostgreSQL fails
+    one. The loser tries again holding its KPIs' rows first, locked in id order, so that
+    uploads tried again wait for each other instead; it then meets the winner's points and
+    updates them. Inside a caller's transaction it cannot be tried again: Conflict.
+
+    The first attempt takes no lock (no statement more for an upload that meets no other).
+    """
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            lock = kpi_ids if attempt else None
+            return _record_once(
+                validate, total, errors, actor=actor, now=now, lock=lock, audit_new=audit_new
+            )
+        except Exception as exc:
+            if not _is_deadlock(exc):
+                raise
+            if connection.in_atomic_block or attempt == DEADLOCK_RETRIES:
+                raise Conflict(
+                    "A concurrent upload of the same measurements was being recorded; "
+                    "nothing was recorded. Send it again."
+                ) from exc
+            errors.clear()
+    raise AssertionError("unreachable")
+
+
+def _lock_kpis(kpi_ids) -> None:
+    """Lock the KPIs' rows in id order (not against reading them, nor against their
+    measurements' foreign keys): concurrent uploads to the same KPIs take turns."""
+    list(
+        KPI.objects.filter(pk__in=sorted(set(kpi_ids)))
+        .order_by("pk")
+        .select_for_update(no_key=True)
+        .values_list("pk", flat=True)
+    )
+
+
+def _record_once(
+    validate, total: int, errors: dict, *, actor, now: dt.datetime, lock, audit_new: bool = False
 ) -> int:
     """Validate `total` rows and store them, all or nothing; mark and schedule what changed.
 
@@ -389,6 +449,8 @@ def _record(
         return points
 
     with transaction.atomic():
+        if lock is not None:
+            _lock_kpis(lock)
         if connection.vendor == "postgresql":
             text = _CopyText(actor.pk, now)
             chunks = (
@@ -457,7 +519,9 @@ def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
                 clean_points.append((kpi.pk, clean))
         return clean_points
 
-    return _record(validate, len(points), errors, actor=actor, now=now, audit_new=True)
+    return _record(
+        validate, len(points), errors, actor=actor, now=now, kpi_ids=[kpi.pk], audit_new=True
+    )
 
 
 def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
@@ -471,7 +535,15 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
     if not isinstance(rows, list | tuple) or not rows:
         raise InvalidInput("Send a non-empty list of measurements.", errors={"rows": ["Empty."]})
     _require_at_most_max_points(rows)
-    keys = {key for r in rows if type(r) is dict and type(key := r.get("kpi")) is str}
+    # only a key the database can be asked about (no NUL, no lone surrogate): any other is
+    # unknown, answered per row below
+    keys = {
+        key
+        for r in rows
+        if type(r) is dict
+        and type(key := r.get("kpi")) is str
+        and _text_error(key, MAX_KEY) is None
+    }
     # CSI managers and integrations may feed any KPI: no need to load the initiatives
     may_feed_all = permissions.is_csi_manager(actor) or permissions.is_integration(actor)
     # KPI ids by key, and whether the actor may feed each: decided before the rows are read,
@@ -513,7 +585,7 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
                 append((kpi_id, clean))
         return points
 
-    return _record(validate, len(rows), errors, actor=actor, now=now)
+    return _record(validate, len(rows), errors, actor=actor, now=now, kpi_ids=kpi_ids.values())
 
 
 def _rows_invalid(errors: dict) -> InvalidInput:

@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from .. import evaluation
 from ..choices import STATUS_COLOURS, KPIStatus
+from ..models import FINITE_LIMIT
 
 
 @dataclass(frozen=True)
@@ -260,8 +261,14 @@ def _draw(
         x1 = max(x1, now)
     if x1 <= x0:
         x0, x1 = x0 - dt.timedelta(days=1), x1 + dt.timedelta(days=1)
-    y0, y1 = min(ys), max(ys)
-    pad = (y1 - y0) * 0.12 if y1 != y0 else (abs(y0) * 0.1 or 1.0)
+    # extreme but allowed values: the axis stays within ±FINITE_LIMIT (its span finite) and
+    # spans at least a billionth of their magnitude (its grid steps above the floats'
+    # resolution, or the grid loop below would never end)
+    y0, y1 = (max(-FINITE_LIMIT, min(FINITE_LIMIT, y)) for y in (min(ys), max(ys)))
+    magnitude = max(abs(y0), abs(y1))
+    pad = max((y1 - y0) * 0.12, magnitude * (1e-9 if y1 != y0 else 0.1))
+    if not pad > 1e-250:  # zero, or so small that the grid's steps would underflow
+        pad = 1.0
     y0, y1 = y0 - pad, y1 + pad
     step = _nice_step(y1 - y0)
     y0 = math.floor(y0 / step) * step

@@ -17,6 +17,7 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.forms import renderers as forms_renderers
 from django.forms.renderers import DjangoTemplates
 from django.utils.functional import cached_property
@@ -73,6 +74,21 @@ def _textarea(rows: int = 3) -> forms.Textarea:
 class UserChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj) -> str:
         return user_label(obj)
+
+
+class IdsChoiceField(forms.ModelMultipleChoiceField):
+    """Several rows by id: an id beyond the database's integers is refused before the
+    lookup (Django's `pk__in` would pass it on, and the database fail)."""
+
+    def _check_values(self, value):
+        for pk in value:
+            if isinstance(pk, str) and pk.strip().lstrip("+-").isdigit() and abs(int(pk)) >= 2**63:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                )
+        return super()._check_values(value)
 
 
 def active_users():
@@ -137,6 +153,16 @@ class ServiceForm(ServiceFormMixin, forms.Form):
 SCALE = [(n, str(n)) for n in range(1, 6)]
 
 
+class ScaleField(forms.IntegerField):
+    """1 to 5 (value, urgency, effort): a posted 10**400 is refused here, before the score."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**{**kwargs, "min_value": 1, "max_value": 5})
+
+
+SCALE_FIELDS = {"value": ScaleField, "urgency": ScaleField, "effort": ScaleField}
+
+
 class ProposeForm(ServiceModelForm):
     """The short form anyone with may_propose uses to register an idea."""
 
@@ -161,6 +187,7 @@ class ProposeForm(ServiceModelForm):
             "title": "One line, e.g. “Cut the time to restore the payroll service”.",
             "source": "Where the idea comes from.",
         }
+        field_classes = SCALE_FIELDS
         widgets = {
             "description": _textarea(4),
             "value": forms.Select(choices=SCALE),
@@ -202,6 +229,7 @@ class InitiativeForm(ServiceModelForm):
         help_texts = {
             "external_system": "e.g. servicenow, jira: with the id, unique in the register.",
         }
+        field_classes = SCALE_FIELDS
         widgets = {
             "description": _textarea(4),
             "value": forms.Select(choices=SCALE),

@@ -20,6 +20,7 @@ from ..services.kpis import LOCKED_FIELDS
 from .forms import (
     DateInput,
     DateTimeInput,
+    IdsChoiceField,
     ServiceForm,
     ServiceModelForm,
     _textarea,
@@ -72,7 +73,7 @@ class RecordForm(ServiceModelForm):
 
 
 class VisionForm(RecordForm):
-    goals = forms.ModelMultipleChoiceField(
+    goals = IdsChoiceField(
         queryset=Goal.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,

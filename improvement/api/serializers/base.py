@@ -11,6 +11,7 @@ from ..fields import (
     StrictBooleanField,
     StrictCharField,
     StrictEmailField,
+    StrictPrimaryKeyRelatedField,
     StrictSlugField,
     StrictURLField,
 )
@@ -29,6 +30,7 @@ class StrictModelSerializer(serializers.ModelSerializer):
         models.FloatField: FiniteFloatField,
         models.BooleanField: StrictBooleanField,
     }
+    serializer_related_field = StrictPrimaryKeyRelatedField
     #: read-only fields a client might try to write, with what to do instead
     refused_fields: dict[str, str] = {}
 

@@ -10,7 +10,13 @@ from rest_framework import serializers
 from ... import choices, workflow
 from ...models import Goal, Initiative, Practice, Service, TransitionLog
 from ...workflow import allowed_transitions
-from ..fields import StrictSlugRelatedField, text, username_field, username_of
+from ..fields import (
+    StrictPrimaryKeyRelatedField,
+    StrictSlugRelatedField,
+    text,
+    username_field,
+    username_of,
+)
 from .base import StrictModelSerializer
 from .kpis import KPISerializer
 
@@ -25,9 +31,7 @@ class InitiativeSerializer(StrictModelSerializer):
     practice = StrictSlugRelatedField(
         slug_field="name", queryset=Practice.objects.all(), required=False, allow_null=True
     )
-    goals = serializers.PrimaryKeyRelatedField(
-        queryset=Goal.objects.all(), many=True, required=False
-    )
+    goals = StrictPrimaryKeyRelatedField(queryset=Goal.objects.all(), many=True, required=False)
     accountable = username_field(required=False, allow_null=True)
     responsible = username_field(many=True, required=False)
     consulted = username_field(many=True, required=False)
@@ -227,7 +231,7 @@ class InitiativeDetailSerializer(InitiativeSerializer):
         help_text="The owner an ITSM integration suggested; applied when a CSI manager "
         "accepts the initiative."
     )
-    suggested_goals = serializers.PrimaryKeyRelatedField(
+    suggested_goals = StrictPrimaryKeyRelatedField(
         many=True,
         read_only=True,
         help_text="The goals (ids) an ITSM integration suggested; applied on acceptance.",

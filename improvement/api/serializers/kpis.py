@@ -9,7 +9,14 @@ from rest_framework import serializers
 from ... import choices, selectors, workflow
 from ...models import KPI, Initiative, KPICheck, KPIRevision, Measurement
 from ...services.kpis import KPI_FIELDS
-from ..fields import MAX_TEXT, FiniteFloatField, StrictCharField, StrictSlugField, username_of
+from ..fields import (
+    MAX_TEXT,
+    FiniteFloatField,
+    StrictCharField,
+    StrictPrimaryKeyRelatedField,
+    StrictSlugField,
+    username_of,
+)
 from .base import StrictModelSerializer
 
 
@@ -70,7 +77,7 @@ class KPISerializer(KPIDefinitionSerializer):
     baseline, or by a CSI manager's re-baseline (POST …/rebaseline/ with a reason)."""
 
     url = serializers.HyperlinkedIdentityField(view_name="api:kpi-detail")
-    initiative = serializers.PrimaryKeyRelatedField(queryset=Initiative.objects.all())
+    initiative = StrictPrimaryKeyRelatedField(queryset=Initiative.objects.all())
     key = StrictSlugField(max_length=100)
     locked = serializers.SerializerMethodField()
     latest_check = serializers.SerializerMethodField()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from ...models import Action, Baseline, Goal, Plan, Review, Sustain, Target, Vision
-from ..fields import username_field, username_of
+from ..fields import StrictPrimaryKeyRelatedField, username_field, username_of
 from .base import StrictModelSerializer
 
 
@@ -41,7 +41,7 @@ def _record_meta(record_model, record_fields):
 
 
 class VisionSerializer(StepRecordSerializer):
-    goals = serializers.PrimaryKeyRelatedField(
+    goals = StrictPrimaryKeyRelatedField(
         source="initiative.goals",
         queryset=Goal.objects.all(),
         many=True,

@@ -6,7 +6,6 @@ from django.contrib.auth import authenticate, get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins
 from rest_framework.authtoken.models import Token
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +16,7 @@ from ...exceptions import InvalidInput
 from ...filtersets import UserFilterSet
 from .. import serializers as s
 from ..errors import ErrorSerializer
+from ..parsers import CIRJSONParser
 from ..schema import CIRAutoSchema, operations
 from .base import CIRViewSet, FilterBackend
 
@@ -28,7 +28,7 @@ class TokenView(APIView):
 
     authentication_classes: list = []
     permission_classes: list = []
-    parser_classes = [JSONParser]
+    parser_classes = [CIRJSONParser]
     schema = CIRAutoSchema()
 
     @extend_schema(

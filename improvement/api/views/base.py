@@ -15,9 +15,9 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from ..parsers import CIRJSONParser
 from ..permissions import RegisterPermission
 from ..schema import CIRAutoSchema
 
@@ -40,7 +40,7 @@ class CIRViewSet(viewsets.GenericViewSet):
     """Base of the API's viewsets: authenticated and role-checked."""
 
     permission_classes = [RegisterPermission]
-    parser_classes = [JSONParser]  # the API speaks JSON (SPEC §4)
+    parser_classes = [CIRJSONParser]  # the API speaks JSON (SPEC §4)
     schema = CIRAutoSchema()
     role_rules: dict = {}
     object_rules: dict = {}

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -11,7 +16,6 @@ from rest_framework.response import Response
 from ... import selectors, services
 from ...filtersets import KPIFilterSet, MeasurementFilterSet
 from ...models import KPI, KPICheck, KPIRevision
-from ...services.measurements import MAX_POINTS
 from .. import serializers as s
 from ..pagination import MeasurementCursorPagination
 from ..permissions import (
@@ -26,19 +30,13 @@ from ..permissions import (
 from ..schema import operations
 from .base import CIRViewSet, FilterBackend, ServiceViewSet, nested_list
 
-POINTS_REQUEST = {
-    "application/json": {
-        "oneOf": [
-            {"$ref": "#/components/schemas/MeasurementPointRequest"},
-            {
-                "type": "array",
-                "items": {"$ref": "#/components/schemas/MeasurementPointRequest"},
-                "minItems": 1,
-                "maxItems": MAX_POINTS,
-            },
-        ]
-    }
-}
+#: one point or a list of points (the component is declared by the serializer it names)
+POINTS_REQUEST = PolymorphicProxySerializer(
+    component_name="MeasurementPoints",
+    serializers=[s.MeasurementPointSerializer, s.MeasurementPointSerializer(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
 
 
 @operations(

@@ -1,0 +1,284 @@
+"""The bad-input corpus against every form post of the browser UI: each bad value, in each
+field of the form it could break, beside otherwise valid input, is refused (4xx) and
+changes nothing in the database. The posts are found in the URL conf and their fields in
+the form classes, so a new form is covered once it has a valid body below.
+
+Also: the one cap on stored numbers reaches the pages and the admin (model validators),
+and the chart draws extreme but allowed values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from django import forms
+from django.apps import apps
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.urls import URLPattern
+
+from improvement import choices
+from improvement.models import KPI, Measurement
+from improvement.web import charts, forms_initiative
+from improvement.web import forms as web_forms
+from improvement.web import urls as web_urls
+
+from .. import factories
+from .conftest import HTMX, page, url
+
+pytestmark = pytest.mark.django_db
+
+NUMBER = ["NaN", "1e309", "1" + "0" * 400, "1.7e308"]
+INTEGER = ["NaN", "1" + "0" * 400]
+DATE = ["2026-02-30", "10000-01-01"]
+INSTANT = ["2026-02-01T09:00:00+16:00", "0001-01-01T00:00:00+14:00", "2099-01-01T00:00:00Z"]
+CHOICE = ["no-such-choice", "a\x00b"]
+REFERENCE = ["1e309", "9" * 30]
+TEXT = ["a\x00b"]
+
+
+def bad_values(field: forms.Field) -> list[str]:
+    """The values that must be refused in `field`, by its type."""
+    if isinstance(field, forms.BooleanField):
+        return []
+    if isinstance(field, forms.ModelChoiceField):
+        return REFERENCE
+    if isinstance(field, forms.ChoiceField):
+        return CHOICE
+    if isinstance(field, forms.FloatField):  # before IntegerField, its base class
+        return NUMBER
+    if isinstance(field, forms.IntegerField):
+        return INTEGER
+    if isinstance(field, forms.DateTimeField):
+        return INSTANT
+    if isinstance(field, forms.DateField):
+        return DATE
+    values = list(TEXT)
+    if getattr(field, "max_length", None):
+        values.append("x" * (field.max_length + 1))
+    return values
+
+
+def post_routes() -> dict[str, URLPattern]:
+    """Every route of the browser UI whose view takes a POST, by name."""
+    return {
+        p.name: p
+        for p in web_urls.urlpatterns
+        if hasattr(p.callback, "view_class") and hasattr(p.callback.view_class, "post")
+    }
+
+
+#: routes a post changes nothing by input (a deletion: its confirmation is the post)
+NO_INPUT = {"kpi-delete"}
+
+
+class Site:
+    """What the posts act on, and each route's form and a valid body."""
+
+    def __init__(self, initiative_at, csi):
+        self.initiative = initiative_at(choices.Step.TARGET)
+        self.in_review = initiative_at(choices.Step.REVIEW)
+        self.kpi = self.initiative.kpis.get()
+        self.action = self.initiative.actions.get()
+        self.goal = self.initiative.goals.get()
+        self.csi = csi
+        ref = self.initiative.reference
+        today = dt.date.today()
+        self.posts = {
+            "propose": (
+                url("propose"),
+                web_forms.ProposeForm,
+                {"title": "Faster restores", "description": "Slow", "source": "problem",
+                 "value": 3, "urgency": 3, "effort": 2},
+            ),
+            "goals": (
+                url("goals"), web_forms.GoalForm, {"title": "Resilience", "description": "Up"}
+            ),
+            "initiative-details": (
+                url("initiative-details", ref),
+                web_forms.InitiativeForm,
+                {"title": "Fewer drops", "source": "problem", "value": 3, "urgency": 3,
+                 "effort": 2, "accountable": self.initiative.accountable.pk},
+            ),
+            "action-create": (
+                url("action-create", ref),
+                forms_initiative.ActionForm,
+                {"title": "Patch", "status": "planned", "due_date": str(today)},
+            ),
+            "action-update": (
+                url("action-update", ref, self.action.pk),
+                forms_initiative.ActionForm,
+                {"title": "Patch", "status": "planned", "due_date": str(today)},
+            ),
+            "kpi-create": (
+                url("kpi-create", ref),
+                forms_initiative.KPIForm,
+                {"name": "Drops", "key": "drops", "kind": "technical", "direction": "decrease",
+                 "aggregation": "latest", "window_days": 30, "baseline_value": 10,
+                 "baseline_date": "2026-01-01", "target_value": 5, "target_date": "2026-06-30",
+                 "tolerance": 0.05},
+            ),
+            "kpi-update": (
+                url("kpi-update", ref, self.kpi.pk),
+                forms_initiative.KPIForm,
+                {"name": "Drops", "kind": "technical", "direction": "decrease",
+                 "aggregation": "latest", "window_days": 30, "baseline_value": 10,
+                 "baseline_date": "2026-01-01", "target_value": 5, "target_date": "2026-06-30",
+                 "tolerance": 0.05},
+            ),
+            "kpi-rebaseline": (
+                url("kpi-rebaseline", ref, self.kpi.pk),
+                forms_initiative.KPIRebaselineForm,
+                {"reason": "Wrong baseline", "direction": "decrease", "aggregation": "latest",
+                 "window_days": 30, "baseline_value": 10, "baseline_date": "2026-01-01",
+                 "target_value": 5, "target_date": "2026-06-30"},
+            ),
+            "measurement-create": (
+                url("measurement-create", ref, self.kpi.pk),
+                forms_initiative.MeasurementForm,
+                {"value": 7, "measured_at": "2026-02-01T09:00"},
+            ),
+            "review-create": (
+                url("review-create", self.in_review.reference),
+                forms_initiative.ReviewForm,
+                {"progress_check": "Yes", "value_check": "Yes", "decision": "iterate"},
+            ),
+            **{
+                f"record-update/{record}": (
+                    url("record-update", ref, record),
+                    form,
+                    {"statement": "Stable VPN", "goals": self.goal.pk, "assessment": "Bad",
+                     "objectives": "Halve drops", "approach": "Patch clients",
+                     "embedding": "KB article", "lessons_learned": "Measure first"},
+                )
+                for record, form in forms_initiative.RECORD_FORMS.items()
+            },
+            # last: the valid move takes the initiative past step 3, where KPIs lock
+            "initiative-move": (
+                url("initiative-move", ref),
+                forms_initiative.MoveForm,
+                {"to": "plan"},
+            ),
+        }  # fmt: skip
+
+
+@pytest.fixture
+def site(initiative_at, csi) -> Site:
+    return Site(initiative_at, csi)
+
+
+def fingerprint() -> str:
+    """A digest of every row of every table (sessions aside: signing in writes one)."""
+    digest = hashlib.sha256()
+    for model in apps.get_models(include_auto_created=True):
+        if model is Session:
+            continue
+        for row in model._base_manager.order_by("pk").values_list():
+            digest.update(repr(row).encode("utf-8", "backslashreplace"))
+    return digest.hexdigest()
+
+
+def test_every_post_of_the_browser_ui_is_in_the_corpus(site: Site):
+    names = set(post_routes()) - NO_INPUT
+    covered = {name.split("/")[0] for name in site.posts}
+    assert names == covered, "give each new form post a valid body in Site.posts"
+
+
+def test_the_valid_bodies_are_valid(site: Site, client):
+    # the corpus changes one field of these at a time: each must be accepted as it stands
+    client.force_login(site.csi)
+    for name, (path, _form, body) in site.posts.items():
+        response = client.post(path, body)
+        assert response.status_code in (200, 302), (name, response.status_code, _errors(response))
+
+
+def _errors(response) -> str:
+    """The form errors a refused post shows, for the failure message."""
+    import re
+
+    return "; ".join(
+        re.findall(r'class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode())[:5]
+    )
+
+
+#: fields a route's form leaves out (the key of an existing KPI cannot change)
+NOT_IN_FORM = {("kpi-update", "key")}
+
+
+def _corpus(site: Site):
+    for name, (path, form, body) in site.posts.items():
+        for field_name, field in form.base_fields.items():
+            if (name, field_name) in NOT_IN_FORM:
+                continue
+            for value in bad_values(field):
+                yield name, path, {**body, field_name: value}, f"{name}:{field_name}={value[:20]!r}"
+
+
+def test_bad_values_in_every_form_field_are_refused_and_change_nothing(site: Site, client):
+    client.force_login(site.csi)
+    before = fingerprint()
+    answers = {}
+    for _name, path, body, case in _corpus(site):
+        response = client.post(path, body, **HTMX)  # htmx: the part of the page, not all
+        answers[case] = response.status_code
+    accepted = {case: status for case, status in answers.items() if not 400 <= status < 500}
+    assert not accepted
+    assert len(answers) > 120, len(answers)
+    assert fingerprint() == before
+
+
+# --- one cap on stored numbers, whichever the door ------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["baseline_value", "target_value"])
+@pytest.mark.parametrize("value", [1.7e308, -1.7e308, 1e301, float("nan"), float("inf")])
+def test_the_model_refuses_a_kpi_value_beyond_the_cap(field, value):
+    # the admin and the forms validate with the model: its validators are their cap
+    kpi = factories.KPIFactory.build(initiative=factories.InitiativeFactory())
+    setattr(kpi, field, value)
+    with pytest.raises(ValidationError) as refused:
+        kpi.full_clean()
+    assert field in refused.value.error_dict
+
+
+def test_the_model_accepts_the_apis_cap():
+    kpi = factories.KPIFactory.build(
+        initiative=factories.InitiativeFactory(), baseline_value=1e300, target_value=-1e300
+    )
+    kpi.full_clean()
+
+
+def test_the_kpi_form_refuses_a_baseline_beyond_the_cap(site: Site, client):
+    client.force_login(site.csi)
+    path, _form, body = site.posts["kpi-update"]
+    response = client.post(path, {**body, "baseline_value": "1.7e308", "target_value": "-1.7e308"})
+    assert response.status_code == 422
+    site.kpi.refresh_from_db()
+    assert site.kpi.baseline_value != 1.7e308
+
+
+@pytest.mark.parametrize(
+    "baseline,target",
+    [(1e300, -1e300), (1.0, 1.0000000000000002), (4e-323, 5e-323), (0.0, 5e-324),
+     (1.7e308, -1.7e308)],
+    ids=["the cap", "one float apart", "subnormal", "zero and the least float",
+         "stored before the cap"],
+)  # fmt: skip
+def test_the_initiative_page_draws_extreme_values(site: Site, client, baseline, target):
+    # stored directly: values an earlier version let in are drawn too
+    direction = "decrease" if target < baseline else "increase"
+    KPI.objects.filter(pk=site.kpi.pk).update(
+        baseline_value=baseline, target_value=target, direction=direction
+    )
+    Measurement.objects.create(
+        kpi=site.kpi,
+        value=min(abs(baseline), 1e300),
+        measured_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+    )
+    site.kpi.refresh_from_db()
+    chart = charts.kpi_chart(site.kpi, site.kpi.measurements.all())
+    assert "<svg" in chart.svg
+    client.force_login(site.csi)
+    assert client.get(page(site.initiative)).status_code == 200

@@ -253,8 +253,15 @@ def test_the_model_accepts_the_apis_cap():
 def test_the_kpi_form_refuses_a_baseline_beyond_the_cap(site: Site, client):
     client.force_login(site.csi)
     path, _form, body = site.posts["kpi-update"]
-    response = client.post(path, {**body, "baseline_value": "1.7e308", "target_value": "-1.7e308"})
+    beyond = {**body, "baseline_value": "1.7e308", "target_value": "-1.7e308"}
+    response = client.post(path, beyond, **HTMX)
     assert response.status_code == 422
+    refusal = "A finite number of magnitude at most 1e+300 is required."
+    assert refusal in response.content.decode()
+    # without JavaScript the refusal is a redirect to the page, which shows it once
+    response = client.post(path, beyond)
+    assert response.status_code == 302
+    assert refusal in client.get(response["Location"]).content.decode()
     site.kpi.refresh_from_db()
     assert site.kpi.baseline_value != 1.7e308
 

@@ -81,7 +81,7 @@ def test_the_keyboard_path_to_a_move(open_page, people):  # noqa: F811
     page.goto(f"/initiatives/{initiative.reference}/")
     # Tab from the top: the skip link to the content, then the one to the moves
     page.keyboard.press("Tab")
-    assert "Skip to content" in page.evaluate("document.activeElement.textContent")
+    assert "Skip to main content" in page.evaluate("document.activeElement.textContent")
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
     assert "Skip to the moves" in page.evaluate("document.activeElement.textContent")

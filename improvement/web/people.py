@@ -69,10 +69,25 @@ def find_person(text, people):
     found = [u for u in people if u.get_full_name().casefold() == text.casefold()]
     if len(found) == 1:
         return found[0]
-    if text.isdigit():
-        return next((u for u in people if u.pk == int(text)), None)
+    pk = _as_id(text)
+    if pk is not None:
+        return next((u for u in people if u.pk == pk), None)
     found = matching(text, people)
     return found[0] if len(found) == 1 else None
+
+
+def _as_id(text: str) -> int | None:
+    """`text` as a user id: ASCII digits within the database's integers, else None ("²" is
+    a digit to Python, and an id beyond 2**63 would fail in the database)."""
+    if text.isascii() and text.isdigit() and int(text) < 2**63:
+        return int(text)
+    return None
+
+
+def _storable(text: str) -> bool:
+    """Whether the database can be asked about `text` (PostgreSQL refuses NUL, and a lone
+    surrogate cannot be encoded)."""
+    return "\x00" not in text and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
 
 
 def matching(text: str, people) -> list:
@@ -89,9 +104,12 @@ def refusal(text, role: str, who: str) -> str:
     """Why `text` may not hold `role`: the person it names may not (a viewer, an integration
     account, someone inactive), or it names no one. One query, on this error path only."""
     text = " ".join(str(text).split())
+    if not _storable(text):
+        return "No one matches what was typed: choose a person from the list."
     match = Q(**{f"{User.USERNAME_FIELD}__iexact": _named(text)}) | Q(email__iexact=text)
-    if text.isdigit():
-        match |= Q(pk=int(text))
+    pk = _as_id(text)
+    if pk is not None:
+        match |= Q(pk=pk)
     person = find_person(text, User.objects.filter(match))
     if person is not None:
         return f"{user_label(person)} cannot be {role}: only {who} can, and only while active."
@@ -110,8 +128,9 @@ class PersonInput(forms.TextInput):
 
     def format_value(self, value):
         # a user id (the initial value, or what a one-click button posted) shows as the person
-        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-            person = self.known.get(int(value))
+        pk = value if isinstance(value, int) else _as_id(value) if isinstance(value, str) else None
+        if pk is not None:
+            person = self.known.get(pk)
             if person is not None:
                 return user_label(person)
         return super().format_value(value)

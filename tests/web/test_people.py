@@ -256,3 +256,26 @@ def test_part_of_a_name_names_the_one_person_it_matches(
     assert response.status_code == 422
     assert "“p-” matches several people (" in text(response)
     assert initiative.accountable == everyone["process_owner"]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["tina\x00", "²", "9" * 30, "\ufffd"],
+    ids=["NUL", "a digit to Python that int() refuses", "an id beyond the database's", "U+FFFD"],
+)
+def test_a_person_typed_as_nonsense_is_refused_without_asking_the_database_badly(
+    client_for, team_member, initiative_at, typed
+):
+    # given an initiative owned by a team member
+    initiative = initiative_at(Step.PLAN)
+    before = initiative_state(initiative)
+    # when its owner is posted as something no database lookup can take
+    response = client_for(team_member).post(
+        url("initiative-details", initiative.reference),
+        _details(initiative, accountable=typed, title="Changed"),
+        **HTMX,
+    )
+    # then the form refuses it (no 500) and nothing changed
+    assert response.status_code == 422
+    assert "choose a person from the list" in text(response)
+    assert initiative_state(initiative) == before

@@ -12,8 +12,10 @@ RUN useradd --create-home --uid 1000 cir
 COPY requirements.txt .
 RUN pip install --no-deps -r requirements.txt && pip check
 COPY . .
-# static files are collected at build time and served by WhiteNoise
-RUN SECRET_KEY=build-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
+# static files are collected at build time and served by WhiteNoise; production settings
+# refuse a short or placeholder key even here, so the build uses a throwaway random one
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
 USER cir
 EXPOSE 8000
 # bind, workers and logging come from gunicorn.conf.py (GUNICORN_BIND, WEB_CONCURRENCY)

@@ -75,6 +75,23 @@ def save_validated(
         raise InvalidInput(f"The change breaks a rule of the register: {exc}") from exc
 
 
+def text_problem(text, limit: int) -> str | None:
+    """Why `text` cannot be stored in (or looked up in) a text column of `limit` characters,
+    or None: a string, not too long, no NUL (PostgreSQL refuses it), no lone surrogate."""
+    if type(text) is not str:
+        return "Text is required (a string)."
+    if len(text) > limit:
+        return f"At most {limit} characters of text."
+    if "\x00" in text:
+        return "The text must not contain NUL characters."
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "The text must be valid Unicode (no lone surrogates)."
+    return None
+
+
 def require(condition: bool, message: str) -> None:
     """Raise Forbidden with `message` unless `condition` holds."""
     if not condition:

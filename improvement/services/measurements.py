@@ -22,7 +22,7 @@ from .. import permissions
 from ..exceptions import Conflict, Forbidden, InvalidInput
 from ..models import FINITE_LIMIT, KPI, Measurement
 from .checks import kpi_schedule_check
-from .common import require
+from .common import require, text_problem
 from .metrics import metrics_count
 
 #: most points one call records, to one KPI or across KPIs (SPEC §4)
@@ -56,22 +56,6 @@ _POINT_FIELDS = frozenset({"value", "measured_at", "source", "note", "kpi"})
 _PORTABLE_INSTANT = re.compile(
     r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d(?::?\d\d)?)"
 ).fullmatch
-
-
-def _text_error(text, limit: int) -> str | None:
-    """Why `text` cannot be stored in a text column of `limit` characters, or None."""
-    if type(text) is not str:
-        return "Text is required (a string)."
-    if len(text) > limit:
-        return f"At most {limit} characters of text."
-    if "\x00" in text:
-        return "The text must not contain NUL characters."
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return "The text must be valid Unicode (no lone surrogates)."
-    return None
 
 
 def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
@@ -124,9 +108,9 @@ def _clean_point(point: dict, *, latest: dt.datetime) -> tuple[tuple, dict]:
     note = "" if note is None else note
     # the common case, short ASCII text, in one test before the full one
     usual = type(source) is str and source.isascii() and len(source) <= MAX_SOURCE
-    if not (usual and "\x00" not in source) and (message := _text_error(source, MAX_SOURCE)):
+    if not (usual and "\x00" not in source) and (message := text_problem(source, MAX_SOURCE)):
         errors["source"] = [message]
-    if note != "" and (message := _text_error(note, MAX_NOTE)):
+    if note != "" and (message := text_problem(note, MAX_NOTE)):
         errors["note"] = [message]
     if len(point) > 2 and not point.keys() <= _POINT_FIELDS:
         for name in sorted(point.keys() - _POINT_FIELDS):
@@ -542,7 +526,7 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
         for r in rows
         if type(r) is dict
         and type(key := r.get("kpi")) is str
-        and _text_error(key, MAX_KEY) is None
+        and text_problem(key, MAX_KEY) is None
     }
     # CSI managers and integrations may feed any KPI: no need to load the initiatives
     may_feed_all = permissions.is_csi_manager(actor) or permissions.is_integration(actor)

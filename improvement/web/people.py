@@ -24,12 +24,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from .. import selectors
+from ..services.common import text_problem
 
 User = get_user_model()
 
 #: who may be accountable, responsible or an action owner; who may be consulted or informed
 OWNERS = "the Improvement team, Service owners, Process owners and CSI managers"
 READERS = "people with a browser role (Viewer or above)"
+#: the longest text worth looking a person up by (an email column's length)
+LOOKUP_LIMIT = 254
 OWNER, READER = "owner", "reader"
 
 TYPE_HELP = "Type part of a name, username or email, then choose from the list."
@@ -84,12 +87,6 @@ def _as_id(text: str) -> int | None:
     return None
 
 
-def _storable(text: str) -> bool:
-    """Whether the database can be asked about `text` (PostgreSQL refuses NUL, and a lone
-    surrogate cannot be encoded)."""
-    return "\x00" not in text and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
-
-
 def matching(text: str, people) -> list:
     """Those of `people` whose name, username or email holds every word of `text`."""
     words = str(text).casefold().split()
@@ -104,7 +101,7 @@ def refusal(text, role: str, who: str) -> str:
     """Why `text` may not hold `role`: the person it names may not (a viewer, an integration
     account, someone inactive), or it names no one. One query, on this error path only."""
     text = " ".join(str(text).split())
-    if not _storable(text):
+    if text_problem(text, LOOKUP_LIMIT) is not None:
         return "No one matches what was typed: choose a person from the list."
     match = Q(**{f"{User.USERNAME_FIELD}__iexact": _named(text)}) | Q(email__iexact=text)
     pk = _as_id(text)

@@ -4,6 +4,7 @@ at them. The machine's shared Redis is never stopped or flushed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -17,8 +18,26 @@ from pathlib import Path
 from django.db import connection
 
 from cir.celery import app as celery_app
+from improvement.choices import Step
+
+from ..conftest import force_step
+from ..factories import GoalFactory, InitiativeFactory, KPIFactory, UserFactory
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def checked_kpi(username: str, key: str, now):
+    """(a CSI manager, a KPI of theirs in step 5 with baseline 10 and target 8) that checks
+    run against: the actor and KPI the live tests measure with."""
+    actor = UserFactory(username=username, roles=["CSI manager"])
+    initiative = force_step(InitiativeFactory(accountable=actor), Step.ACTION)
+    initiative.goals.add(GoalFactory())
+    kpi = KPIFactory(
+        initiative=initiative, key=key, baseline_value=10.0, target_value=8.0,
+        baseline_date=(now - dt.timedelta(days=60)).date(),
+        target_date=(now + dt.timedelta(days=120)).date(),
+    )  # fmt: skip
+    return actor, kpi
 
 
 def free_port() -> int:

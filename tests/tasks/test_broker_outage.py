@@ -19,14 +19,11 @@ import pytest
 from django.utils import timezone
 
 from improvement import services
-from improvement.choices import Step
 from improvement.models import Event, Initiative, KPICheck, WebhookDelivery
 from improvement.tasks.publish import CircuitBreaker, breaker
 from improvement.webhooks import DeliveryStatus
 
-from ..conftest import force_step
-from ..factories import GoalFactory, InitiativeFactory, KPIFactory, UserFactory
-from .live import PrivateRedis, Worker, declare_queue, point_producer_at, wait_until
+from .live import PrivateRedis, Worker, checked_kpi, declare_queue, point_producer_at, wait_until
 
 NOW = timezone.now()
 
@@ -100,15 +97,7 @@ def dead_broker(restore_celery):
 
 @pytest.fixture
 def csi_and_kpi(db):
-    actor = UserFactory(username="csi-outage", roles=["CSI manager"])
-    initiative = force_step(InitiativeFactory(accountable=actor), Step.ACTION)
-    initiative.goals.add(GoalFactory())
-    kpi = KPIFactory(
-        initiative=initiative, key="mttr-outage", baseline_value=10.0, target_value=8.0,
-        baseline_date=(NOW - dt.timedelta(days=60)).date(),
-        target_date=(NOW + dt.timedelta(days=120)).date(),
-    )  # fmt: skip
-    return actor, kpi
+    return checked_kpi("csi-outage", "mttr-outage", NOW)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,12 +14,10 @@ import pytest
 from django.utils import timezone
 
 from improvement import services
-from improvement.choices import KPIStatus, Step
+from improvement.choices import KPIStatus
 from improvement.models import KPI, KPICheck
 
-from ..conftest import force_step
-from ..factories import GoalFactory, InitiativeFactory, KPIFactory, UserFactory
-from .live import PrivateRedis, Worker, declare_queue, point_producer_at
+from .live import PrivateRedis, Worker, checked_kpi, declare_queue, point_producer_at
 from .live import wait_until as _wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -29,14 +27,7 @@ NOW = timezone.now()
 
 @pytest.fixture
 def kpi_and_actor():
-    actor = UserFactory(username="csi-worker", roles=["CSI manager"])
-    initiative = force_step(InitiativeFactory(accountable=actor), Step.ACTION)
-    initiative.goals.add(GoalFactory())
-    kpi = KPIFactory(
-        initiative=initiative, key="mttr-worker", baseline_value=10.0, target_value=8.0,
-        baseline_date=(NOW - dt.timedelta(days=60)).date(),
-        target_date=(NOW + dt.timedelta(days=120)).date(),
-    )  # fmt: skip
+    actor, kpi = checked_kpi("csi-worker", "mttr-worker", NOW)
     return kpi, actor
 
 

@@ -144,7 +144,8 @@ class Worker:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is not None:
+        proc = getattr(self, "proc", None)
+        if proc is None or proc.poll() is not None:  # never started, or already ended
             return
         self.proc.terminate()
         try:

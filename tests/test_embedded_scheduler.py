@@ -120,9 +120,12 @@ def test_runserver_alone_sweeps_kpis_and_retries_webhooks(embedded_env, receiver
         text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
+        # generous: the machine may be busy; the loop ends as soon as both have happened
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            if any(c["to"] == "at_risk" for c in _changes(receiver, secret)):
+            ids = [r["headers"]["webhook-id"] for r in receiver.requests]
+            flipped = any(c["to"] == "at_risk" for c in _changes(receiver, secret))
+            if flipped and ids.count(ids[0]) >= 2:
                 break
             time.sleep(0.2)
     finally:
@@ -132,10 +135,11 @@ def test_runserver_alone_sweeps_kpis_and_retries_webhooks(embedded_env, receiver
     # then the failed delivery was retried by the server's scheduler: same message, now 200
     ids = [r["headers"]["webhook-id"] for r in receiver.requests]
     assert len(ids) >= 3, output
-    assert ids[0] == ids[1], "the first event was not retried"
+    # (the retry and the sweep's new event may reach the receiver in either order)
+    assert ids.count(ids[0]) >= 2, "the first event was not retried"
     # and the sweep turned the KPI to at_risk with time alone, and said so (signed)
     changes = [(c["from"], c["to"]) for c in _changes(receiver, secret)]
-    assert changes[:2] == [("no_data", "on_track")] * 2, output
+    assert changes.count(("no_data", "on_track")) >= 2, output
     assert ("on_track", "at_risk") in changes, (changes, output)
     assert dt.datetime.now(dt.UTC) >= flip_at
     assert "embedded scheduler: running the periodic jobs" in output

@@ -29,6 +29,7 @@ from .initiatives import (
     review_create,
     step_record_update,
 )
+from .imports import import_mapping_save, register_import
 from .kpis import kpi_create, kpi_delete, kpi_rebaseline, kpi_update
 from .measurements import measurement_record, measurements_record_bulk
 from .webhooks import (
@@ -56,6 +57,7 @@ __all__ = [
     "initiative_set_priority",
     "initiative_transition",
     "initiative_update",
+    "import_mapping_save",
     "kpi_create",
     "kpi_delete",
     "kpi_rebaseline",
@@ -67,6 +69,7 @@ __all__ = [
     "measurement_record",
     "measurements_record_bulk",
     "practice_save",
+    "register_import",
     "record_version",
     "review_create",
     "service_save",

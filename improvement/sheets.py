@@ -63,6 +63,9 @@ class Sheet:
     headers: list[str]
     rows: list[list] = field(default_factory=list)
     row_numbers: list[int] = field(default_factory=list)
+    #: the header row's cells as they were (a paste without a header starts with data)
+    header_cells: list = field(default_factory=list)
+    header_number: int = 1
 
 
 def _blank(value) -> bool:
@@ -75,7 +78,7 @@ def _clean_cell(value):
     return value
 
 
-def _table(lines: Iterable[tuple[int, list]]) -> Sheet:
+def _table(lines: Iterable[tuple[int, list]], *, allow_header_only: bool = False) -> Sheet:
     """Header (the first non-empty row) and the non-empty rows after it."""
     sheet = None
     for number, cells in lines:
@@ -96,16 +99,16 @@ def _table(lines: Iterable[tuple[int, list]]) -> Sheet:
                     name, n = f"{base} ({n})", n + 1
                 seen.add(name.lower())
                 headers.append(name)
-            sheet = Sheet(headers=headers)
+            sheet = Sheet(headers=headers, header_cells=cells, header_number=number)
             continue
         if len(sheet.rows) >= MAX_ROWS:
             raise _file_error(f"The file has more than {MAX_ROWS} rows; split it.")
-        width = len(sheet.headers)
-        sheet.rows.append((cells + [None] * width)[:width])
+        # padded to the header's width (a longer row keeps its extra cells)
+        sheet.rows.append(cells + [None] * (len(sheet.headers) - len(cells)))
         sheet.row_numbers.append(number)
     if sheet is None:
         raise _file_error("The file is empty: it needs a header row and at least one row.")
-    if not sheet.rows:
+    if not sheet.rows and not allow_header_only:
         raise _file_error("The file has a header row but no rows under it.")
     return sheet
 
@@ -134,7 +137,7 @@ def _read_xlsx(data: bytes) -> Sheet:
         workbook.close()
 
 
-def _read_csv(data: bytes) -> Sheet:
+def _read_csv(data: bytes, *, allow_header_only: bool = False) -> Sheet:
     if b"\x00" in data[:8192]:
         raise _file_error("The file is neither CSV nor XLSX.")
     for encoding in ("utf-8-sig", "cp1252"):  # what Excel saves, on the Web and on Windows
@@ -145,15 +148,16 @@ def _read_csv(data: bytes) -> Sheet:
             continue
     else:
         raise _file_error("The CSV file is not UTF-8 (nor Windows-1252) text.")
-    sample = text[:8192]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = ","
+    # the separator of the first line: a tab (pasted from a spreadsheet), a semicolon (a
+    # decimal-comma locale's CSV), else a comma
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = "\t" if "\t" in first else ";" if ";" in first else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        return _table((number, row) for number, row in enumerate(reader, start=1))
+        return _table(
+            ((number, row) for number, row in enumerate(reader, start=1)),
+            allow_header_only=allow_header_only,
+        )
     except csv.Error as exc:
         raise _file_error(f"The CSV file cannot be read: {exc}.") from exc
 
@@ -181,8 +185,76 @@ def sheet_read(data: bytes, filename: str = "") -> Sheet:
 
 
 def sheet_from_text(text: str) -> Sheet:
-    """Pasted CSV text (comma, semicolon or tab separated) as a Sheet."""
-    return _read_csv(text.encode("utf-8"))
+    """Pasted CSV text (comma, semicolon or tab separated) as a Sheet; one line is enough
+    (a paste of one point without a header)."""
+    if not text.strip():
+        raise _file_error("Nothing was pasted.")
+    if len(text) > MAX_BYTES:
+        raise _file_error(f"The text is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+    return _read_csv(text.encode("utf-8"), allow_header_only=True)
+
+
+# --- measurements from a spreadsheet ------------------------------------------------------
+
+#: the columns of pasted or uploaded measurements, in the order assumed without a header
+POINT_COLUMNS = ("measured_at", "value", "note")
+
+
+def _instant_text(value) -> str:
+    """A cell's instant as ISO 8601 with a zone: a time without a zone (what spreadsheets
+    hold) is taken in the site's time zone, a date alone as its midnight."""
+    from django.utils import timezone
+
+    if isinstance(value, dt.datetime):
+        instant = value
+    elif isinstance(value, dt.date):
+        instant = dt.datetime.combine(value, dt.time())
+    else:
+        text = "" if value is None else str(value).strip()
+        try:
+            instant = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return text  # the service says what is wrong with it
+    if instant.tzinfo is None:
+        instant = timezone.make_aware(instant, timezone.get_current_timezone())
+    return instant.isoformat()
+
+
+def _number(value):
+    if isinstance(value, str):
+        text = value.strip().replace("\u00a0", "").replace(" ", "")
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")  # a decimal comma
+        return text
+    return value
+
+
+def measurement_points(sheet: Sheet) -> list[tuple[int, dict]]:
+    """The points of a sheet of measurements, each with its row number in the file.
+
+    Columns by header (`measured_at`, `value`, optional `note`, any case) or, when the first
+    row is not such a header, in that order; the first row is then a point too.
+    """
+    names = [h.strip().lower().replace(" ", "_") for h in sheet.headers]
+    rows = list(zip(sheet.row_numbers, sheet.rows, strict=True))
+    if {"measured_at", "value"} <= set(names):
+        index = {name: names.index(name) for name in POINT_COLUMNS if name in names}
+    else:
+        index = {name: n for n, name in enumerate(POINT_COLUMNS)}
+        rows.insert(0, (sheet.header_number, list(sheet.header_cells)))
+    points = []
+    for number, cells in rows:
+        cells = cells + [None] * (len(POINT_COLUMNS) - len(cells))
+        point = {
+            "measured_at": _instant_text(cells[index["measured_at"]])
+            if "measured_at" in index
+            else None,
+            "value": _number(cells[index["value"]]) if "value" in index else None,
+        }
+        if "note" in index and index["note"] < len(cells) and cells[index["note"]] is not None:
+            point["note"] = formula_unguard(str(cells[index["note"]]))
+        points.append((number, point))
+    return points
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from .catalogue import (
 )
 from .checks import initiative_refresh_health, kpi_check, kpi_schedule_check, kpis_check
 from .common import event_emit
+from .imports import import_mapping_save, register_import
 from .initiatives import (
     action_create,
     action_update,
@@ -29,9 +30,14 @@ from .initiatives import (
     review_create,
     step_record_update,
 )
-from .imports import import_mapping_save, register_import
 from .kpis import kpi_create, kpi_delete, kpi_rebaseline, kpi_update
-from .measurements import measurement_record, measurements_record_bulk
+from .measurements import (
+    measurement_correct,
+    measurement_delete,
+    measurement_points_problems,
+    measurement_record,
+    measurements_record_bulk,
+)
 from .webhooks import (
     event_dispatch,
     events_dispatch,
@@ -66,6 +72,9 @@ __all__ = [
     "kpi_check",
     "kpi_schedule_check",
     "kpis_check",
+    "measurement_correct",
+    "measurement_delete",
+    "measurement_points_problems",
     "measurement_record",
     "measurements_record_bulk",
     "practice_save",

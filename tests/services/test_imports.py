@@ -41,17 +41,55 @@ def register_file(team_member):
     return xlsx(
         [
             # good: created in proposed
-            ["VPN drops", "problem", "ServiceNow", "PRB1", "tina", "", 4, 2, 4,
-             dt.date(2027, 3, 1), "proposed", "", ""],
+            [
+                "VPN drops",
+                "problem",
+                "ServiceNow",
+                "PRB1",
+                "tina",
+                "",
+                4,
+                2,
+                4,
+                dt.date(2027, 3, 1),
+                "proposed",
+                "",
+                "",
+            ],
             # good: owner by email, accepted into step 1 then 2 (its vision is complete)
-            ["Password resets", "Incident", "servicenow", "PRB2", "tina@example.org",
-             "Delight customers", 3, 3, 3, None, "baseline", "Self-service", "Fewer calls"],
+            [
+                "Password resets",
+                "Incident",
+                "servicenow",
+                "PRB2",
+                "tina@example.org",
+                "Delight customers",
+                3,
+                3,
+                3,
+                None,
+                "baseline",
+                "Self-service",
+                "Fewer calls",
+            ],
             # bad: unknown person, value out of range
-            ["Bad one", "problem", "servicenow", "PRB3", "nobody", "", 9, 2, 2, None, "", "",
-             ""],
+            ["Bad one", "problem", "servicenow", "PRB3", "nobody", "", 9, 2, 2, None, "", "", ""],
             # bad: asks for step 2 without a vision
-            ["No vision", "problem", "servicenow", "PRB4", "tina", "", 3, 3, 3, None,
-             "baseline", "", ""],
+            [
+                "No vision",
+                "problem",
+                "servicenow",
+                "PRB4",
+                "tina",
+                "",
+                3,
+                3,
+                3,
+                None,
+                "baseline",
+                "",
+                "",
+            ],
         ]  # fmt: skip
     )
 
@@ -154,9 +192,7 @@ def test_only_a_csi_manager_imports(team_member, register_file):
 
 def test_a_mapping_to_a_missing_column_is_refused(csi, register_file):
     with pytest.raises(InvalidInput) as exc:
-        services.register_import(
-            actor=csi, sheet=read(register_file), mapping={"title": "Nope"}
-        )
+        services.register_import(actor=csi, sheet=read(register_file), mapping={"title": "Nope"})
     assert "no column 'Nope'" in exc.value.message
 
 

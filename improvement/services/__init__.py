@@ -16,7 +16,7 @@ from .catalogue import (
 )
 from .checks import initiative_refresh_health, kpi_check, kpi_schedule_check, kpis_check
 from .common import event_emit
-from .imports import import_mapping_save, register_import
+from .imports import import_mapping_save, measurements_import, register_import
 from .initiatives import (
     action_create,
     action_update,
@@ -76,6 +76,7 @@ __all__ = [
     "measurement_delete",
     "measurement_points_problems",
     "measurement_record",
+    "measurements_import",
     "measurements_record_bulk",
     "practice_save",
     "register_import",

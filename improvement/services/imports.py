@@ -644,3 +644,52 @@ def _match(data: dict, by_reference: dict, by_external: dict) -> Initiative | No
     if external_id:
         return by_external.get((system, external_id.lower()))
     return None
+
+
+# --- measurements of one KPI from a spreadsheet ---------------------------------------------
+
+
+@dataclass
+class PointsReport:
+    """The points of a pasted or uploaded sheet: each row's errors, and what was recorded."""
+
+    rows: list[dict]
+    recorded: int = 0
+    dry_run: bool = True
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for r in self.rows if r["errors"])
+
+    @property
+    def row_errors(self) -> dict[str, dict]:
+        return {str(r["row"]): r["errors"] for r in self.rows if r["errors"]}
+
+    def as_dict(self) -> dict:
+        return {"dry_run": self.dry_run, "recorded": self.recorded, "rows": self.rows}
+
+
+def measurements_import(
+    *, kpi, actor, points: list[tuple[int, dict]], dry_run: bool = True
+) -> PointsReport:
+    """Record a sheet's points of one KPI through measurement_record (its permission, limit
+    and validation; all or nothing), or with `dry_run` only say what is wrong with each row.
+
+    `points`: (row number in the file, point) as sheets.measurement_points reads them.
+    Raises Forbidden, or InvalidInput when recording is refused as a whole.
+    """
+    from .measurements import measurement_points_problems, measurement_record
+
+    require(permissions.may_record_measurements(actor, kpi), permissions.NEED_FEED)
+    problems = measurement_points_problems([p for _, p in points])
+    report = PointsReport(
+        rows=[
+            {"row": number, **point, "errors": problems.get(index, {})}
+            for index, (number, point) in enumerate(points)
+        ],
+        dry_run=dry_run,
+    )
+    if dry_run or report.error_count:
+        return report
+    report.recorded = measurement_record(kpi=kpi, actor=actor, points=[p for _, p in points])
+    return report

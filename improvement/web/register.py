@@ -25,6 +25,7 @@ class RegisterView(CIRAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(pages.register_page(self.request))
+        context["may_import"] = permissions.may_manage(self.request.user)
         return context
 
     def get_template_names(self):

@@ -281,12 +281,16 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
         yield writer.writerow([_csv_value(v) for v in row])
 
 
+#: control characters XML 1.0 cannot hold (openpyxl refuses them): dropped from XLSX cells
+_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _xlsx_value(value):
     if value is None or isinstance(value, bool | int | float | dt.date):
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             return value.astimezone(dt.UTC).replace(tzinfo=None)  # XLSX has no time zones
         return value
-    return formula_safe(value)
+    return formula_safe(_NOT_IN_XML.sub("", str(value)))
 
 
 #: one sheet of a workbook: its title, header and rows

@@ -72,7 +72,7 @@ ImportReportSerializer = inline_serializer(
 )
 
 
-def _upload(request, name: str = "file") -> bytes:
+def _upload(request, name: str = "file") -> tuple[bytes, str]:
     upload = request.FILES.get(name)
     if upload is None:
         raise InvalidInput("Upload a CSV or XLSX file.", errors={name: ["A file is required."]})

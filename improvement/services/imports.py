@@ -492,9 +492,7 @@ def _apply_records(initiative: Initiative, data: dict, *, actor) -> list[str]:
     return changed
 
 
-def _import_row(
-    data: dict, existing: Initiative | None, *, actor, result: RowResult, dry_run: bool
-) -> Initiative:
+def _import_row(data: dict, existing: Initiative | None, *, actor, result: RowResult) -> Initiative:
     """Create or update one initiative from a row's values; fills `result`."""
     service_data = {
         k: v
@@ -534,7 +532,7 @@ def _import_row(
             result.changes.append("step")
     if existing is not None:
         result.outcome = "update" if result.changes else "unchanged"
-    result.reference = initiative.reference if existing is not None or not dry_run else ""
+    result.reference = initiative.reference
     return initiative
 
 
@@ -589,6 +587,8 @@ def register_import(
             result.title = data.get("title", "")
         except RowInvalid as exc:
             result.errors = exc.errors
+            if "title" in columns:
+                result.title = _text(cells[columns["title"]])
             data = None
         parsed.append((result, data))
     by_reference, by_external = _existing([d for _, d in parsed if d is not None])
@@ -602,9 +602,7 @@ def register_import(
                 try:
                     existing = _match(data, by_reference, by_external)
                     with transaction.atomic():
-                        initiative = _import_row(
-                            data, existing, actor=actor, result=result, dry_run=dry_run
-                        )
+                        initiative = _import_row(data, existing, actor=actor, result=result)
                 except RowInvalid as exc:
                     result.outcome, result.errors, result.changes = "error", exc.errors, []
                     continue
@@ -619,7 +617,9 @@ def register_import(
             if dry_run or report.error_count:
                 raise _RollBack
     except _RollBack:
-        pass
+        for result in report.rows:  # the references drawn for them were given back
+            if result.outcome == "create":
+                result.reference = ""
     else:
         report.committed = True
     return report

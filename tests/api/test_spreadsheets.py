@@ -159,3 +159,26 @@ def test_a_measurement_is_corrected_and_deleted_over_the_api(kpi, csi, team_memb
     assert not Measurement.objects.exists()
     kpi.refresh_from_db()
     assert kpi.status == "no_data"
+
+
+@pytest.mark.usefixtures("run_on_commit")
+def test_correcting_a_measurement_takes_a_fixed_number_of_queries(
+    kpi, csi, django_assert_num_queries
+):
+    now = timezone.now()
+    for n in range(1, 4):
+        services.measurement_record(
+            kpi=kpi, actor=csi, points=[{"value": 9, "measured_at": now - dt.timedelta(days=n)}]
+        )
+    m = Measurement.objects.first()
+    client = client_for(csi)
+    client.get("/api/v1/users/")  # the token's user read once
+    with django_assert_num_queries(QUERIES_CORRECT):
+        response = client.patch(f"/api/v1/measurements/{m.pk}/", {"value": 8.5}, format="json")
+    assert response.status_code == 200
+
+
+#: token, user, roles, measurement and its KPI; the correction (its history, the clash
+#: check, the save and its history row, the KPI's data version) and the check that runs
+#: after commit: the same whatever the KPI's number of measurements
+QUERIES_CORRECT = 16

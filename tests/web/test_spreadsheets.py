@@ -317,3 +317,31 @@ def test_the_portfolio_exports_parse_back(client_for, viewer, register):
     assert rows[2][:4] == ["By step", "proposed", "Proposed", "2"]
     goal_rows = [r for r in rows if r[0] == "By goal" and r[1] == "Delight customers"]
     assert goal_rows[0][2] == "1"
+
+
+def test_control_characters_never_break_nor_unguard_an_xlsx_export(client_for, csi):
+    services.initiative_create(actor=csi, title="\x01=1+1 bell\x07")
+    rows = _xlsx(client_for(csi).get(url("register-export-xlsx")))["Register"]
+    assert rows[1][1] == "'=1+1 bell"
+
+
+@pytest.mark.usefixtures("run_on_commit")
+def test_the_measurement_pages_query_counts(
+    client_for, csi, team_member, kpi, django_assert_num_queries
+):
+    now = timezone.now()
+    for n in range(1, 4):
+        services.measurement_record(
+            kpi=kpi, actor=csi, points=[{"value": 9, "measured_at": now - dt.timedelta(days=n)}]
+        )
+    m = Measurement.objects.first()
+    client = client_for(team_member)
+    data_url = _data_url(kpi)
+    edit_url = url("measurement-edit", kpi.initiative.reference, kpi.pk, m.pk)
+    client.get(data_url)
+    # session, user, roles, initiative, KPI, RACI (may record), measurements
+    with django_assert_num_queries(6):
+        assert client.get(data_url).status_code == 200
+    # session, user, roles, initiative, KPI, measurement, history (RACI: with the KPI)
+    with django_assert_num_queries(7):
+        assert client.get(edit_url).status_code == 200

@@ -9,6 +9,7 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.utils import timezone
 from openpyxl import Workbook
 
@@ -173,7 +174,8 @@ def test_correcting_a_measurement_takes_a_fixed_number_of_queries(
     m = Measurement.objects.first()
     client = client_for(csi)
     client.get("/api/v1/users/")  # the token's user read once
-    with django_assert_num_queries(QUERIES_CORRECT):
+    # the check engine reads a batch in one statement on PostgreSQL, two on SQLite
+    with django_assert_num_queries(QUERIES_CORRECT + (connection.vendor == "sqlite")):
         response = client.patch(f"/api/v1/measurements/{m.pk}/", {"value": 8.5}, format="json")
     assert response.status_code == 200
 
@@ -181,4 +183,4 @@ def test_correcting_a_measurement_takes_a_fixed_number_of_queries(
 #: token, user, roles, measurement and its KPI; the correction (its history, the clash
 #: check, the save and its history row, the KPI's data version) and the check that runs
 #: after commit: the same whatever the KPI's number of measurements
-QUERIES_CORRECT = 16
+QUERIES_CORRECT = 15

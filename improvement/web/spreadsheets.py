@@ -24,6 +24,7 @@ from django.views.generic import TemplateView
 from .. import permissions, services, sheets
 from ..exceptions import CIRError, InvalidInput
 from ..models import KPI, ImportMapping, KPICheck
+from ..services.common import text_problem
 from ..services.imports import IMPORT_FIELDS, NEED_CSI_IMPORT, mapping_guess, mapping_problems
 from . import access, pages
 from .access import CIRAccessMixin, initiative_url
@@ -31,6 +32,16 @@ from .forms import DateTimeInput, ServiceForm
 from .register import csv_response, xlsx_response
 
 # --- importing a register -------------------------------------------------------------------
+
+
+class RegisterImportForm(ServiceForm):
+    """What the import page posts besides the column choices (validated before any read)."""
+
+    file = forms.FileField(required=False)
+    content = forms.CharField(required=False)
+    filename = forms.CharField(required=False, max_length=200)
+    mapping_name = forms.CharField(required=False, max_length=100)
+    save_mapping_as = forms.CharField(required=False, max_length=100)
 
 
 class RegisterImportView(CIRAccessMixin, TemplateView):
@@ -57,12 +68,16 @@ class RegisterImportView(CIRAccessMixin, TemplateView):
         return self.render_to_response(self.get_context_data(**context), status=422)
 
     def post(self, request):
+        form = RegisterImportForm(request.POST, request.FILES)
+        if not form.is_valid():
+            first = next(iter(form.errors.items()))
+            return self.fail(f"{first[0]}: {first[1][0]}")
         try:
             data, name = self._file(request)
             sheet = sheets.sheet_read(data, name)
+            mapping = self._mapping(request.POST, sheet.headers)
         except InvalidInput as exc:
             return self.fail(exc.message)
-        mapping = self._mapping(request.POST, sheet.headers)
         context = {
             "content": base64.b64encode(data).decode("ascii"),
             "filename": name,
@@ -76,6 +91,10 @@ class RegisterImportView(CIRAccessMixin, TemplateView):
             context["mapping_errors"] = [m for ms in problems.values() for m in ms]
             return self.render_to_response(self.get_context_data(**context), status=422)
         commit = request.POST.get("action") == "commit"
+        if context["save_mapping_as"] and (
+            problem := text_problem(context["save_mapping_as"], 100)
+        ):  # refused before anything is imported
+            return self.fail(problem, **context)
         try:
             report = services.register_import(
                 actor=request.user, sheet=sheet, mapping=mapping, dry_run=not commit
@@ -128,8 +147,9 @@ class RegisterImportView(CIRAccessMixin, TemplateView):
         name = post.get("mapping_name")
         if name:
             saved = ImportMapping.objects.filter(name=name).first()
-            if saved is not None:
-                return {k: v for k, v in saved.mapping.items() if isinstance(v, str)}
+            if saved is None:
+                raise InvalidInput(f"There is no saved mapping '{name}'.")
+            return {k: v for k, v in saved.mapping.items() if isinstance(v, str)}
         return mapping_guess(headers)
 
 

@@ -262,9 +262,10 @@ class MeasurementCorrections:
         responses={200: s.MeasurementSerializer},
     )
     def partial_update(self, request, pk=None):
-        measurement = self.get_object()
+        # the body first: one over the size limit is a 413 whichever measurement it names
         serializer = MeasurementCorrectionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        measurement = self.get_object()
         measurement = services.measurement_correct(
             measurement=measurement, actor=request.user, **serializer.validated_data
         )

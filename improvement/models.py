@@ -779,3 +779,24 @@ class WebhookAttempt(models.Model):
     def __str__(self) -> str:
         outcome = self.status_code or self.error or "no answer"
         return f"attempt {self.number}: {outcome}"
+
+
+# --- spreadsheets (register import) ------------------------------------------------------
+
+
+class ImportMapping(TimeStamped):
+    """A saved column mapping of a register import: {our field: their column header}, so
+    the next file from the same spreadsheet maps itself (services.register_import)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    mapping = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "import mapping"
+
+    def __str__(self) -> str:
+        return self.name

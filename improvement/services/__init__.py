@@ -16,6 +16,7 @@ from .catalogue import (
 )
 from .checks import initiative_refresh_health, kpi_check, kpi_schedule_check, kpis_check
 from .common import event_emit
+from .imports import import_mapping_save, measurements_import, register_import
 from .initiatives import (
     action_create,
     action_update,
@@ -30,7 +31,13 @@ from .initiatives import (
     step_record_update,
 )
 from .kpis import kpi_create, kpi_delete, kpi_rebaseline, kpi_update
-from .measurements import measurement_record, measurements_record_bulk
+from .measurements import (
+    measurement_correct,
+    measurement_delete,
+    measurement_points_problems,
+    measurement_record,
+    measurements_record_bulk,
+)
 from .webhooks import (
     event_dispatch,
     events_dispatch,
@@ -56,6 +63,7 @@ __all__ = [
     "initiative_set_priority",
     "initiative_transition",
     "initiative_update",
+    "import_mapping_save",
     "kpi_create",
     "kpi_delete",
     "kpi_rebaseline",
@@ -64,9 +72,14 @@ __all__ = [
     "kpi_check",
     "kpi_schedule_check",
     "kpis_check",
+    "measurement_correct",
+    "measurement_delete",
+    "measurement_points_problems",
     "measurement_record",
+    "measurements_import",
     "measurements_record_bulk",
     "practice_save",
+    "register_import",
     "record_version",
     "review_create",
     "service_save",

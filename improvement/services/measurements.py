@@ -585,3 +585,91 @@ def _rows_invalid(errors: dict) -> InvalidInput:
         f"nothing was recorded.)",
         errors={"rows": errors},
     )
+
+
+# --- checking points before recording; correcting and deleting one point ------------------
+
+
+def measurement_points_problems(points: Sequence[dict]) -> dict[int, dict]:
+    """The errors of each point (by index) as measurement_record would find them, without
+    recording anything: what a preview of pasted rows shows."""
+    latest = timezone.now() + CLOCK_SKEW
+    problems = {}
+    for index, point in enumerate(points):
+        _, errors = _clean_point(point, latest=latest)
+        if errors:
+            problems[index] = errors
+    return problems
+
+
+#: the longest reason a correction keeps (the history's change reason)
+MAX_REASON = 100
+
+
+def _audited_change(measurement: Measurement, *, actor, reason: str):
+    """Prepare an audited change of one stored point: its first state kept in the history
+    if it was written before it had one, the actor and reason on the change."""
+    if problem := text_problem(reason, MAX_REASON) if reason else None:
+        raise InvalidInput(problem, errors={"reason": [problem]})
+    if not measurement.history.exists():  # stored by a bulk write without a history row
+        History = Measurement.history.model
+        History.objects.create(
+            id=measurement.pk, kpi_id=measurement.kpi_id, value=measurement.value,
+            measured_at=measurement.measured_at, source=measurement.source,
+            note=measurement.note, recorded_by_id=measurement.recorded_by_id,
+            recorded_at=measurement.recorded_at, history_date=measurement.recorded_at,
+            history_type="+", history_user_id=measurement.recorded_by_id,
+        )  # fmt: skip
+    measurement._history_user = actor
+    measurement._change_reason = reason or None
+
+
+def measurement_correct(
+    *, measurement: Measurement, actor, reason: str = "", **data
+) -> Measurement:
+    """Correct a wrong point: its `value`, `measured_at` or `note` (those who may record
+    the KPI's measurements). The history keeps it before and after, who and why; the KPI
+    is checked again after commit."""
+    kpi = measurement.kpi
+    require(permissions.may_record_measurements(actor, kpi), permissions.NEED_FEED)
+    unknown = sorted(set(data) - {"value", "measured_at", "note"})
+    if unknown:
+        raise InvalidInput(
+            f"Unknown field(s): {', '.join(unknown)}.",
+            errors={k: ["This field cannot be corrected."] for k in unknown},
+        )
+    point = {
+        "value": data.get("value", measurement.value),
+        "measured_at": data.get("measured_at", measurement.measured_at),
+        "note": data.get("note", measurement.note),
+    }
+    clean, errors = _clean_point(point, latest=timezone.now() + CLOCK_SKEW)
+    if errors:
+        raise InvalidInput(next(iter(errors.values()))[0], errors=errors)
+    value, measured_at, _, _, note = clean
+    if (value, measured_at, note) == (measurement.value, measurement.measured_at, measurement.note):
+        return measurement
+    if (
+        measured_at != measurement.measured_at
+        and Measurement.objects.filter(kpi=kpi, measured_at=measured_at).exists()
+    ):
+        message = "The KPI already has a measurement at that time: correct or delete that one."
+        raise InvalidInput(message, errors={"measured_at": [message]})
+    with transaction.atomic():
+        _audited_change(measurement, actor=actor, reason=reason)
+        measurement.value, measurement.measured_at, measurement.note = value, measured_at, note
+        measurement.recorded_by = actor
+        measurement.save()
+        _mark_changed_and_schedule([kpi.pk])
+    return measurement
+
+
+def measurement_delete(*, measurement: Measurement, actor, reason: str = "") -> None:
+    """Delete a wrong point (those who may record the KPI's measurements); the history
+    keeps what it was, who deleted it and why; the KPI is checked again after commit."""
+    require(permissions.may_record_measurements(actor, measurement.kpi), permissions.NEED_FEED)
+    with transaction.atomic():
+        _audited_change(measurement, actor=actor, reason=reason)
+        kpi_id = measurement.kpi_id
+        measurement.delete()
+        _mark_changed_and_schedule([kpi_id])

@@ -89,6 +89,8 @@ class Point:
     value: float
     source: str = ""
     note: str = ""
+    #: the measurement's id (the data table links to its correction); None for an aggregate
+    pk: int | None = None
 
 
 @dataclass
@@ -147,7 +149,12 @@ def kpi_chart(kpi, points: Sequence, *, now: dt.datetime | None = None, check=No
     """
     now = now or timezone.now()
     pts = sorted(
-        (Point(p.measured_at, float(p.value), p.source or "", p.note or "") for p in points),
+        (
+            Point(
+                p.measured_at, float(p.value), p.source or "", p.note or "", getattr(p, "pk", None)
+            )
+            for p in points
+        ),
         key=lambda p: p.at,
     )
     definition = evaluation.KPIDefinition(

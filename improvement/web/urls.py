@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import initiative, overview, register
+from . import initiative, overview, register, spreadsheets
 
 app_name = "improvement"
 
@@ -11,8 +11,19 @@ page = "initiatives/<str:reference>/"
 urlpatterns = [
     path("", register.RegisterView.as_view(), name="register"),
     path("export.csv", register.RegisterExportView.as_view(), name="register-export"),
+    path(
+        "export.xlsx",
+        register.RegisterExportView.as_view(format="xlsx"),
+        name="register-export-xlsx",
+    ),
+    path("import/", spreadsheets.RegisterImportView.as_view(), name="register-import"),
     path("propose/", register.ProposeView.as_view(), name="propose"),
     path("portfolio/", overview.PortfolioView.as_view(), name="portfolio"),
+    path(
+        "portfolio/export.<str:format>",
+        spreadsheets.PortfolioExportView.as_view(),
+        name="portfolio-export",
+    ),
     path("goals/", overview.GoalsView.as_view(), name="goals"),
     path(page, initiative.InitiativeView.as_view(), name="initiative"),
     path(f"{page}details/", initiative.DetailsUpdateView.as_view(), name="initiative-details"),
@@ -36,6 +47,17 @@ urlpatterns = [
         f"{page}kpis/<int:pk>/measurements/",
         initiative.MeasurementCreateView.as_view(),
         name="measurement-create",
+    ),
+    path(f"{page}kpis/<int:pk>/data/", spreadsheets.KPIDataView.as_view(), name="kpi-data"),
+    path(
+        f"{page}kpis/<int:pk>/data/<int:mid>/",
+        spreadsheets.MeasurementEditView.as_view(),
+        name="measurement-edit",
+    ),
+    path(
+        f"{page}kpis/<int:pk>/<str:table>.<str:format>",
+        spreadsheets.KPIExportView.as_view(),
+        name="kpi-export",
     ),
     path(f"{page}reviews/", initiative.ReviewCreateView.as_view(), name="review-create"),
 ]

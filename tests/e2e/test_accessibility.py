@@ -62,6 +62,9 @@ def cir_pages() -> list[tuple[str, str, int]]:
         assert initiative is not None, f"the demo has no initiative in step {step}"
         url = reverse("improvement:initiative", args=[initiative.reference])
         pages.append((f"initiative {step}", url, 200))
+    kpi = KPI.objects.filter(measurements__isnull=False).order_by("pk").first()
+    data = reverse("improvement:kpi-data", args=[kpi.initiative.reference, kpi.pk])
+    pages.append(("KPI measurements", data, 200))
     return pages
 
 
@@ -158,6 +161,7 @@ def test_no_serious_or_critical_violations_on_any_page(chromium, live_server):
             p for p in cir_pages() if p[0] != "propose"
         ] + [forbidden]  # fmt: skip
         if role == "csi":
+            pages += [("import", reverse("improvement:register-import"), 200)]
             pages += admin_pages()
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})

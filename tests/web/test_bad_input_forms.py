@@ -23,6 +23,7 @@ from improvement import choices
 from improvement.models import KPI, Measurement
 from improvement.web import charts, forms_initiative
 from improvement.web import forms as web_forms
+from improvement.web import spreadsheets as web_sheets
 from improvement.web import urls as web_urls
 
 from .. import factories
@@ -41,7 +42,7 @@ TEXT = ["a\x00b"]
 
 def bad_values(field: forms.Field) -> list[str]:
     """The values that must be refused in `field`, by its type."""
-    if isinstance(field, forms.BooleanField):
+    if isinstance(field, forms.BooleanField | forms.FileField):  # a file is never posted text
         return []
     if isinstance(field, forms.ModelChoiceField):
         return REFERENCE
@@ -86,6 +87,9 @@ class Site:
         self.csi = csi
         ref = self.initiative.reference
         today = dt.date.today()
+        measurement = Measurement.objects.create(
+            kpi=self.kpi, value=7, measured_at=dt.datetime(2026, 2, 1, 9, tzinfo=dt.UTC)
+        )
         self.posts = {
             "propose": (
                 url("propose"),
@@ -155,6 +159,24 @@ class Site:
                 )
                 for record, form in forms_initiative.RECORD_FORMS.items()
             },
+            "register-import": (
+                url("register-import"),
+                web_sheets.RegisterImportForm,
+                {"content": "dGl0bGUKRmFzdGVyIHJlc3RvcmVzCg==",  # title / Faster restores
+                 "filename": "register.csv", "mapping_name": "", "save_mapping_as": "",
+                 "action": "preview"},
+            ),
+            "kpi-data": (
+                url("kpi-data", ref, self.kpi.pk),
+                web_sheets.PointsForm,
+                {"text": "measured_at,value\n2026-02-01T10:00:00Z,5\n", "action": "preview"},
+            ),
+            "measurement-edit": (
+                url("measurement-edit", ref, self.kpi.pk, measurement.pk),
+                web_sheets.MeasurementForm,
+                {"value": 7.5, "measured_at": "2026-02-01T09:00", "note": "", "reason": "typo",
+                 "action": "correct"},
+            ),
             # last: the valid move takes the initiative past step 3, where KPIs lock
             "initiative-move": (
                 url("initiative-move", ref),

@@ -22,6 +22,7 @@ from ..permissions import (
 from ..schema import operations
 from .base import FilterBackend, ServiceViewSet, nested_list
 from .records import InitiativeRecords
+from .spreadsheets import RegisterImportActions, may_import_register
 
 
 def _detail_queryset(user):
@@ -98,7 +99,7 @@ def _detail_queryset(user):
         "description": "CSI managers; only while `proposed` or `rejected` (else 409: cancel it).",
     },
 )
-class InitiativeViewSet(InitiativeRecords, ServiceViewSet):
+class InitiativeViewSet(RegisterImportActions, InitiativeRecords, ServiceViewSet):
     """The register: initiatives with their step records, actions, reviews and moves."""
 
     serializer_class = s.InitiativeSerializer
@@ -109,6 +110,7 @@ class InitiativeViewSet(InitiativeRecords, ServiceViewSet):
         "create": may_propose,
         "partial_update": may_contribute,
         "destroy": may_delete_initiatives,
+        "import_register": may_import_register,
         "transition": may_contribute_moves,
         "actions_create": may_contribute,
         "reviews_create": may_contribute,

@@ -29,6 +29,7 @@ from ..permissions import (
 )
 from ..schema import operations
 from .base import CIRViewSet, FilterBackend, ServiceViewSet, nested_list
+from .spreadsheets import KPISheetActions, MeasurementCorrections, may_correct
 
 #: one point or a list of points (the component is declared by the serializer it names)
 POINTS_REQUEST = PolymorphicProxySerializer(
@@ -58,7 +59,7 @@ POINTS_REQUEST = PolymorphicProxySerializer(
     },
     destroy="Delete a KPI with its data",
 )
-class KPIViewSet(ServiceViewSet):
+class KPIViewSet(KPISheetActions, ServiceViewSet):
     """KPIs of initiatives, their measurements and their checks."""
 
     serializer_class = s.KPISerializer
@@ -71,12 +72,14 @@ class KPIViewSet(ServiceViewSet):
         "destroy": may_contribute_kpis,
         "rebaseline": may_rebaseline,
         "measurements_create": may_feed,
+        "measurements_import": may_feed,
         "check": may_feed_checks,
     }
     object_rules = {
         "partial_update": may_edit_kpis,
         "destroy": may_edit_kpis,
         "measurements_create": may_record,
+        "measurements_import": may_record,
         "check": may_check,
     }
     create_service = services.kpi_create
@@ -216,11 +219,13 @@ class KPIViewSet(ServiceViewSet):
         return Response(s.KPICheckSerializer(result).data)
 
 
-class MeasurementViewSet(CIRViewSet):
-    """Bulk measurements across KPIs, addressed by key."""
+class MeasurementViewSet(MeasurementCorrections, CIRViewSet):
+    """Bulk measurements across KPIs, addressed by key; one measurement corrected or
+    deleted."""
 
     serializer_class = s.MeasurementRowSerializer
-    role_rules = {"create": may_feed}
+    role_rules = {"create": may_feed, "partial_update": may_feed, "destroy": may_feed}
+    object_rules = {"partial_update": may_correct, "destroy": may_correct}
 
     @extend_schema(
         summary="Record measurements across KPIs",

@@ -88,11 +88,13 @@ def _clean(benefit: Benefit, data: dict) -> None:
             errors.update(exc.errors)
     for name, limit in (("description", 200), ("category", 24)):
         if name in data:
-            problem = text_problem(data[name], limit)
+            value = data[name]
+            value = str(value) if isinstance(value, str) else value  # a TextChoices member
+            problem = text_problem(value, limit)
             if problem:
                 errors[name] = [problem]
             else:
-                setattr(benefit, name, data[name].strip())
+                setattr(benefit, name, value.strip())
     if "kpi" in data:
         kpi = data["kpi"]
         if kpi is not None and not isinstance(kpi, KPI):

@@ -70,6 +70,13 @@ def step_counts(user) -> dict[str, int]:
     return dict(visible.order_by().values_list("step").annotate(n=Count("id")))
 
 
+def _short(step: str) -> str:
+    """A state in few words: "step 5" for one of the seven, its name otherwise."""
+    label = choices.Step(step).label
+    number, sep, _ = label.partition(" · ")
+    return f"step {number}" if sep else label.lower()
+
+
 def pdca_counts(by_step: dict[str, int]) -> list[dict]:
     """Initiatives per PDCA phase, from the counts per state, each with the register
     filtered by the steps of that phase."""
@@ -81,7 +88,7 @@ def pdca_counts(by_step: dict[str, int]) -> list[dict]:
                 "value": str(phase),
                 "label": phase.label,
                 "count": sum(by_step.get(s, 0) for s in steps),
-                "steps": [choices.Step(s).label for s in steps],
+                "steps": [_short(s) for s in steps],
                 "url": register_url(phase=str(phase), scope="all"),
             }
         )

@@ -42,9 +42,7 @@ urlpatterns = [
     # reports, PDCA and benefits
     path(f"{page}report/", reports.InitiativeReportView.as_view(), name="initiative-report"),
     path(f"{page}benefits/", benefits.BenefitCreateView.as_view(), name="benefit-create"),
-    path(
-        f"{page}benefits/<int:pk>/", benefits.BenefitUpdateView.as_view(), name="benefit-update"
-    ),
+    path(f"{page}benefits/<int:pk>/", benefits.BenefitUpdateView.as_view(), name="benefit-update"),
     path(
         f"{page}benefits/<int:pk>/delete/",
         benefits.BenefitDeleteView.as_view(),

@@ -127,7 +127,8 @@ def benefit_update(*, actor, benefit: Benefit, **data) -> Benefit:
     recorded were in it)."""
     initiative = benefit.initiative
     require(permissions.may_edit_benefits(actor, initiative), permissions.edit_denial(initiative))
-    old_unit = benefit.unit
+    # as stored: a form may have set the new unit on the instance already
+    old_unit = Benefit.objects.filter(pk=benefit.pk).values_list("unit", flat=True).first()
     _clean(benefit, data)
     if benefit.unit != old_unit and benefit.realisations.exists():
         benefit.unit = old_unit

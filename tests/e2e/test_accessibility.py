@@ -62,6 +62,12 @@ def cir_pages() -> list[tuple[str, str, int]]:
         assert initiative is not None, f"the demo has no initiative in step {step}"
         url = reverse("improvement:initiative", args=[initiative.reference])
         pages.append((f"initiative {step}", url, 200))
+    reviewed = Initiative.objects.filter(step=Step.REVIEW).order_by("pk").first().reference
+    pages += [
+        ("portfolio report", reverse("improvement:portfolio-report"), 200),
+        ("initiative report", reverse("improvement:initiative-report", args=[reviewed]), 200),
+        ("initiative PDCA", reverse("improvement:initiative", args=[reviewed]) + "?view=pdca", 200),
+    ]
     return pages
 
 

@@ -126,3 +126,23 @@ def test_another_initiatives_benefit_is_not_found(client_for, team_member, initi
     response = client_for(team_member).post(url("benefit-delete", mine.reference, benefit.pk))
     assert response.status_code == 404
     assert Benefit.objects.filter(pk=benefit.pk).exists()
+
+
+@pytest.mark.parametrize("benefits", [1, 4])
+def test_the_section_keeps_the_page_query_count_flat(
+    client_for, team_member, initiative_at, benefits, django_assert_num_queries
+):
+    initiative = initiative_at(Step.REVIEW)
+    kpi = initiative.kpis.get()
+    for n in range(benefits):
+        benefit = services.benefit_create(
+            actor=team_member, initiative=initiative, category="quality", amount=n, unit="pts",
+            kpi=kpi,
+        )  # fmt: skip
+        services.benefit_realise(actor=team_member, benefit=benefit, amount=n)
+    client = client_for(team_member)
+    client.get(page(initiative))
+    # the page's queries, the benefits with their KPI, and their realisations
+    with django_assert_num_queries(36):
+        response = client.get(page(initiative))
+    assert text(response).count('class="benefit-tools"') == benefits

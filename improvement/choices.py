@@ -185,3 +185,55 @@ class Role(models.TextChoices):
     PROCESS_OWNER = "Process owner", "Process owner"
     CSI_MANAGER = "CSI manager", "CSI manager"
     ITSM_INTEGRATION = "ITSM integration", "ITSM integration"
+
+
+# --- reports, PDCA and benefits ---
+
+
+class PDCAPhase(models.TextChoices):
+    """The Plan-Do-Check-Act cycle the seven steps map onto (SPEC §10)."""
+
+    PLAN = "plan", "Plan"
+    DO = "do", "Do"
+    CHECK = "check", "Check"
+    ACT = "act", "Act"
+    #: intake, on hold, rejected and cancelled: outside the cycle
+    NONE = "none", "Outside the cycle"
+
+
+#: the steps of each phase: Plan = steps 1–4, Do = 5, Check = 6, Act = 7 and its close.
+#: Closed counts as Act (the outcome is the act of standardising the change); proposed
+#: (not started yet), on hold (paused), rejected and cancelled (abandoned) are outside
+#: the cycle.
+PDCA_STEPS = {
+    PDCAPhase.PLAN: (Step.VISION, Step.BASELINE, Step.TARGET, Step.PLAN),
+    PDCAPhase.DO: (Step.ACTION,),
+    PDCAPhase.CHECK: (Step.REVIEW,),
+    PDCAPhase.ACT: (Step.SUSTAIN, Step.CLOSED),
+    PDCAPhase.NONE: (Step.PROPOSED, Step.ON_HOLD, Step.REJECTED, Step.CANCELLED),
+}
+#: the phase of each state (every Step maps to exactly one phase)
+PDCA_PHASE_OF_STEP = {
+    str(step): str(phase) for phase, steps in PDCA_STEPS.items() for step in steps
+}
+#: the four phases of the cycle in order (NONE excluded)
+PDCA_CYCLE = (PDCAPhase.PLAN, PDCAPhase.DO, PDCAPhase.CHECK, PDCAPhase.ACT)
+
+
+def pdca_phase(step: str) -> str:
+    """The PDCA phase (a PDCAPhase value) of the state `step`."""
+    return PDCA_PHASE_OF_STEP[str(step)]
+
+
+class BenefitCategory(models.TextChoices):
+    COST_REDUCTION = "cost_reduction", "Cost reduction"
+    TIME_SAVED = "time_saved", "Time saved"
+    CUSTOMER_SATISFACTION = "customer_satisfaction", "Customer satisfaction"
+    QUALITY = "quality", "Quality"
+    RISK = "risk", "Risk reduction"
+    REVENUE = "revenue", "Revenue"
+
+
+#: states in which a realised benefit may be recorded: at the review (step 6), while
+#: sustaining (step 7) and at or after closing
+REALISATION_STEPS = (Step.REVIEW, Step.SUSTAIN, Step.CLOSED)

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Q
 
 from . import choices
-from .models import KPI, Goal, Initiative, Measurement, Practice, Service
+from .models import KPI, Benefit, Goal, Initiative, Measurement, Practice, Service
 
 User = get_user_model()
 
@@ -30,9 +30,10 @@ class BlanksLastOrderingFilter(django_filters.OrderingFilter):
 
 class InitiativeFilterSet(django_filters.FilterSet):
     """Filter the register by step, health, source, service, practice, priority, owner, goal
-    (`no_goal=true`: linked to none); `scope=open` for the open initiatives alone (`all`:
-    every one); free-text `search` over reference, title, description and external id;
-    `ordering` (blank due dates last)."""
+    (`no_goal=true`: linked to none), PDCA `phase` (the steps of the phase,
+    choices.PDCA_STEPS), `no_realised_benefit=true` (no benefit with a realised amount);
+    `scope=open` for the open initiatives alone (`all`: every one); free-text `search` over
+    reference, title, description and external id; `ordering` (blank due dates last)."""
 
     step = django_filters.MultipleChoiceFilter(choices=choices.Step.choices)
     health = django_filters.MultipleChoiceFilter(choices=choices.Health.choices)
@@ -65,6 +66,14 @@ class InitiativeFilterSet(django_filters.FilterSet):
         method="filter_scope",
         label="Open or all",
     )
+    phase = django_filters.MultipleChoiceFilter(
+        choices=choices.PDCAPhase.choices, method="filter_phase", label="PDCA phase"
+    )
+    no_realised_benefit = django_filters.ChoiceFilter(
+        choices=(("true", "No realised benefit"), ("false", "A realised benefit")),
+        method="filter_no_realised_benefit",
+        label="Without a realised benefit",
+    )
     external_system = django_filters.CharFilter()
     external_id = django_filters.CharFilter()
     due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lte")
@@ -92,6 +101,16 @@ class InitiativeFilterSet(django_filters.FilterSet):
     def filter_no_goal(self, queryset, name, value):
         linked = Exists(Initiative.goals.through.objects.filter(initiative=OuterRef("pk")))
         return queryset.filter(~linked if value == "true" else linked)
+
+    def filter_phase(self, queryset, name, value):
+        steps = [step for phase in value for step in choices.PDCA_STEPS[phase]]
+        return queryset.filter(step__in=steps) if value else queryset
+
+    def filter_no_realised_benefit(self, queryset, name, value):
+        realised = Exists(
+            Benefit.objects.filter(initiative=OuterRef("pk"), realised_amount__isnull=False)
+        )
+        return queryset.filter(~realised if value == "true" else realised)
 
     def filter_scope(self, queryset, name, value):
         if value == "open":

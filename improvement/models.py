@@ -800,3 +800,108 @@ class ImportMapping(TimeStamped):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- reports, PDCA and benefits ---
+
+#: the largest benefit amount (expected or realised) the register stores
+BENEFIT_AMOUNT_LIMIT = 10**12
+
+
+class Benefit(TimeStamped):
+    """An expected benefit of an initiative (SPEC §10): a category, an amount with its unit
+    or currency, and the KPI of the same initiative it rests on.
+
+    What was realised is recorded at the review and at or after closing, as
+    BenefitRealisation rows; the latest one is the realised figure to date, copied into
+    `realised_amount` (and `realised_at`) so the portfolio sums it in one query. Expected
+    and realised share the unit, so sums never add euros to hours.
+    """
+
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="benefits")
+    category = models.CharField(max_length=24, choices=choices.BenefitCategory)
+    description = models.CharField(max_length=200, blank=True)
+    amount = models.DecimalField(
+        "expected amount",
+        max_digits=15,
+        decimal_places=2,
+        validators=[MinValueValidator(0), MaxValueValidator(BENEFIT_AMOUNT_LIMIT)],
+    )
+    unit = models.CharField(
+        max_length=32,
+        help_text="A currency as its ISO 4217 code (EUR, USD) or a unit (hours, points, %).",
+    )
+    kpi = models.ForeignKey(
+        KPI,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="benefits",
+        verbose_name="KPI it rests on",
+    )
+    realised_amount = models.DecimalField(
+        max_digits=15, decimal_places=2, null=True, blank=True, editable=False
+    )
+    realised_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["initiative", "category", "id"]
+        indexes = [models.Index(fields=["category", "unit"], name="improvement_benefit_sums")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gte=0) & Q(amount__lte=BENEFIT_AMOUNT_LIMIT),
+                name="%(app_label)s_%(class)s_amount_in_range",
+                violation_error_message="The amount must be between 0 and 10¹².",
+            ),
+            models.CheckConstraint(
+                condition=Q(realised_amount__isnull=True)
+                | (Q(realised_amount__gte=0) & Q(realised_amount__lte=BENEFIT_AMOUNT_LIMIT)),
+                name="%(app_label)s_%(class)s_realised_in_range",
+                violation_error_message="The realised amount must be between 0 and 10¹².",
+            ),
+            models.CheckConstraint(
+                condition=~Q(unit=""),
+                name="%(app_label)s_%(class)s_unit_set",
+                violation_error_message="A unit or currency is required.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()}: {self.amount} {self.unit}"
+
+
+class BenefitRealisation(models.Model):
+    """What a benefit delivered, as recorded at a review or at or after closing: the
+    realised figure to date (a later row replaces an earlier one, they do not add up)."""
+
+    benefit = models.ForeignKey(Benefit, on_delete=models.CASCADE, related_name="realisations")
+    amount = models.DecimalField(
+        "realised amount",
+        max_digits=15,
+        decimal_places=2,
+        validators=[MinValueValidator(0), MaxValueValidator(BENEFIT_AMOUNT_LIMIT)],
+    )
+    step = models.CharField(
+        max_length=16, choices=choices.Step, help_text="The initiative's step when recorded."
+    )
+    iteration = models.PositiveSmallIntegerField()
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["benefit", "recorded_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gte=0) & Q(amount__lte=BENEFIT_AMOUNT_LIMIT),
+                name="%(app_label)s_%(class)s_amount_in_range",
+                violation_error_message="The amount must be between 0 and 10¹².",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} at {self.get_step_display()} ({self.recorded_at:%Y-%m-%d})"

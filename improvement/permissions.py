@@ -225,3 +225,28 @@ def may_use_admin(user) -> bool:
     if user is None or not user.is_active or not user.is_staff:
         return False
     return user.is_superuser or not is_integration(user)
+
+
+# --- benefits (SPEC §10) --------------------------------------------------------------------
+
+
+def may_edit_benefits(user, initiative: Initiative) -> bool:
+    """Add, change or remove the expected benefits: whoever may edit the initiative."""
+    return may_edit(user, initiative)
+
+
+def may_realise_benefits(user, initiative: Initiative) -> bool:
+    """Record what a benefit realised: at the review (step 6), while sustaining (step 7)
+    and at or after closing (the gains come in after the close), by the initiative's
+    editors — after closing too, like measurements — and CSI managers."""
+    from .choices import REALISATION_STEPS
+
+    if initiative.step not in REALISATION_STEPS:
+        return False
+    return is_csi_manager(user) or _contributes_to(user, initiative)
+
+
+NEED_REALISE = (
+    f"Only {EDITORS} may record a realised benefit, at the review (step 6), while "
+    "sustaining (step 7) or once closed."
+)

@@ -31,6 +31,7 @@ from .base import (
 from .inlines import (
     ActionInline,
     BaselineInline,
+    BenefitInline,
     KPIInline,
     PlanInline,
     ReviewInline,
@@ -51,6 +52,7 @@ INLINE_STEPS = {
     ActionInline: {Step.PLAN, Step.ACTION},
     ReviewInline: {Step.REVIEW},
     SustainInline: {Step.SUSTAIN, Step.CLOSED},
+    BenefitInline: {Step.REVIEW, Step.SUSTAIN, Step.CLOSED},
 }
 
 
@@ -240,6 +242,7 @@ class InitiativeAdmin(
         ActionInline,
         ReviewInline,
         SustainInline,
+        BenefitInline,
         TransitionLogInline,
     )
     actions = ("accept_selected", "reject_selected", "cancel_selected", "set_priority")

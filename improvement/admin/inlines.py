@@ -20,6 +20,7 @@ from ..models import (
     KPI,
     Action,
     Baseline,
+    Benefit,
     KPIRevision,
     Plan,
     Review,
@@ -223,3 +224,40 @@ class TransitionLogInline(ReadOnlyMixin, RolePermissionsMixin, LabelledTabularIn
     @classmethod
     def save_rows(cls, formset, *, initiative, actor) -> None:
         """Nothing to save: the log is read-only."""
+
+
+# --- benefits ---
+
+
+class BenefitInline(RolePermissionsMixin, LabelledTabularInline):
+    """Expected benefits through benefit_create / benefit_update / benefit_delete; what one
+    realised is recorded on the initiative page or the API (read-only here)."""
+
+    model = Benefit
+    extra = 0
+    fields = ("category", "description", "amount", "unit", "kpi", "realised_amount")
+    readonly_fields = ("realised_amount",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("kpi")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "kpi":  # the KPIs of this initiative only
+            match = request.resolver_match
+            object_id = match.kwargs.get("object_id") if match else None
+            field.queryset = KPI.objects.filter(initiative_id=object_id).order_by("name")
+        return field
+
+    @classmethod
+    def save_rows(cls, formset, *, initiative, actor) -> None:
+        names = ("category", "description", "amount", "unit", "kpi")
+        for obj in formset.new_objects:
+            services.benefit_create(
+                actor=actor, initiative=initiative, **{n: getattr(obj, n) for n in names}
+            )
+        for obj, changed in formset.changed_objects:
+            data = {n: getattr(obj, n) for n in names if n in changed}
+            services.benefit_update(actor=actor, benefit=obj, **data)
+        for obj in formset.deleted_objects:
+            services.benefit_delete(actor=actor, benefit=obj)

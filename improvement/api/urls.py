@@ -11,6 +11,7 @@ app_name = "api"
 router = DefaultRouter()
 router.register("initiatives", views.InitiativeViewSet, basename="initiative")
 router.register("actions", views.ActionViewSet, basename="action")
+router.register("benefits", views.BenefitViewSet, basename="benefit")
 router.register("goals", views.GoalViewSet, basename="goal")
 router.register("kpis", views.KPIViewSet, basename="kpi")
 router.register("measurements", views.MeasurementViewSet, basename="measurement")

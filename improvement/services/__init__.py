@@ -7,6 +7,7 @@ measurements (ingest), checks (the verdict engine), catalogue (goals, services,
 practices), webhooks (events out), housekeeping (periodic writes), metrics (counters).
 """
 
+from .benefits import benefit_create, benefit_delete, benefit_realise, benefit_update
 from .catalogue import (
     goal_create,
     goal_delete,
@@ -51,6 +52,10 @@ from .webhooks import (
 )
 
 __all__ = [
+    "benefit_create",
+    "benefit_delete",
+    "benefit_realise",
+    "benefit_update",
     "action_create",
     "action_update",
     "event_emit",

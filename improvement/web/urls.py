@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import initiative, overview, register, spreadsheets
+from . import benefits, initiative, overview, register, reports, spreadsheets
 
 app_name = "improvement"
 
@@ -24,6 +24,7 @@ urlpatterns = [
         spreadsheets.PortfolioExportView.as_view(),
         name="portfolio-export",
     ),
+    path("portfolio/report/", reports.PortfolioReportView.as_view(), name="portfolio-report"),
     path("goals/", overview.GoalsView.as_view(), name="goals"),
     path(page, initiative.InitiativeView.as_view(), name="initiative"),
     path(f"{page}details/", initiative.DetailsUpdateView.as_view(), name="initiative-details"),
@@ -60,4 +61,18 @@ urlpatterns = [
         name="kpi-export",
     ),
     path(f"{page}reviews/", initiative.ReviewCreateView.as_view(), name="review-create"),
+    # reports, PDCA and benefits
+    path(f"{page}report/", reports.InitiativeReportView.as_view(), name="initiative-report"),
+    path(f"{page}benefits/", benefits.BenefitCreateView.as_view(), name="benefit-create"),
+    path(f"{page}benefits/<int:pk>/", benefits.BenefitUpdateView.as_view(), name="benefit-update"),
+    path(
+        f"{page}benefits/<int:pk>/delete/",
+        benefits.BenefitDeleteView.as_view(),
+        name="benefit-delete",
+    ),
+    path(
+        f"{page}benefits/<int:pk>/realisations/",
+        benefits.BenefitRealiseView.as_view(),
+        name="benefit-realise",
+    ),
 ]

@@ -65,6 +65,12 @@ def cir_pages() -> list[tuple[str, str, int]]:
     kpi = KPI.objects.filter(measurements__isnull=False).order_by("pk").first()
     data = reverse("improvement:kpi-data", args=[kpi.initiative.reference, kpi.pk])
     pages.append(("KPI measurements", data, 200))
+    reviewed = Initiative.objects.filter(step=Step.REVIEW).order_by("pk").first().reference
+    pages += [
+        ("portfolio report", reverse("improvement:portfolio-report"), 200),
+        ("initiative report", reverse("improvement:initiative-report", args=[reviewed]), 200),
+        ("initiative PDCA", reverse("improvement:initiative", args=[reviewed]) + "?view=pdca", 200),
+    ]
     return pages
 
 

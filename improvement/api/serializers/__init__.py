@@ -9,6 +9,7 @@ business; they answer in the same error shape. One module per resource family.
 
 from .accounts import TokenRequestSerializer, TokenSerializer, UserSerializer
 from .base import StrictModelSerializer
+from .benefits import BenefitRealisationSerializer, BenefitRealiseSerializer, BenefitSerializer
 from .goals import GoalSerializer
 from .initiatives import (
     AllowedTransitionSerializer,
@@ -43,6 +44,9 @@ from .records import (
 from .webhooks import WebhookAttemptSerializer, WebhookDeliverySerializer, WebhookSerializer
 
 __all__ = [
+    "BenefitRealisationSerializer",
+    "BenefitRealiseSerializer",
+    "BenefitSerializer",
     "RECORD_SERIALIZERS",
     "ActionSerializer",
     "AllowedTransitionSerializer",

@@ -52,6 +52,10 @@ class InitiativeSerializer(StrictModelSerializer):
         read_only=True,
         help_text="Set on closing; empty until then.",
     )
+    pdca_phase = serializers.SerializerMethodField(
+        help_text="The Plan-Do-Check-Act phase of its step: plan (steps 1–4), do (5), "
+        "check (6), act (7 and closed); none for proposed, on hold, rejected and cancelled."
+    )
     refused_fields = {
         "step": "The step moves only through POST /api/v1/initiatives/{id}/transitions/.",
     }
@@ -77,6 +81,7 @@ class InitiativeSerializer(StrictModelSerializer):
             "score",
             "priority",
             "step",
+            "pdca_phase",
             "health",
             "accountable",
             "responsible",
@@ -96,6 +101,7 @@ class InitiativeSerializer(StrictModelSerializer):
             "reference",
             "score",
             "step",
+            "pdca_phase",
             "health",
             "iteration",
             "closed_at",
@@ -107,6 +113,10 @@ class InitiativeSerializer(StrictModelSerializer):
         # (external_system, external_id) is unique, but POST answers with the existing
         # initiative (idempotent create) rather than a validation error
         validators = []
+
+    @extend_schema_field(serializers.ChoiceField(choices=choices.PDCAPhase.choices))
+    def get_pdca_phase(self, initiative) -> str:
+        return choices.pdca_phase(initiative.step)
 
 
 _DATETIME = serializers.DateTimeField()
@@ -148,6 +158,7 @@ def initiative_rows(rows, *, relations: dict, detail_url: str) -> list[dict]:
             "score": r["score"],
             "priority": r["priority"],
             "step": r["step"],
+            "pdca_phase": choices.pdca_phase(r["step"]),
             "health": r["health"],
             "accountable": r["accountable_username"],
             "responsible": responsible.get(pk, []),

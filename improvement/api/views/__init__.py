@@ -8,6 +8,7 @@ One module per resource family; the shared base in views/base.py.
 """
 
 from .accounts import TokenView, UserViewSet
+from .benefits import BenefitViewSet
 from .goals import GoalViewSet
 from .initiatives import InitiativeViewSet
 from .kpis import KPIViewSet, MeasurementViewSet
@@ -15,6 +16,7 @@ from .records import ActionViewSet
 from .webhooks import WebhookViewSet
 
 __all__ = [
+    "BenefitViewSet",
     "ActionViewSet",
     "GoalViewSet",
     "InitiativeViewSet",

@@ -174,6 +174,8 @@ class EventType(models.TextChoices):
     KPI_STATUS_CHANGED = "kpi.status_changed", "kpi.status_changed"
     KPI_REVERTED = "kpi.reverted", "kpi.reverted"
     ACTION_OVERDUE = "action.overdue", "action.overdue"
+    COMMENT_CREATED = "comment.created", "comment.created"
+    INITIATIVE_STALE = "initiative.stale", "initiative.stale"
 
 
 class Role(models.TextChoices):
@@ -185,3 +187,7 @@ class Role(models.TextChoices):
     PROCESS_OWNER = "Process owner", "Process owner"
     CSI_MANAGER = "CSI manager", "CSI manager"
     ITSM_INTEGRATION = "ITSM integration", "ITSM integration"
+
+
+#: states in which an initiative can go stale: open and not deliberately on hold
+STALE_STEPS = tuple(s for s in OPEN_STEPS if s != Step.ON_HOLD)

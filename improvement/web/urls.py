@@ -2,16 +2,18 @@
 
 from django.urls import path
 
-from . import initiative, overview, register
+from . import comments, hygiene, initiative, mywork, overview, register
 
 app_name = "improvement"
 
 page = "initiatives/<str:reference>/"
 
 urlpatterns = [
-    path("", register.RegisterView.as_view(), name="register"),
+    path("", mywork.MyWorkView.as_view(), name="my-work"),
+    path("register/", register.RegisterView.as_view(), name="register"),
     path("export.csv", register.RegisterExportView.as_view(), name="register-export"),
     path("propose/", register.ProposeView.as_view(), name="propose"),
+    path("propose/duplicates/", hygiene.ProposeDuplicatesView.as_view(), name="propose-duplicates"),
     path("portfolio/", overview.PortfolioView.as_view(), name="portfolio"),
     path("goals/", overview.GoalsView.as_view(), name="goals"),
     path(page, initiative.InitiativeView.as_view(), name="initiative"),
@@ -38,4 +40,12 @@ urlpatterns = [
         name="measurement-create",
     ),
     path(f"{page}reviews/", initiative.ReviewCreateView.as_view(), name="review-create"),
+    path(f"{page}comments/", comments.CommentCreateView.as_view(), name="comment-create"),
+    path(f"{page}comments/<int:pk>/", comments.CommentUpdateView.as_view(), name="comment-update"),
+    path(
+        f"{page}comments/<int:pk>/delete/",
+        comments.CommentDeleteView.as_view(),
+        name="comment-delete",
+    ),
+    path(f"{page}duplicate/", hygiene.CloseAsDuplicateView.as_view(), name="close-duplicate"),
 ]

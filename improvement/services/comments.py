@@ -29,7 +29,9 @@ EXCERPT_LENGTH = 200
 #: and @ . + - _ (a trailing full stop ends the sentence, not the name)
 MENTION = re.compile(r"(?<![\w@.+-])@([\w.+-]+[\w+-]|[\w+-])")
 
-NEED_COMMENT = "Only users with a CIR role who may use the pages may comment."
+NEED_COMMENT = (
+    "Only the Improvement team, Service owners, Process owners and CSI managers may comment."
+)
 NEED_AUTHOR = "Only its author may edit a comment."
 NEED_AUTHOR_OR_CSI = "Only its author or a CSI manager may delete a comment."
 
@@ -58,8 +60,9 @@ def mentionable_users(usernames):
 
 
 def may_comment(user) -> bool:
-    """Any user who may use the pages (Viewer and above) may take part in the discussion."""
-    return permissions.may_use_browser(user)
+    """Those who work on initiatives take part in the discussion (Improvement team, Service
+    and Process owners, CSI managers); Viewers read it (SPEC §5: they read only)."""
+    return permissions.may_contribute(user)
 
 
 def may_edit_comment(user, comment: Comment) -> bool:

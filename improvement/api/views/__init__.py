@@ -11,15 +11,18 @@ from .accounts import TokenView, UserViewSet
 from .goals import GoalViewSet
 from .initiatives import InitiativeViewSet
 from .kpis import KPIViewSet, MeasurementViewSet
+from .people import CommentViewSet, MyWorkView
 from .records import ActionViewSet
 from .webhooks import WebhookViewSet
 
 __all__ = [
     "ActionViewSet",
+    "CommentViewSet",
     "GoalViewSet",
     "InitiativeViewSet",
     "KPIViewSet",
     "MeasurementViewSet",
+    "MyWorkView",
     "TokenView",
     "UserViewSet",
     "WebhookViewSet",

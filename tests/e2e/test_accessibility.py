@@ -47,7 +47,10 @@ def chromium(browser):
 def cir_pages() -> list[tuple[str, str, int]]:
     """(name, path, expected status) of every CIR page a signed-in user reaches."""
     pages = [
+        ("my work", reverse("improvement:my-work"), 200),
         ("register", reverse("improvement:register"), 200),
+        ("register stale", reverse("improvement:register") + "?stale=true", 200),
+        ("propose duplicates", reverse("improvement:propose-duplicates") + "?title=payroll", 200),
         ("register filtered", reverse("improvement:register") + "?step=action&q=a", 200),
         ("propose", reverse("improvement:propose"), 200),
         ("portfolio", reverse("improvement:portfolio"), 200),

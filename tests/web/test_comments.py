@@ -140,3 +140,10 @@ def test_proposing_shows_similar_open_initiatives(client_for, team_member):
 
 def test_the_duplicate_lookup_is_for_proposers(client_for, viewer):
     assert client_for(viewer).get(url("propose-duplicates"), {"title": "x"}).status_code == 403
+
+
+def test_the_propose_page_prefilled_shows_the_duplicates_without_script(client_for, team_member):
+    similar = factories.InitiativeFactory(title="Payroll service restores take too long")
+    html = text(client_for(team_member).get(url("propose"), {"title": "Payroll restores too long"}))
+    assert 'value="Payroll restores too long"' in html
+    assert similar.reference in html.split('id="possible-duplicates"')[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
@@ -160,7 +161,7 @@ def my_work(user, *, limit: int = MY_WORK_LIMIT, today: dt.date | None = None) -
                 title=label,
                 items=_initiatives(qs, limit),
                 count=figures.get(f"role_{role}") or 0,
-                register_query=f"{param}={username}",
+                register_query=urlencode({param: username}),
             )
         )
 

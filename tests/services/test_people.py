@@ -256,3 +256,16 @@ def test_closing_as_a_duplicate_is_refused_cleanly(csi, team_member, initiative_
     with pytest.raises(InvalidInput):
         hygiene.initiative_close_as_duplicate(initiative=dup, actor=csi, duplicate_of=ended)
     assert state_of(dup) == before
+
+
+def test_the_periodic_job_is_scheduled_and_flags_stale_initiatives(initiative_at, settings):
+    from django_celery_beat.models import PeriodicTask
+
+    from improvement import tasks
+
+    job = PeriodicTask.objects.get(name="Flag stale initiatives")
+    assert job.task == "improvement.tasks.initiatives_flag_stale" and job.enabled
+    assert "Flag stale initiatives" in settings.CIR_SCHEDULES
+    age(initiative_at(Step.PLAN), 60)
+    assert tasks.initiatives_flag_stale.apply().get() == 1
+    assert tasks.initiatives_flag_stale.apply().get() == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -47,17 +47,24 @@ class CloseAsDuplicateView(CIRAccessMixin, View):
 
     http_method_names = ["post"]
 
+    def refuse(self, initiative, message: str, status: int = 422):
+        """A refusal: in place for htmx (4xx with the message), else a message on the page
+        the redirect shows (POST-redirect-GET)."""
+        if self.request.htmx:
+            return HttpResponse(message, status=status, content_type="text/plain")
+        messages.error(self.request, message)
+        return HttpResponseRedirect(initiative_url(initiative, "hygiene"))
+
     def post(self, request, reference):
         initiative = load_for_write(request.user, reference)
         form = CloseAsDuplicateForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Give the reference of the initiative it duplicates.")
-            return HttpResponseRedirect(initiative_url(initiative, "hygiene"))
+            errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+            return self.refuse(initiative, f"Nothing was changed: {errors}")
         other_ref = form.cleaned_data["duplicate_of"].strip().upper()
         other = Initiative.objects.filter(reference=other_ref).first()
         if other is None:
-            messages.error(request, f"No initiative has the reference {other_ref}.")
-            return HttpResponseRedirect(initiative_url(initiative, "hygiene"))
+            return self.refuse(initiative, f"No initiative has the reference {other_ref}.")
         try:
             initiative_close_as_duplicate(
                 initiative=initiative,
@@ -68,8 +75,7 @@ class CloseAsDuplicateView(CIRAccessMixin, View):
         except Forbidden as exc:
             raise PermissionDenied(exc.message) from exc
         except CIRError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(initiative_url(initiative, "hygiene"))
+            return self.refuse(initiative, exc.message, 422 if exc.code == "invalid" else 409)
         messages.success(
             request, f"{initiative.reference} was closed as a duplicate of {other.reference}."
         )

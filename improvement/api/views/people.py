@@ -113,8 +113,8 @@ class CommentViewSet(CIRViewSet):
         responses=ps.CommentSerializer,
     )
     def partial_update(self, request, initiative_pk=None, pk=None):
-        comment = self.get_object()
         body = self.validated(ps.CommentWriteSerializer).validated_data["body"]
+        comment = self.get_object()
         comment_services.comment_update(comment=comment, actor=request.user, body=body)
         return Response(self._one(comment.pk))
 

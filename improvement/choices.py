@@ -174,6 +174,8 @@ class EventType(models.TextChoices):
     KPI_STATUS_CHANGED = "kpi.status_changed", "kpi.status_changed"
     KPI_REVERTED = "kpi.reverted", "kpi.reverted"
     ACTION_OVERDUE = "action.overdue", "action.overdue"
+    COMMENT_CREATED = "comment.created", "comment.created"
+    INITIATIVE_STALE = "initiative.stale", "initiative.stale"
 
 
 class Role(models.TextChoices):
@@ -237,3 +239,5 @@ class BenefitCategory(models.TextChoices):
 #: states in which a realised benefit may be recorded: at the review (step 6), while
 #: sustaining (step 7) and at or after closing
 REALISATION_STEPS = (Step.REVIEW, Step.SUSTAIN, Step.CLOSED)
+#: states in which an initiative can go stale: open and not deliberately on hold
+STALE_STEPS = tuple(s for s in OPEN_STEPS if s != Step.ON_HOLD)

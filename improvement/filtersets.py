@@ -5,7 +5,17 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Q
 
 from . import choices
-from .models import KPI, Benefit, Goal, Initiative, Measurement, Practice, Service
+from .models import (
+    KPI,
+    Benefit,
+    Goal,
+    Initiative,
+    Measurement,
+    Practice,
+    Service,
+    stale_condition,
+)
+from .worklists import review_due_condition
 
 User = get_user_model()
 
@@ -26,6 +36,17 @@ class BlanksLastOrderingFilter(django_filters.OrderingFilter):
         if value.startswith("-"):
             return F(field).desc(nulls_last=True)
         return F(field).asc(nulls_last=True)
+
+
+class RegisterOrderingFilter(BlanksLastOrderingFilter):
+    """The register's ordering, with `days_in_step` (fewest days first; `-days_in_step`:
+    longest in its step first), which is the step-entry instant the other way round."""
+
+    def get_ordering_value(self, param):
+        descending = param.startswith("-")
+        if param.lstrip("-") == "days_in_step":
+            return "step_entered_at" if descending else "-step_entered_at"
+        return super().get_ordering_value(param)
 
 
 class InitiativeFilterSet(django_filters.FilterSet):
@@ -74,11 +95,28 @@ class InitiativeFilterSet(django_filters.FilterSet):
         method="filter_no_realised_benefit",
         label="Without a realised benefit",
     )
+    responsible = django_filters.ModelChoiceFilter(
+        queryset=User.objects.all(), to_field_name="username", label="Responsible"
+    )
+    consulted = django_filters.ModelChoiceFilter(
+        queryset=User.objects.all(), to_field_name="username", label="Consulted"
+    )
+    informed = django_filters.ModelChoiceFilter(
+        queryset=User.objects.all(), to_field_name="username", label="Informed"
+    )
+    stale = django_filters.ChoiceFilter(
+        choices=(("true", "Stale (no recent activity)"), ("false", "Not stale")),
+        method="filter_stale",
+        label="Stale",
+    )
+    review_due = django_filters.ChoiceFilter(
+        choices=(("true", "Review due"),), method="filter_review_due", label="Review due"
+    )
     external_system = django_filters.CharFilter()
     external_id = django_filters.CharFilter()
     due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lte")
     search = django_filters.CharFilter(method="filter_search", label="Search")
-    ordering = BlanksLastOrderingFilter(
+    ordering = RegisterOrderingFilter(
         blanks_last=("due_date",),
         fields=(
             ("reference", "reference"),
@@ -91,6 +129,7 @@ class InitiativeFilterSet(django_filters.FilterSet):
             ("created_at", "created_at"),
             ("updated_at", "updated_at"),
             ("accountable__username", "owner"),
+            ("step_entered_at", "days_in_step"),
         ),
     )
 
@@ -111,6 +150,12 @@ class InitiativeFilterSet(django_filters.FilterSet):
             Benefit.objects.filter(initiative=OuterRef("pk"), realised_amount__isnull=False)
         )
         return queryset.filter(~realised if value == "true" else realised)
+
+    def filter_stale(self, queryset, name, value):
+        return queryset.filter(stale_condition() if value == "true" else ~stale_condition())
+
+    def filter_review_due(self, queryset, name, value):
+        return queryset.filter(review_due_condition())
 
     def filter_scope(self, queryset, name, value):
         if value == "open":

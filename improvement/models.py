@@ -197,8 +197,30 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
         blank=True,
         related_name="proposed_initiatives",
     )
+    # register hygiene (see services/hygiene.py): days in step, staleness, duplicates
+    step_entered_at = models.DateTimeField(
+        default=timezone.now, db_index=True, editable=False, help_text="When it entered its step."
+    )
+    last_activity_at = models.DateTimeField(
+        default=timezone.now,
+        db_index=True,
+        editable=False,
+        help_text="The last change to it or its records, comments, actions or measurements.",
+    )
+    stale_since = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When it was flagged stale (reported)."
+    )
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        help_text="The initiative it was closed as a duplicate of.",
+    )
     history = HistoricalRecords(
-        m2m_fields=[goals, responsible, consulted, informed], excluded_fields=["score"]
+        m2m_fields=[goals, responsible, consulted, informed],
+        excluded_fields=["score", "last_activity_at", "stale_since"],
     )
 
     class Meta:
@@ -250,11 +272,37 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
         return max(0, (timezone.now() - self.created_at).days - self.on_hold_days)
 
     @property
+    def days_in_step(self) -> int:
+        """Whole days since it entered its current step."""
+        return max(0, (timezone.now() - self.step_entered_at).days)
+
+    @property
+    def days_inactive(self) -> int:
+        """Whole days since the last activity on it (see last_activity_at)."""
+        return max(0, (timezone.now() - self.last_activity_at).days)
+
+    @property
+    def is_stale(self) -> bool:
+        """Open, not on hold, and no activity for CIR_STALE_DAYS (the rule of
+        stale_condition, for one initiative)."""
+        return self.step in choices.STALE_STEPS and self.last_activity_at < stale_cutoff()
+
+    @property
     def is_overdue(self) -> bool:
         """Its due date has passed while it is still open."""
         return (
             self.due_date is not None and self.due_date < timezone.localdate() and not self.is_final
         )
+
+
+def stale_cutoff(now: dt.datetime | None = None) -> dt.datetime:
+    """The instant before which the last activity makes an initiative stale."""
+    return (now or timezone.now()) - dt.timedelta(days=settings.CIR_STALE_DAYS)
+
+
+def stale_condition(now: dt.datetime | None = None) -> Q:
+    """Initiatives that are stale (Initiative.is_stale, in SQL)."""
+    return Q(step__in=choices.STALE_STEPS, last_activity_at__lt=stale_cutoff(now))
 
 
 class StepRecord(TimeStamped):
@@ -905,3 +953,38 @@ class BenefitRealisation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} at {self.get_step_display()} ({self.recorded_at:%Y-%m-%d})"
+
+
+# --- discussion (comments) ----------------------------------------------------------------
+
+
+class Comment(TimeStamped):
+    """A comment on an initiative: plain text (links and @mentions are rendered, nothing
+    else). An edit or a delete keeps the earlier text in the history; a deleted comment
+    stays in the thread as "deleted" (soft delete)."""
+
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    mentions = models.ManyToManyField(
+        USER_MODEL, blank=True, related_name="mentioned_in", help_text="Who it @mentions."
+    )
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["initiative", "created_at", "id"]
+        indexes = [
+            models.Index(fields=["initiative", "created_at"], name="improvement_comment_thread")
+        ]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on {self.initiative_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None

@@ -116,7 +116,7 @@ STORAGES = {
 MEDIA_ROOT = BASE_DIR / "media"
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "improvement:register"
+LOGIN_REDIRECT_URL = "improvement:my-work"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- REST API -------------------------------------------------------------------------
@@ -280,6 +280,8 @@ CIR_WEBHOOK_BACKOFF_SECONDS = env.float("CIR_WEBHOOK_BACKOFF_SECONDS", default=1
 CIR_WEBHOOK_MAX_ATTEMPTS = env.int("CIR_WEBHOOK_MAX_ATTEMPTS", default=6)
 #: seconds between a measurement's commit and its check (one check serves a burst)
 CIR_CHECK_DELAY_SECONDS = env.float("CIR_CHECK_DELAY_SECONDS", default=0.2)
+#: days without activity after which an open initiative is flagged stale (register hygiene)
+CIR_STALE_DAYS = env.int("CIR_STALE_DAYS", default=30)
 
 # --- schedules ------------------------------------------------------------------------
 #: run the periodic jobs inside the web process (the embedded default: with no broker there
@@ -297,6 +299,7 @@ CIR_SCHEDULES = {
         "CIR_DISPATCH_SECONDS",
     ),
     "Flag overdue actions": ("improvement.tasks.actions_flag_overdue", "CIR_OVERDUE_SECONDS"),
+    "Flag stale initiatives": ("improvement.tasks.initiatives_flag_stale", "CIR_STALE_SECONDS"),
 }
 _SCHEDULE_DEFAULTS = {"CIR_SWEEP_SECONDS": "60"} if CIR_EMBEDDED_SCHEDULER else {}
 CELERY_BEAT_SCHEDULE = {

@@ -17,9 +17,13 @@ router.register("kpis", views.KPIViewSet, basename="kpi")
 router.register("measurements", views.MeasurementViewSet, basename="measurement")
 router.register("webhooks", views.WebhookViewSet, basename="webhook")
 router.register("users", views.UserViewSet, basename="user")
+router.register(
+    r"initiatives/(?P<initiative_pk>\d+)/comments", views.CommentViewSet, basename="comment"
+)
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),
+    path("me/work/", views.MyWorkView.as_view(), name="me-work"),
     *router.urls,
     # anything else under /api/v1/ is a JSON 404 in the one error shape (not an HTML page,
     # and not Django's slash redirect, which cannot keep a POST body)

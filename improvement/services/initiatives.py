@@ -28,6 +28,7 @@ from ..models import (
 )
 from ..workflow import find_transition, unmet_conditions
 from .common import apply_fields, event_emit, require, save_validated
+from .hygiene import initiatives_touch
 
 User = get_user_model()
 
@@ -261,6 +262,7 @@ def initiative_update(*, initiative: Initiative, actor, **data) -> Initiative:
         _derive_priority(initiative)
         _save_initiative(initiative, actor=actor)
         _set_m2m(initiative, m2m)
+        initiatives_touch([initiative.pk])
     return initiative
 
 
@@ -359,6 +361,8 @@ def initiative_transition(
         getattr(locked, t.name)(**inputs)
         if to in (Step.CANCELLED, Step.REJECTED):
             locked.health = Health.NONE  # no longer checked: no live verdict to show
+        locked.step_entered_at = locked.last_activity_at = timezone.now()
+        locked.stale_since = None
         locked._history_user = actor
         locked._change_reason = comment[:100] if comment else f"{from_step} → {to}"
         try:
@@ -506,6 +510,7 @@ def step_record_update(
         if goals is not None:
             initiative._history_user = actor
             initiative.goals.set(goals)
+        initiatives_touch([initiative.pk])
     return obj
 
 
@@ -515,7 +520,9 @@ def action_create(*, initiative: Initiative, actor, title: str, **data) -> Actio
     action = Action(initiative=initiative, title=title, iteration=initiative.iteration)
     apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
-    save_validated(action, actor=actor)
+    with transaction.atomic():
+        save_validated(action, actor=actor)
+        initiatives_touch([action.initiative_id])
     return action
 
 
@@ -526,7 +533,9 @@ def action_update(*, action: Action, actor, **data) -> Action:
     )
     apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
-    save_validated(action, actor=actor)
+    with transaction.atomic():
+        save_validated(action, actor=actor)
+        initiatives_touch([action.initiative_id])
     return action
 
 
@@ -577,5 +586,7 @@ def review_create(
         kpi_snapshot=snapshot,
     )
     apply_fields(review, data, ("progress_check", "value_check", "notes"))
-    save_validated(review, actor=actor)
+    with transaction.atomic():
+        save_validated(review, actor=actor)
+        initiatives_touch([initiative.pk])
     return review

@@ -19,6 +19,7 @@ from ..exceptions import Conflict, InvalidInput
 from ..models import KPI, Initiative, KPIRevision
 from .checks import initiative_refresh_health, kpi_schedule_check
 from .common import apply_fields, require, save_validated, validate
+from .hygiene import initiatives_touch
 
 #: what defines the verdict: locked once the initiative leaves step 3
 LOCKED_FIELDS = (
@@ -203,6 +204,7 @@ def kpi_delete(*, kpi: KPI, actor) -> None:
     initiative = kpi.initiative
     with transaction.atomic():
         kpi.delete()
+        initiatives_touch([initiative.pk])
         initiative_refresh_health(initiative=initiative)
 
 
@@ -210,5 +212,6 @@ def _after_kpi_change(kpi: KPI) -> None:
     """Mark the KPI's data as moved so the next check (scheduled or swept) re-evaluates it,
     and keep the initiative's health current (a new KPI counts at once)."""
     KPI.objects.filter(pk=kpi.pk).update(data_changed_at=timezone.now())
+    initiatives_touch([kpi.initiative_id])
     initiative_refresh_health(initiative=kpi.initiative)
     kpi_schedule_check(kpi_ids=[kpi.pk])

@@ -23,6 +23,7 @@ from ..exceptions import Conflict, Forbidden, InvalidInput
 from ..models import FINITE_LIMIT, KPI, Measurement
 from .checks import kpi_schedule_check
 from .common import require, text_problem
+from .hygiene import initiatives_touch_for_kpis
 from .metrics import metrics_count
 
 #: most points one call records, to one KPI or across KPIs (SPEC §4)
@@ -355,6 +356,7 @@ def _mark_changed_and_schedule(kpi_ids: Iterable[int]) -> None:
     """The data of these KPIs moved: bump their data version and check them after commit."""
     kpi_ids = sorted(set(kpi_ids))
     KPI.objects.filter(pk__in=kpi_ids).update(data_changed_at=timezone.now())
+    initiatives_touch_for_kpis(kpi_ids)
     kpi_schedule_check(kpi_ids=kpi_ids)
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
@@ -39,6 +40,7 @@ SORT_CHOICES = (
     ("step", "Step"),
     ("health", "Health"),
     ("owner", "Owner"),
+    ("-days_in_step", "Days in step, longest first"),
 )
 PAGE_SIZES = (25, 50, 100)
 
@@ -145,6 +147,7 @@ def register_page(request) -> dict:
         source_choices=choices.Source.choices,
         priority_choices=choices.Priority.choices,
         today=timezone.localdate(),
+        stale_days=settings.CIR_STALE_DAYS,
     )
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
-from .. import permissions, services, sheets
+from .. import permissions, services, sheets, worklists
 from ..exceptions import Forbidden, InvalidInput
 from . import access, pages
 from .access import CIRAccessMixin, initiative_url
@@ -167,6 +167,19 @@ class ProposeView(CIRAccessMixin, FormView):
             if permissions.may_use_browser(self.request.user)
             else access.NEED_BROWSER
         )
+
+    def get_initial(self):
+        # /propose/?title=…: the idea prefilled, with the open initiatives alike shown
+        return {k: self.request.GET[k][:200] for k in ("title",) if self.request.GET.get(k)}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if self.request.method == "GET" and self.request.GET.get("title"):
+            context["duplicates"] = worklists.possible_duplicates(
+                self.request.user, title=self.request.GET["title"][:200]
+            )
+            context["looked_up"] = True
+        return context
 
     def form_valid(self, form):
         data = dict(form.cleaned_data)

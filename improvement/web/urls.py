@@ -2,14 +2,25 @@
 
 from django.urls import path
 
-from . import benefits, initiative, overview, register, reports, spreadsheets
+from . import (
+    benefits,
+    comments,
+    hygiene,
+    initiative,
+    mywork,
+    overview,
+    register,
+    reports,
+    spreadsheets,
+)
 
 app_name = "improvement"
 
 page = "initiatives/<str:reference>/"
 
 urlpatterns = [
-    path("", register.RegisterView.as_view(), name="register"),
+    path("", mywork.MyWorkView.as_view(), name="my-work"),
+    path("register/", register.RegisterView.as_view(), name="register"),
     path("export.csv", register.RegisterExportView.as_view(), name="register-export"),
     path(
         "export.xlsx",
@@ -18,6 +29,7 @@ urlpatterns = [
     ),
     path("import/", spreadsheets.RegisterImportView.as_view(), name="register-import"),
     path("propose/", register.ProposeView.as_view(), name="propose"),
+    path("propose/duplicates/", hygiene.ProposeDuplicatesView.as_view(), name="propose-duplicates"),
     path("portfolio/", overview.PortfolioView.as_view(), name="portfolio"),
     path(
         "portfolio/export.<str:format>",
@@ -75,4 +87,12 @@ urlpatterns = [
         benefits.BenefitRealiseView.as_view(),
         name="benefit-realise",
     ),
+    path(f"{page}comments/", comments.CommentCreateView.as_view(), name="comment-create"),
+    path(f"{page}comments/<int:pk>/", comments.CommentUpdateView.as_view(), name="comment-update"),
+    path(
+        f"{page}comments/<int:pk>/delete/",
+        comments.CommentDeleteView.as_view(),
+        name="comment-delete",
+    ),
+    path(f"{page}duplicate/", hygiene.CloseAsDuplicateView.as_view(), name="close-duplicate"),
 ]

@@ -134,6 +134,7 @@ def fill(path: str, world: World) -> str:
         "webhooks": world.webhook.pk,
     }
     family = path.split("/")[3]
+    path = path.replace("{initiative_pk}", str(world.initiative.pk))
     return path.replace("{id}", str(ids.get(family, 0)))
 
 
@@ -144,6 +145,7 @@ def bases(world: World) -> dict[str, dict]:
         "/api/v1/goals/": {"title": "Resilience"},
         "/api/v1/initiatives/": {"title": "Fewer drops"},
         "/api/v1/initiatives/{id}/actions/": {"title": "Patch"},
+        "/api/v1/initiatives/{initiative_pk}/comments/": {"body": "Agreed"},
         "/api/v1/initiatives/{id}/reviews/": {"decision": "iterate"},
         "/api/v1/initiatives/{id}/transitions/": {"to": "baseline"},
         "/api/v1/kpis/": {

@@ -29,7 +29,8 @@ T0 = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 #: validated once 20 (its initiative, its key's uniqueness, six check constraints in
 #: savepoints), the write 8 (savepoints, the update with its history, the revision, the
 #: data version), the initiative's health 3; the answer 2 (the KPI read again, its check)
-REBASELINE_QUERIES = 37
+#: + the initiative's activity stamp 1 (register hygiene)
+REBASELINE_QUERIES = 38
 
 
 def _initiatives(w: World, n: int) -> str:
@@ -194,11 +195,12 @@ def test_recording_measurements_runs_a_fixed_number_of_queries(
     world: World, points, django_assert_num_queries
 ):
     # auth 2, the KPI 1, savepoint, one upsert, the KPI's data version, release; the
-    # audit history of points written one KPI at a time: their ids, their history rows
+    # audit history of points written one KPI at a time: their ids, their history rows;
+    # the initiatives' activity stamp 1
     body = _points(1)[0] if points == 1 else _points(points)
     path = f"/api/v1/kpis/{world.kpi.pk}/measurements/"
     client = world.client("integration")
-    with django_assert_num_queries(7 + copy_extra() + audit_read() + 2):
+    with django_assert_num_queries(8 + copy_extra() + audit_read() + 2):
         response = client.post(path, body, format="json")
     assert response.status_code == 200
     assert response.json() == {"recorded": points}
@@ -208,13 +210,14 @@ def test_recording_measurements_runs_a_fixed_number_of_queries(
 def test_recording_measurements_across_kpis_runs_a_fixed_number_of_queries(
     world: World, kpis, django_assert_num_queries
 ):
-    # auth 2, the KPIs by key 1, savepoint, one upsert, the KPIs' data version, release
+    # auth 2, the KPIs by key 1, savepoint, one upsert, the KPIs' data version, release,
+    # the initiatives' activity stamp 1
     keys = [world.kpi.key] + [
         factories.KPIFactory(initiative=world.initiative).key for _ in range(kpis - 1)
     ]
     rows = [{**p, "kpi": key} for key in keys for p in _points(10)]
     client = world.client("integration")
-    with django_assert_num_queries(7 + copy_extra() + audit_read()):
+    with django_assert_num_queries(8 + copy_extra() + audit_read()):
         response = client.post("/api/v1/measurements/", rows, format="json")
     assert response.status_code == 200
     assert response.json() == {"recorded": len(rows)}
@@ -222,11 +225,12 @@ def test_recording_measurements_across_kpis_runs_a_fixed_number_of_queries(
 
 RECORD_WRITES = [
     # auth 2, the initiative 1, the service 10 (the record, its validation 3, the update and
-    # its history, two savepoint pairs); the answer is the record the service saved
-    ("plan", {"approach": "Pilot first"}, 13),
+    # its history, two savepoint pairs, the initiative's activity stamp); the answer is the
+    # record the service saved
+    ("plan", {"approach": "Pilot first"}, 14),
     # the same, the goals given 1 (one per goal), goals.set with the initiative's history
     # twice (removed, added) 25, and the answer's goals 2 (the record's initiative, its goals)
-    ("vision", {"statement": "Remote work that holds", "goals": "given"}, 41),
+    ("vision", {"statement": "Remote work that holds", "goals": "given"}, 42),
 ]
 
 

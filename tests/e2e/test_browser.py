@@ -343,7 +343,8 @@ def test_screenshots_of_the_main_pages(open_page, live_server):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     featured = Initiative.objects.get(title="Cut the time to restore the payroll service")
     pages = {
-        "register": "/",
+        "my-work": "/",
+        "register": "/register/",
         "initiative": f"/initiatives/{featured.reference}/",
         "portfolio": "/portfolio/",
     }

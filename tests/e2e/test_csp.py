@@ -46,6 +46,8 @@ def test_no_page_reports_a_csp_violation(open_page):
     violations = {}
     for path in (
         "/",
+        "/register/",
+        "/propose/",
         "/portfolio/",
         "/goals/",
         f"/initiatives/{initiative.reference}/",
@@ -73,7 +75,7 @@ def test_the_charts_render_and_htmx_swaps_under_the_policy(open_page):
     page.goto(f"/initiatives/{initiative.reference}/")
     assert page.locator("svg").count() > 1  # the server-rendered KPI charts
     # htmx: filtering the register swaps its results in place
-    page.goto("/")
+    page.goto("/register/")
     page.evaluate("document.getElementById('register-results').dataset.stale = '1'")
     page.locator("input[name=search], input[type=search]").first.fill("payroll")
     page.locator("input[name=search], input[type=search]").first.press("Enter")

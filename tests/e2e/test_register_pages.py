@@ -54,7 +54,7 @@ def plain_page(browser, live_server):
 def test_paging_by_clicking_reaches_every_initiative(open_page, plain_page, sixty, javascript):
     page = open_page() if javascript else plain_page()
     sign_in(page, "tina")
-    page.goto("/?ordering=reference")
+    page.goto("/register/?ordering=reference")
     seen = row_refs(page)
     assert len(seen) == 25 and "Page 1 of 3" in page.locator(".pager").inner_text()
 
@@ -111,7 +111,7 @@ def test_back_after_a_filter_shows_the_whole_page(open_page, people):
     factories.InitiativeFactory(title="Proposed one")
     page = open_page()
     sign_in(page, "tina")
-    page.goto("/")
+    page.goto("/register/")
     filter_by_step(page, "4 · How do we get there?")
     assert row_refs(page) == [planned.reference]
 
@@ -141,7 +141,7 @@ def test_the_register_lists_open_initiatives_and_includes_the_rest_on_request(
         force_step(factories.InitiativeFactory(title=f"In {step.label}"), step)
     page = open_page()
     sign_in(page, "victor")
-    page.goto("/")
+    page.goto("/register/")
     results = page.locator("#register-results")
     assert f"{len(OPEN_STEPS)} open initiatives" in results.locator("h2").inner_text()
     page.evaluate("document.getElementById('register-results').dataset.stale = '1'")
@@ -180,8 +180,8 @@ def test_no_page_scrolls_sideways_at_375_px(open_page, live_server):
         title="Decommission the legacy-payroll-batch-scheduler-and-its-cron-wrappers everywhere"
     )
     for username, paths in (
-        ("csi", ["/", "/?scope=all&per_page=100", "/portfolio/", "/goals/", "/propose/",
-                 "/no-such-page/", "/initiatives/CIR-99999/"]),
+        ("csi", ["/", "/register/", "/register/?scope=all&per_page=100", "/portfolio/",
+                 "/goals/", "/propose/", "/no-such-page/", "/initiatives/CIR-99999/"]),
         ("victor", ["/propose/"]),  # 403
     ):  # fmt: skip
         page = open_page(**NARROW)
@@ -213,7 +213,7 @@ def focus_outline(page) -> str:
 def test_keyboard_skips_to_the_content_and_pages_the_register(open_page, sixty):
     page = open_page()
     sign_in(page, "tina")
-    page.goto("/?ordering=reference")
+    page.goto("/register/?ordering=reference")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
     assert focus_outline(page) != "none"

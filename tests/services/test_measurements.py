@@ -230,11 +230,12 @@ def test_a_team_member_feeding_many_kpis_costs_the_same_queries(
         kpis.append(KPIFactory(initiative=initiative, key=f"k{n}"))
     rows = [{"kpi": k.key, "value": 1.0, "measured_at": at(1).isoformat()} for k in kpis]
     # then roles, KPIs with their initiatives, their Responsible people; the write (a
-    # savepoint pair, the points, the data version); whatever the number of KPIs
+    # savepoint pair, the points, the data version, the initiatives' activity stamp);
+    # whatever the number of KPIs
 
     # SQLite also reads the stored points the batch meets before its upsert (the audit of
     # overwrites); PostgreSQL does so only when a COPY meets stored points
-    writes = 5
+    writes = 6
     # (the check that follows the commit is counted elsewhere)
     monkeypatch.setattr("django.db.transaction.on_commit", lambda *args, **kwargs: None)
     with django_assert_num_queries(3 + writes):

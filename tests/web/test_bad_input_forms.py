@@ -21,7 +21,8 @@ from django.urls import URLPattern
 
 from improvement import choices
 from improvement.models import KPI, Measurement
-from improvement.web import charts, forms_initiative
+from improvement.services import comments as comment_services
+from improvement.web import charts, forms_initiative, forms_people
 from improvement.web import forms as web_forms
 from improvement.web import spreadsheets as web_sheets
 from improvement.web import urls as web_urls
@@ -72,7 +73,7 @@ def post_routes() -> dict[str, URLPattern]:
 
 
 #: routes a post changes nothing by input (a deletion: its confirmation is the post)
-NO_INPUT = {"kpi-delete"}
+NO_INPUT = {"kpi-delete", "comment-delete"}
 
 
 class Site:
@@ -86,6 +87,10 @@ class Site:
         self.goal = self.initiative.goals.get()
         self.csi = csi
         ref = self.initiative.reference
+        self.duplicate = initiative_at(choices.Step.PLAN)
+        self.comment = comment_services.comment_create(
+            initiative=self.initiative, actor=csi, body="First"
+        )
         today = dt.date.today()
         measurement = Measurement.objects.create(
             kpi=self.kpi, value=7, measured_at=dt.datetime(2026, 2, 1, 9, tzinfo=dt.UTC)
@@ -176,6 +181,19 @@ class Site:
                 web_sheets.MeasurementForm,
                 {"value": 7.5, "measured_at": "2026-02-01T09:00", "note": "", "reason": "typo",
                  "action": "correct"},
+            ),
+            "comment-create": (
+                url("comment-create", ref), forms_people.CommentForm, {"body": "Agreed"}
+            ),
+            "comment-update": (
+                url("comment-update", ref, self.comment.pk),
+                forms_people.CommentForm,
+                {"body": "Agreed, edited"},
+            ),
+            "close-duplicate": (
+                url("close-duplicate", self.duplicate.reference),
+                forms_people.CloseAsDuplicateForm,
+                {"duplicate_of": self.in_review.reference, "reason": "Same"},
             ),
             # last: the valid move takes the initiative past step 3, where KPIs lock
             "initiative-move": (

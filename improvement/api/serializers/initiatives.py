@@ -247,6 +247,23 @@ class InitiativeDetailSerializer(InitiativeSerializer):
         read_only=True,
         help_text="The goals (ids) an ITSM integration suggested; applied on acceptance.",
     )
+    step_entered_at = serializers.DateTimeField(
+        read_only=True, help_text="When it entered its current step."
+    )
+    days_in_step = serializers.IntegerField(read_only=True, help_text="Whole days in its step.")
+    last_activity_at = serializers.DateTimeField(
+        read_only=True,
+        help_text="The last change to it or its records, comments, actions or measurements.",
+    )
+    is_stale = serializers.BooleanField(
+        read_only=True, help_text="Open and without activity for CIR_STALE_DAYS days."
+    )
+    duplicate_of = serializers.IntegerField(
+        source="duplicate_of_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the initiative it was closed as a duplicate of.",
+    )
 
     class Meta(InitiativeSerializer.Meta):
         fields = [
@@ -260,6 +277,11 @@ class InitiativeDetailSerializer(InitiativeSerializer):
             "age_days",
             "suggested_accountable",
             "suggested_goals",
+            "step_entered_at",
+            "days_in_step",
+            "last_activity_at",
+            "is_stale",
+            "duplicate_of",
             "allowed_transitions",
             "kpis",
             "links",

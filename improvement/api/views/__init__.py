@@ -12,16 +12,19 @@ from .benefits import BenefitViewSet
 from .goals import GoalViewSet
 from .initiatives import InitiativeViewSet
 from .kpis import KPIViewSet, MeasurementViewSet
+from .people import CommentViewSet, MyWorkView
 from .records import ActionViewSet
 from .webhooks import WebhookViewSet
 
 __all__ = [
     "BenefitViewSet",
     "ActionViewSet",
+    "CommentViewSet",
     "GoalViewSet",
     "InitiativeViewSet",
     "KPIViewSet",
     "MeasurementViewSet",
+    "MyWorkView",
     "TokenView",
     "UserViewSet",
     "WebhookViewSet",

@@ -7,7 +7,7 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from ... import selectors, services
+from ... import selectors, services, worklists
 from ...filtersets import InitiativeFilterSet
 from ...models import Initiative, Review, TransitionLog
 from .. import serializers as s
@@ -20,6 +20,7 @@ from ..permissions import (
     may_propose,
 )
 from ..schema import operations
+from ..serializers.people import InitiativeCreatedSerializer, PossibleDuplicateSerializer
 from .base import FilterBackend, ServiceViewSet, nested_list
 from .records import InitiativeRecords
 from .spreadsheets import RegisterImportActions, may_import_register
@@ -62,12 +63,14 @@ def _detail_queryset(user):
         "suggestions (`suggested_accountable`, `suggested_goals`) that apply when a CSI "
         "manager accepts; it may not set `responsible`, `consulted` or `informed` (400). "
         "`accountable` must be someone who may edit initiatives (400 otherwise). `priority` "
-        "is for CSI managers.",
+        "is for CSI managers. `possible_duplicates`: open initiatives whose title or "
+        "description is alike (trigram similarity) or that come from the same external "
+        "record, most alike first.",
         "request": s.InitiativeSerializer,
         "responses": {
-            201: OpenApiResponse(s.InitiativeDetailSerializer, description="Created."),
+            201: OpenApiResponse(InitiativeCreatedSerializer, description="Created."),
             200: OpenApiResponse(
-                s.InitiativeDetailSerializer,
+                InitiativeCreatedSerializer,
                 description="An initiative with this external system and id already exists.",
             ),
         },
@@ -152,6 +155,20 @@ class InitiativeViewSet(RegisterImportActions, InitiativeRecords, ServiceViewSet
         return self.get_paginated_response(
             s.initiative_rows(page, relations=relations, detail_url=detail_url)
         )
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        data = response.data
+        duplicates = worklists.possible_duplicates(
+            request.user,
+            title=data.get("title", ""),
+            description=data.get("description", ""),
+            external_system=data.get("external_system", ""),
+            external_id=data.get("external_id", ""),
+            exclude_pk=data.get("id"),
+        )
+        data["possible_duplicates"] = PossibleDuplicateSerializer(duplicates, many=True).data
+        return response
 
     def written(self, initiative: Initiative) -> dict:
         # every write answers with the detail, read again as a read would show it

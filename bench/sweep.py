@@ -139,6 +139,7 @@ def run_steady(scale: dict) -> dict:
     now = timezone.now()
     ids = list(KPI.objects.values_list("pk", flat=True))
     natural = KPI.objects.filter(next_check_at__lte=now + timezone.timedelta(minutes=15)).count()
+    daily = KPI.objects.filter(next_check_at__lte=now + timezone.timedelta(days=1)).count()
     share = max(1, len(ids) // 100)
     rng = random.Random(7)
     times, checked, queries = [], [], 0
@@ -160,4 +161,5 @@ def run_steady(scale: dict) -> dict:
     _figure(results, "steady / full", steady / full, "x (goal <= 0.05)")
     _figure(results, "queries of a steady sweep (plan, batch, writes)", queries)
     _figure(results, "KPIs naturally due within the next 15 minutes", natural)
+    _figure(results, "KPIs naturally due within the next 24 hours", daily)
     return results

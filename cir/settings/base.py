@@ -283,6 +283,8 @@ CIR_WEBHOOK_BACKOFF_SECONDS = env.float("CIR_WEBHOOK_BACKOFF_SECONDS", default=1
 CIR_WEBHOOK_MAX_ATTEMPTS = env.int("CIR_WEBHOOK_MAX_ATTEMPTS", default=6)
 #: seconds between a measurement's commit and its check (one check serves a burst)
 CIR_CHECK_DELAY_SECONDS = env.float("CIR_CHECK_DELAY_SECONDS", default=0.2)
+#: KPIs per task of the fanned-out sweep (docs/kpi-checks.md, The sweep)
+CIR_SWEEP_BATCH_SIZE = env.int("CIR_SWEEP_BATCH_SIZE", default=2000)
 
 # --- schedules ------------------------------------------------------------------------
 #: run the periodic jobs inside the web process (the embedded default: with no broker there

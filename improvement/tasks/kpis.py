@@ -31,9 +31,10 @@ def kpis_check_stale(kpi_ids: list[int]) -> int:
 
 @shared_task(name="improvement.tasks.kpis_sweep", bind=True, **RETRY)
 def kpis_sweep(self, full: bool = False) -> dict:
-    """Fan the sweep out: split the live KPIs to check into id ranges of BATCH_SIZE and send
-    a kpis_check_range task for each, to the queue this task came from, so every worker
-    takes a share (scheduled by django-celery-beat; editable in the admin).
+    """Fan the sweep out: split the live KPIs to check into id ranges of
+    CIR_SWEEP_BATCH_SIZE (2 000) and send a kpis_check_range task for each, to the queue
+    this task came from, so every worker takes a share (scheduled by django-celery-beat;
+    editable in the admin).
 
     Only KPIs whose next check has come or whose data changed are checked (the verdicts
     of a full sweep, for a fraction of the work); full=True checks every live KPI. The
@@ -43,7 +44,8 @@ def kpis_sweep(self, full: bool = False) -> dict:
     """
     from .publish import publish
 
-    ranges = kpi_services.sweep_ranges(due_only=not full)
+    size = settings.CIR_SWEEP_BATCH_SIZE
+    ranges = kpi_services.sweep_ranges(due_only=not full, batch_size=size)
     queue = (self.request.delivery_info or {}).get("routing_key") or None
     sent = 0
     for low, high in ranges:

@@ -254,3 +254,23 @@ def test_a_sweep_batch_takes_a_fixed_number_of_queries(django_assert_num_queries
     with django_assert_num_queries(read + 1):
         steady = kpis_check(at=T0, id_range=(low, high), batch_size=batch_size)
     assert steady.checked == batch_size and steady.created == 0
+
+
+def test_leaving_the_watched_steps_makes_the_kpis_due(initiative_at, team_member):
+    """A held achievement depends on being watched, which no moment foresees: a move into
+    or out of sustain/closed marks the initiative's KPIs changed, so they are checked."""
+    from improvement import services
+
+    initiative = initiative_at(Step.SUSTAIN)
+    kpi = initiative.kpis.get()
+    kpis_check(kpi_ids=[kpi.pk])
+    kpi.refresh_from_db()
+    assert kpi.checked_version is not None
+    before = kpi.data_changed_at
+    services.initiative_transition(
+        initiative=initiative, to=Step.ON_HOLD, actor=team_member, reason="Change freeze.",
+        resume_by=(timezone.now() + dt.timedelta(days=20)).date().isoformat(),
+    )  # fmt: skip
+    kpi.refresh_from_db()
+    assert kpi.data_changed_at != before
+    assert kpi.checked_version == kpi.data_changed_at  # checked after commit

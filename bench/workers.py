@@ -41,6 +41,8 @@ class Worker:
             "CELERY_BROKER_URL": broker_url(),
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "CIR_EMBEDDED_SCHEDULER": "0",
+            # what the tasks it runs send (events, webhooks) stays on this run's queues
+            "CELERY_TASK_DEFAULT_QUEUE": self.queues[0],
             **self.extra_env,
         }
         pool = ["--pool=solo"] if self.concurrency == 1 else ["-c", str(self.concurrency)]

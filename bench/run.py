@@ -3,7 +3,9 @@
 
     make bench                 # 10 000 KPIs x 100 points
     SCALE=large make bench     # 100 000 KPIs x 100 points (10 M measurements)
-    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults
+    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults, fanout,
+                               # steady, latency (fanout and latency need Redis:
+                               # BENCH_BROKER_URL, default redis://127.0.0.1:6379/0)
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/cir_bench (created if missing).
 Results are also written to bench/results/latest.json.
@@ -333,8 +335,16 @@ def main() -> None:
     SECTIONS["faults"] = lambda scale: RESULTS.setdefault("faults", {}).update(
         faults_bench.run(scale)
     )
+    from bench import latency as latency_bench
+    from bench import sweep as sweep_bench
+
+    for name, run in (("fanout", sweep_bench.run_fanout), ("steady", sweep_bench.run_steady),
+                      ("latency", latency_bench.run)):  # fmt: skip
+        SECTIONS[name] = lambda scale, name=name, run=run: RESULTS.setdefault(name, {}).update(
+            run(scale)
+        )
     if not wanted:
-        names += ["api", "faults"]
+        names += ["api", "faults", "fanout", "steady", "latency"]
     if "seed" not in names and set(names) != {"faults"}:  # faults needs no seeded data
         seed(scale)
     for name in names:

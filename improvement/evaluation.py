@@ -235,6 +235,71 @@ def classify(
     return result(KPIStatus.AT_RISK, progress)
 
 
+#: how much earlier than computed the expected-path crossing is reported: the verdict
+#: divides instants as floats, so the crossing is exact only to a few ulps of the span
+_CROSSING_MARGIN = timedelta(milliseconds=1)
+
+
+def next_change(
+    defn: KPIDefinition,
+    result: CheckResult,
+    *,
+    at: datetime,
+    watched: bool = False,
+    oldest: datetime | None = None,
+    upcoming: datetime | None = None,
+) -> datetime | None:
+    """Return the earliest instant after ``at`` at which :func:`classify` could give another
+    status than ``result`` (the check at ``at``) without new data; ``None`` if never.
+
+    ``oldest`` is the earliest ``measured_at`` that counted at ``at`` and ``upcoming`` the
+    earliest one after ``at`` (a point stamped ahead of the check). The verdict moves with
+    time only through:
+
+    * a point entering the window (``upcoming``: the window's upper end is the instant);
+    * a point leaving it (windowed aggregations: ``oldest`` + ``window_days`` + 1 µs; the
+      window's lower end only rises, so no point re-enters);
+    * the target date ending (``target_end``: ``missed`` for a KPI not achieved);
+    * the expected path overtaking the progress (``on_track`` → ``at_risk`` once
+      ``expected > progress + tolerance``; reported a little early, see _CROSSING_MARGIN).
+
+    The next check's previous status is ``result.status``, so a watched KPI that is achieved
+    or reverted is held to its achievement and depends on its points only. Nothing else in
+    the verdict reads the clock. The moment may err early (a check that changes nothing),
+    never late. A watch ending stops the checks; it changes no verdict.
+    """
+    status = result.status
+    if status in (KPIStatus.NO_BASELINE, KPIStatus.NO_TARGET):
+        return None  # an incomplete definition: no instant changes that
+    moments = []
+    if upcoming is not None and upcoming > at:
+        moments.append(upcoming)
+    if oldest is not None and defn.aggregation != Aggregation.LATEST and defn.window_days:
+        moments.append(oldest + timedelta(days=defn.window_days, microseconds=1))
+    held = watched and status in _WATCHED_PREVIOUS
+    if status != KPIStatus.NO_DATA and not held and status != KPIStatus.ACHIEVED:
+        end = target_end(defn.target_date)
+        if at < end:  # missed, once past it (missed stays missed)
+            moments.append(end)
+            if status == KPIStatus.ON_TRACK and result.progress is not None:
+                crossing = _crossing(defn, result.progress + float(defn.tolerance))
+                if crossing is not None:
+                    moments.append(crossing)
+    return min(moments) if moments else None
+
+
+def _crossing(defn: KPIDefinition, level: float) -> datetime | None:
+    """The instant, a little early, from which the expected share exceeds ``level``; None
+    if it never does (it never exceeds 1)."""
+    if level >= 1:
+        return None
+    start = baseline_start(defn.baseline_date)
+    span = target_end(defn.target_date) - start
+    if span <= timedelta(0):
+        return None
+    return start + span * max(0.0, level) - _CROSSING_MARGIN - span * 1e-12
+
+
 def evaluate(
     defn: KPIDefinition,
     points: Sequence[tuple[datetime, float]],

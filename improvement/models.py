@@ -514,13 +514,31 @@ class KPI(TimeStamped):
     checked_version = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="The data_changed_at last checked."
     )
+    # the sweep reads a KPI only when this has come or its data changed (evaluation.next_change)
+    next_check_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="The earliest moment the status can change without new data (none: never).",
+    )  # fmt: skip
     history = HistoricalRecords(
-        excluded_fields=["status", "last_checked_at", "data_changed_at", "checked_version"]
-    )
+        excluded_fields=[
+            "status", "last_checked_at", "data_changed_at", "checked_version", "next_check_at",
+        ]
+    )  # fmt: skip
 
     class Meta:
         ordering = ["initiative", "name"]
         verbose_name = "KPI"
+        # what a steady sweep reads (services.checks.due_q): KPIs whose moment has come, and
+        # the few never checked or whose data changed since (a small partial index)
+        indexes = [
+            models.Index(fields=["next_check_at"], name="improvement_kpi_next_check"),
+            models.Index(
+                fields=["id"],
+                condition=Q(checked_version__isnull=True)
+                | Q(data_changed_at__gt=F("checked_version")),
+                name="improvement_kpi_stale",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(target_value__isnull=True)

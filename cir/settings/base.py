@@ -166,6 +166,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELE
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
+#: the queue tasks are sent to (workers: `celery worker -Q <name>`); a separate name lets
+#: several installations or a benchmark share one Redis
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -282,6 +285,8 @@ CIR_WEBHOOK_MAX_ATTEMPTS = env.int("CIR_WEBHOOK_MAX_ATTEMPTS", default=6)
 CIR_CHECK_DELAY_SECONDS = env.float("CIR_CHECK_DELAY_SECONDS", default=0.2)
 #: days without activity after which an open initiative is flagged stale (register hygiene)
 CIR_STALE_DAYS = env.int("CIR_STALE_DAYS", default=30)
+#: KPIs per task of the fanned-out sweep (docs/kpi-checks.md, The sweep)
+CIR_SWEEP_BATCH_SIZE = env.int("CIR_SWEEP_BATCH_SIZE", default=2000)
 
 # --- schedules ------------------------------------------------------------------------
 #: run the periodic jobs inside the web process (the embedded default: with no broker there

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .. import evaluation, permissions
 from ..choices import WATCHED_STEPS, Aggregation, EventType, KPIStatus, Step
@@ -73,6 +74,7 @@ _KPI_COLUMNS = (
     # the fields of evaluation.KPIDefinition, in its order
     "direction", "aggregation", "window_days", "baseline_value", "baseline_date",
     "target_value", "target_date", "tolerance",
+    "next_check_at",
 )  # fmt: skip
 _DEFINITION = slice(7, 15)
 #: where they are in the rows _kpi_batch returns
@@ -82,10 +84,12 @@ _ROW_DEFINITION = slice(6, 14)
 def _kpi_batch(queryset, *, after: int, size: int, at: dt.datetime) -> list[tuple]:
     """The next `size` KPIs of `queryset` by id after `after`, each as a tuple:
     (id, initiative id, step, status, data version, checked version, the eight fields of
-    evaluation.KPIDefinition, measurement count, current value at `at`).
+    evaluation.KPIDefinition, measurement count, current value at `at`, stored next check,
+    the oldest counting point's instant, the first point's instant after `at`).
 
     The count and current value follow evaluation.window_bounds and evaluation.aggregate;
-    they are 0 and None for a KPI without baseline and target (nothing to aggregate for).
+    they are 0 and None for a KPI without baseline and target (nothing to aggregate for),
+    and so are the two instants that evaluation.next_change reads.
     """
     batch = queryset.filter(pk__gt=after).order_by("pk").values_list(*_KPI_COLUMNS)[:size]
     if connection.vendor == "postgresql":
@@ -101,8 +105,10 @@ def _kpi_batch(queryset, *, after: int, size: int, at: dt.datetime) -> list[tupl
     aggregates = aggregate_windows(bounds, at, medians)
     result = []
     for row in rows:
-        count, current = aggregates.get(row[0], (0, None))
-        result.append((*row[:4], row[4] or row[5], *row[6:], count, current))
+        count, current, oldest, upcoming = aggregates.get(row[0], (0, None, None, None))
+        result.append(
+            (*row[:4], row[4] or row[5], *row[6:15], count, current, row[15], oldest, upcoming)
+        )
     return result
 
 
@@ -116,7 +122,7 @@ def _kpi_batch_postgres(batch, at: dt.datetime) -> list[tuple]:
     statement = f"""
         WITH k (id, initiative_id, step, status, data_changed_at, created_at, checked_version,
                 direction, aggregation, window_days, baseline_value, baseline_date,
-                target_value, target_date, tolerance) AS ({sql}),
+                target_value, target_date, tolerance, next_check_at) AS ({sql}),
         b AS (
             SELECT k.*, p.hi, CASE
                 WHEN k.baseline_value IS NULL OR k.baseline_date IS NULL
@@ -142,10 +148,15 @@ def _kpi_batch_postgres(batch, at: dt.datetime) -> list[tuple]:
                     WHEN b.aggregation = 'min' THEN a.low
                     WHEN b.aggregation = 'max' THEN a.high
                     WHEN b.aggregation = 'count' THEN a.n::double precision
+               END,
+               b.next_check_at, a.oldest,
+               CASE WHEN b.lo IS NOT NULL THEN
+                 (SELECT u.measured_at FROM {table} u WHERE u.kpi_id = b.id AND u.measured_at > b.hi
+                   ORDER BY u.measured_at LIMIT 1)
                END
           FROM b CROSS JOIN LATERAL (
             SELECT COUNT(m.value) AS n, AVG(m.value) AS mean, SUM(m.value) AS total,
-                   MIN(m.value) AS low, MAX(m.value) AS high,
+                   MIN(m.value) AS low, MAX(m.value) AS high, MIN(m.measured_at) AS oldest,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY m.value)
                      FILTER (WHERE b.aggregation = 'median') AS median
               FROM {table} m
@@ -160,9 +171,10 @@ def _kpi_batch_postgres(batch, at: dt.datetime) -> list[tuple]:
 
 def aggregate_windows(
     bounds: dict[int, tuple[dt.datetime, str]], upper: dt.datetime, medians: set[int]
-) -> dict[int, tuple[int, float | None]]:
-    """SQLite: for each KPI id, its measurement count and current value over its window:
-    from its own lower bound up to `upper`.
+) -> dict[int, tuple[int, float | None, dt.datetime | None, dt.datetime | None]]:
+    """SQLite: for each KPI id, its measurement count and current value over its window
+    (from its own lower bound up to `upper`), the instant of its oldest point there and of
+    its first point after `upper`.
 
     `bounds` maps KPI ids to (lower bound, aggregation). One statement for the batch (the
     bounds travel as a VALUES list) and one more for the medians, which SQLite cannot
@@ -184,7 +196,10 @@ def aggregate_windows(
                  (SELECT l.value FROM {table} l WHERE l.kpi_id = b.kpi_id
                      AND l.measured_at >= b.lo AND l.measured_at <= p.hi
                    ORDER BY l.measured_at DESC LIMIT 1)
-               END
+               END,
+               MIN(m.measured_at),
+               (SELECT u.measured_at FROM {table} u WHERE u.kpi_id = b.kpi_id
+                   AND u.measured_at > p.hi ORDER BY u.measured_at LIMIT 1)
           FROM p CROSS JOIN b LEFT JOIN {table} m
             ON m.kpi_id = b.kpi_id AND m.measured_at >= b.lo AND m.measured_at <= p.hi
          GROUP BY b.kpi_id, b.lo, b.agg
@@ -192,13 +207,16 @@ def aggregate_windows(
     result = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for kpi_id, aggregation, count, mean, total, low, high, latest in cursor.fetchall():
+        for row in cursor.fetchall():
+            kpi_id, aggregation, count, mean, total, low, high, latest, oldest, upcoming = row
             current = {
                 Aggregation.LATEST: latest, Aggregation.MEAN: mean, Aggregation.SUM: total,
                 Aggregation.MIN: low, Aggregation.MAX: high, Aggregation.COUNT: float(count),
                 Aggregation.MEDIAN: None,
             }[aggregation]  # fmt: skip
-            result[kpi_id] = (count, current if count else None)
+            result[kpi_id] = (
+                count, current if count else None, _instant(oldest), _instant(upcoming),
+            )  # fmt: skip
     if medians:
         _sqlite_medians(bounds, upper, medians, result)
     return result
@@ -223,88 +241,116 @@ def _sqlite_medians(bounds, upper: dt.datetime, medians: set[int], result: dict)
         for kpi_id, value in cursor.fetchall():
             values[kpi_id].append(value)
     for kpi_id, vals in values.items():
-        result[kpi_id] = (len(vals), evaluation.aggregate(vals, Aggregation.MEDIAN))
+        _, _, oldest, upcoming = result[kpi_id]
+        median = evaluation.aggregate(vals, Aggregation.MEDIAN)
+        result[kpi_id] = (len(vals), median, oldest, upcoming)
+
+
+def _instant(value) -> dt.datetime | None:
+    """An instant as SQLite's raw cursor returns it (naive or text, in UTC), aware."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, dt.datetime) else parse_datetime(value)
+    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=dt.UTC)
 
 
 def _check_batch(rows: list[tuple], at: dt.datetime, summary: CheckSummary) -> None:
     """Check one batch of KPIs (tuples from _kpi_batch) at instant `at`.
 
-    Writes a KPICheck (and the KPI's verdict and last_checked_at) only where the status or
-    the data changed since the last check: a steady sweep reads and computes, and writes
+    Writes a KPICheck (and the KPI's verdict, last_checked_at and next check) only where
+    the status or the data changed since the last check, and the next check alone where
+    only that moved (evaluation.next_change): a steady sweep reads and computes, and writes
     nothing. (When the sweep last ran is the periodic task's last_run_at.)
     """
-    changed_status, to_write = [], []
-    definition, classify, results = (
+    changed_status, to_write, moved = [], [], []
+    definition, classify, next_change, results = (
         evaluation.KPIDefinition._make,
         evaluation.classify,
+        evaluation.next_change,
         summary.results,
     )
     for row in rows:
         kpi_id, initiative_id, step, previous, version, checked_version = row[:6]
-        count, current = row[14], row[15]
+        count, current, stored_next, oldest, upcoming = row[14:19]
+        defn = definition(row[_ROW_DEFINITION])
+        watched = step in WATCHED_STEPS
         result = classify(
-            definition(row[_ROW_DEFINITION]), current=current, count=count, at=at,
-            watched=step in WATCHED_STEPS, previous_status=previous,
-        )  # fmt: skip
+            defn, current=current, count=count, at=at, watched=watched, previous_status=previous
+        )
         status = str(result.status)
         results[kpi_id] = result
+        next_at = next_change(
+            defn, result, at=at, watched=watched, oldest=oldest, upcoming=upcoming
+        )
         if status != previous:
             changed_status.append((kpi_id, initiative_id, previous, status, result))
         if status != previous or version != checked_version:
-            to_write.append(
-                KPICheck(
-                    kpi_id=kpi_id, checked_at=at, data_version=version,
-                    current=result.current, progress=result.progress, expected=result.expected,
-                    status=status, previous_status=previous,
-                    measurement_count=result.measurement_count,
-                )
+            check = KPICheck(
+                kpi_id=kpi_id, checked_at=at, data_version=version,
+                current=result.current, progress=result.progress, expected=result.expected,
+                status=status, previous_status=previous,
+                measurement_count=result.measurement_count,
             )  # fmt: skip
+            to_write.append((check, next_at))
+        elif next_at != stored_next:
+            moved.append((kpi_id, status, version, next_at))
     summary.checked += len(rows)
     summary.created += len(to_write)
     summary.status_changes += len(changed_status)
     summary.batches += 1
     if not to_write:
-        return  # a steady batch: not even a transaction
+        if moved:  # only the next checks moved: one statement, no transaction
+            _write_verdicts([], moved, at)
+        return  # a steady batch writes nothing
     with transaction.atomic():  # each batch commits on its own
-        _write_checks(to_write, at)
+        _write_verdicts(to_write, moved, at)
         if changed_status:
             _record_status_changes(changed_status, at)
             _refresh_health({initiative_id for _, initiative_id, _, _, _ in changed_status})
 
 
-def _write_checks(checks: list[KPICheck], at: dt.datetime) -> None:
-    """Upsert the checks (same data and status → the same row) and the KPIs' verdicts."""
-    KPICheck.objects.bulk_create(
-        checks,
-        update_conflicts=True,
-        unique_fields=["kpi", "data_version", "status"],
-        update_fields=["checked_at", "current", "progress", "expected", "measurement_count"],
-    )
+def _write_verdicts(checks: list[tuple], moved: list[tuple], at: dt.datetime) -> None:
+    """Upsert the checks (same data and status → the same row) and the KPIs' verdicts and
+    next checks; `checks`: (KPICheck, next check); `moved`: (KPI id, status, data version,
+    next check) of KPIs whose next check alone changed (their last_checked_at stays)."""
+    if checks:
+        KPICheck.objects.bulk_create(
+            [check for check, _ in checks],
+            update_conflicts=True,
+            unique_fields=["kpi", "data_version", "status"],
+            update_fields=["checked_at", "current", "progress", "expected", "measurement_count"],
+        )
+    rows = [(c.kpi_id, c.status, c.data_version, at, next_at) for c, next_at in checks]
+    rows += [(kpi_id, status, version, None, next_at) for kpi_id, status, version, next_at in moved]
     if connection.vendor == "postgresql":
         # one UPDATE ... FROM (VALUES ...): linear, where bulk_update's CASE is quadratic
-        params = []
-        for check in checks:
-            params.extend([check.kpi_id, check.status, check.data_version, at])
+        params = [value for row in rows for value in row]
         values = ", ".join(
-            ["(%s::bigint, %s::text, %s::timestamptz, %s::timestamptz)"] * len(checks)
+            ["(%s::bigint, %s::text, %s::timestamptz, %s::timestamptz, %s::timestamptz)"]
+            * len(rows)
         )
         table = KPI._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS k SET status = v.status, checked_version = v.version, "  # noqa: S608
-                f"last_checked_at = v.at FROM (VALUES {values}) AS v(id, status, version, at) "
-                "WHERE k.id = v.id",
+                "last_checked_at = coalesce(v.at, k.last_checked_at), next_check_at = v.next "
+                f"FROM (VALUES {values}) AS v(id, status, version, at, next) WHERE k.id = v.id",
                 params,
             )
-    else:
+        return
+    if checks:
         KPI.objects.bulk_update(
             [
-                KPI(
-                    pk=c.kpi_id, status=c.status, checked_version=c.data_version, last_checked_at=at
-                )
-                for c in checks
+                KPI(pk=c.kpi_id, status=c.status, checked_version=c.data_version,
+                    last_checked_at=at, next_check_at=next_at)
+                for c, next_at in checks
             ],
-            ["status", "checked_version", "last_checked_at"],
+            ["status", "checked_version", "last_checked_at", "next_check_at"],
+        )  # fmt: skip
+    if moved:
+        KPI.objects.bulk_update(
+            [KPI(pk=kpi_id, next_check_at=next_at) for kpi_id, _, _, next_at in moved],
+            ["next_check_at"],
         )
 
 
@@ -356,16 +402,31 @@ def initiative_refresh_health(*, initiative: Initiative) -> str:
     return Initiative.objects.values_list("health", flat=True).get(pk=initiative.pk)
 
 
+def due_q(at: dt.datetime) -> Q:
+    """KPIs a steady sweep checks at `at`: those whose next check has come (their status
+    may have moved with time), never checked, or whose data or definition changed since
+    their last check. Served by the KPI indexes improvement_kpi_next_check and _stale."""
+    return (
+        Q(next_check_at__lte=at)
+        | Q(checked_version__isnull=True)
+        | Q(data_changed_at__gt=F("checked_version"))
+    )
+
+
 def kpis_check(
     *, kpi_ids: Sequence[int] | None = None, at: dt.datetime | None = None,
-    only_stale: bool = False, batch_size: int = BATCH_SIZE,
+    only_stale: bool = False, due_only: bool = False, id_range: tuple[int, int] | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> CheckSummary:  # fmt: skip
     """Check KPIs at `at` (default now), set-based, in batches of `batch_size`.
 
-    kpi_ids=None checks every live KPI (the sweep). only_stale=True skips KPIs whose data
-    has not changed since their last check (the after-measurement check: one per burst).
-    Idempotent: the same data and status refresh the same KPICheck row; only a status
-    change writes an event. Each batch commits on its own.
+    kpi_ids=None checks every live KPI (a full sweep), or with due_only=True only those
+    whose next check has come or whose data changed (due_q: a steady sweep, same verdicts);
+    id_range=(lo, hi) keeps ids lo < id <= hi (one batch of a fanned-out sweep).
+    only_stale=True skips KPIs whose data has not changed since their last check (the
+    after-measurement check: one per burst). Idempotent: the same data and status refresh
+    the same KPICheck row; only a status change writes an event. Each batch commits on its
+    own.
     """
     at = at or timezone.now()
     summary = CheckSummary()
@@ -380,17 +441,58 @@ def kpis_check(
             Q(checked_version__isnull=True)
             | Q(data_changed_at__isnull=False, data_changed_at__gt=F("checked_version"))
         )
+    if due_only:
+        queryset = queryset.filter(due_q(at))
     last_id = 0
+    if id_range is not None:
+        last_id = id_range[0]
+        queryset = queryset.filter(pk__lte=id_range[1])
     while True:
         rows = _kpi_batch(queryset, after=last_id, size=batch_size, at=at)
         if not rows:
             break
         _check_batch(rows, at, summary)
         last_id = rows[-1][0]
-        if len(rows) < batch_size:
+        if len(rows) < batch_size or (id_range is not None and last_id >= id_range[1]):
             break
     metrics_count(kpi_checks=summary.checked, kpi_status_changes=summary.status_changes)
     return summary
+
+
+def sweep_ranges(
+    *, at: dt.datetime | None = None, due_only: bool = True, batch_size: int = BATCH_SIZE
+) -> list[tuple[int, int]]:
+    """Split the live KPIs a sweep checks (due_only: only the due ones, see due_q) into id
+    ranges (lo, hi], lo < id <= hi, of at most `batch_size` KPIs each: the independent
+    batches of a fanned-out sweep (tasks.kpis_check_range). One query (the ids)."""
+    at = at or timezone.now()
+    queryset = live_kpis(at)
+    if due_only:
+        queryset = queryset.filter(due_q(at))
+    ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+    ranges, low = [], 0
+    for start in range(0, len(ids), batch_size):
+        high = ids[min(start + batch_size, len(ids)) - 1]
+        ranges.append((low, high))
+        low = high
+    return ranges
+
+
+def kpis_sweep_run(
+    *, at: dt.datetime | None = None, due_only: bool = True, batch_size: int = BATCH_SIZE
+) -> CheckSummary:
+    """A whole sweep in this process, range after range (what the fanned-out tasks do
+    between them): for tests, benchmarks and a shell."""
+    at = at or timezone.now()
+    total = CheckSummary()
+    for low, high in sweep_ranges(at=at, due_only=due_only, batch_size=batch_size):
+        part = kpis_check(at=at, due_only=due_only, id_range=(low, high), batch_size=batch_size)
+        total.checked += part.checked
+        total.created += part.created
+        total.status_changes += part.status_changes
+        total.batches += part.batches
+        total.results.update(part.results)
+    return total
 
 
 def kpi_check(*, kpi: KPI, actor=None, at: dt.datetime | None = None) -> KPICheck:

@@ -12,9 +12,10 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from .. import permissions, workflow
-from ..choices import Decision, EventType, Health, Outcome, Priority, Step
+from ..choices import WATCHED_STEPS, Decision, EventType, Health, Outcome, Priority, Step
 from ..exceptions import Conflict, Forbidden, InvalidInput, TransitionBlocked
 from ..models import (
+    KPI,
     Action,
     Baseline,
     Counter,
@@ -371,6 +372,8 @@ def initiative_transition(
             raise Conflict(
                 "The initiative was moved by someone else. Reload and try again."
             ) from exc
+        if (from_step in WATCHED_STEPS) != (to in WATCHED_STEPS):
+            _kpis_watch_changed(locked)
         if to == Step.CANCELLED and inputs.get("lessons_learned"):
             _append_lessons(locked, inputs["lessons_learned"], actor)
         if from_step == Step.PROPOSED and to == Step.VISION:
@@ -391,6 +394,18 @@ def initiative_transition(
         }
         event_emit(type=EventType.INITIATIVE_TRANSITIONED, payload=payload)
     return locked
+
+
+def _kpis_watch_changed(initiative: Initiative) -> None:
+    """The initiative entered or left the watched steps: an achieved or reverted KPI's
+    verdict depends on that, and no sweep would see it as due (the next-check moment knows
+    only time), so its KPIs count as changed and are checked after commit."""
+    from .checks import kpi_schedule_check
+
+    kpi_ids = list(initiative.kpis.values_list("pk", flat=True))
+    if kpi_ids:
+        KPI.objects.filter(pk__in=kpi_ids).update(data_changed_at=timezone.now())
+        kpi_schedule_check(kpi_ids=kpi_ids)
 
 
 def _log_comment(comment: str, reason: str) -> str:

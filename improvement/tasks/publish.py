@@ -82,8 +82,11 @@ def _is_broker_error(exc: BaseException) -> bool:
     return isinstance(exc, _broker_errors)
 
 
-def publish(task, *, args: Sequence = (), countdown: float | None = None) -> bool:
-    """Send `task` with `args` to the broker; True when it was sent (or run in-process).
+def publish(
+    task, *, args: Sequence = (), countdown: float | None = None, queue: str | None = None
+) -> bool:
+    """Send `task` with `args` to the broker (to `queue`, default the task's own); True
+    when it was sent (or run in-process).
 
     One connection attempt, no retry (CELERY_BROKER_TRANSPORT_OPTIONS); on broker trouble
     logs, opens the breaker and returns False instead of raising. With no broker (tasks
@@ -95,8 +98,9 @@ def publish(task, *, args: Sequence = (), countdown: float | None = None) -> boo
     if not breaker.allows():
         log.debug("broker paused after a failure: %s not sent", task.name)
         return False
+    options = {"queue": queue} if queue else {}
     try:
-        task.apply_async(args=list(args), countdown=countdown, retry=False)
+        task.apply_async(args=list(args), countdown=countdown, retry=False, **options)
     except Exception as exc:
         if not _is_broker_error(exc):
             raise

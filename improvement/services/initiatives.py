@@ -163,6 +163,7 @@ def _apply_suggestions(initiative: Initiative, actor) -> None:
         and permissions.may_be_accountable(suggested)
     ):
         initiative.accountable = suggested
+        _emit_assigned(initiative, actor, {"accountable": set()})
     initiative.suggested_accountable = None
     initiative._history_user = actor
     initiative.save(update_fields=["accountable", "suggested_accountable", "updated_at"])
@@ -192,6 +193,36 @@ def _initiative_payload(initiative: Initiative) -> dict:
     }
 
 
+def _raci_now(initiative: Initiative, names) -> dict:
+    """Who holds the RACI roles `names` now: {"accountable": {id} , "responsible": {ids} …}."""
+    held = {}
+    for name in names:
+        if name == "accountable":
+            held[name] = {initiative.accountable_id} - {None}
+        else:
+            held[name] = set(getattr(initiative, name).values_list("pk", flat=True))
+    return held
+
+
+def _emit_assigned(initiative: Initiative, actor, before: dict) -> None:
+    """Record initiative.assigned for the people given a RACI role by this change (the
+    notifications tell them; webhooks may follow). `before`: _raci_now before the change."""
+    after = _raci_now(initiative, before)
+    assigned = [
+        {"user": user_id, "role": name}
+        for name in ("accountable", *RACI_FIELDS)
+        if name in before
+        for user_id in sorted(after[name] - before[name])
+    ]
+    if assigned:
+        payload = _initiative_payload(initiative) | {
+            "assigned": assigned,
+            "by": actor.get_username(),
+            "actor_id": actor.pk,
+        }
+        event_emit(type=EventType.INITIATIVE_ASSIGNED, payload=payload)
+
+
 def initiative_create(*, actor, title: str, **data) -> Initiative:
     """Register a new initiative in `proposed`, with a fresh reference.
 
@@ -213,6 +244,7 @@ def initiative_create(*, actor, title: str, **data) -> Initiative:
         if suggestions.get("suggested_goals"):
             initiative.suggested_goals.set(suggestions["suggested_goals"])
         event_emit(type=EventType.INITIATIVE_CREATED, payload=_initiative_payload(initiative))
+        _emit_assigned(initiative, actor, {name: set() for name in ("accountable", *RACI_FIELDS)})
     return initiative
 
 
@@ -253,7 +285,11 @@ def initiative_update(*, initiative: Initiative, actor, **data) -> Initiative:
     _normalise_external(data)
     _check_accountable(data)
     # one transaction: a priority change must not be saved when the rest is refused
+    roles = [n for n in ("accountable",) if n in data] + [
+        n for n in RACI_FIELDS if m2m.get(n) is not None
+    ]
     with transaction.atomic():
+        before = _raci_now(initiative, roles)
         if "priority" in data:
             priority = data.pop("priority")
             initiative_set_priority(initiative=initiative, actor=actor, priority=priority)
@@ -261,6 +297,7 @@ def initiative_update(*, initiative: Initiative, actor, **data) -> Initiative:
         _derive_priority(initiative)
         _save_initiative(initiative, actor=actor)
         _set_m2m(initiative, m2m)
+        _emit_assigned(initiative, actor, before)
     return initiative
 
 
@@ -515,7 +552,10 @@ def action_create(*, initiative: Initiative, actor, title: str, **data) -> Actio
     action = Action(initiative=initiative, title=title, iteration=initiative.iteration)
     apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
-    save_validated(action, actor=actor)
+    with transaction.atomic():
+        save_validated(action, actor=actor)
+        if action.owner_id is not None:
+            _emit_action_assigned(action, actor)
     return action
 
 
@@ -524,10 +564,32 @@ def action_update(*, action: Action, actor, **data) -> Action:
     require(
         permissions.may_edit(actor, action.initiative), permissions.edit_denial(action.initiative)
     )
-    apply_fields(action, data, ACTION_FIELDS)
+    changed = apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
-    save_validated(action, actor=actor)
+    with transaction.atomic():
+        save_validated(action, actor=actor)
+        if "owner" in changed and action.owner_id is not None:
+            _emit_action_assigned(action, actor)
     return action
+
+
+def _emit_action_assigned(action: Action, actor) -> None:
+    """Record action.assigned: the action's owner was set (the notifications tell them)."""
+    event_emit(
+        type=EventType.ACTION_ASSIGNED,
+        payload={
+            "action_id": action.pk,
+            "title": action.title,
+            "due_date": action.due_date.isoformat() if action.due_date else None,
+            "owner": action.owner_id,
+            "owner_username": action.owner.get_username(),
+            "initiative_id": action.initiative_id,
+            "initiative": action.initiative.reference,
+            "status": action.status,
+            "by": actor.get_username(),
+            "actor_id": actor.pk,
+        },
+    )
 
 
 def _stamp_completion(action: Action) -> None:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import initiative, overview, register
+from . import initiative, notifications, overview, register
 
 app_name = "improvement"
 
@@ -38,4 +38,23 @@ urlpatterns = [
         name="measurement-create",
     ),
     path(f"{page}reviews/", initiative.ReviewCreateView.as_view(), name="review-create"),
+    # --- notifications ---
+    path(f"{page}watch/", notifications.WatchView.as_view(), name="initiative-watch"),
+    path("notifications/", notifications.InboxView.as_view(), name="notifications"),
+    path("notifications/read/", notifications.MarkReadView.as_view(), name="notifications-read"),
+    path(
+        "notifications/<int:pk>/read/",
+        notifications.MarkReadView.as_view(),
+        name="notification-read",
+    ),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        notifications.UnsubscribeView.as_view(),
+        name="notifications-unsubscribe",
+    ),
+    path(
+        "settings/notifications/",
+        notifications.NotificationSettingsView.as_view(),
+        name="notification-settings",
+    ),
 ]

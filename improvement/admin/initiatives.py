@@ -38,6 +38,7 @@ from .inlines import (
     TargetInline,
     TransitionLogInline,
     VisionInline,
+    WatcherInline,
 )
 from .moves import WorkflowPanelMixin
 
@@ -241,6 +242,7 @@ class InitiativeAdmin(
         ReviewInline,
         SustainInline,
         TransitionLogInline,
+        WatcherInline,
     )
     actions = ("accept_selected", "reject_selected", "cancel_selected", "set_priority")
     history_list_display = ("step", "iteration", "priority")

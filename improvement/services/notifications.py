@@ -283,9 +283,17 @@ def _deliver(rows: list[Notification]) -> int:
         elif delivery == Delivery.DIGEST and user["email"]:
             row.email_state = EmailState.DIGEST
         keep.append(row)
-    before = Notification.objects.count() if keep else 0
-    Notification.objects.bulk_create(keep, ignore_conflicts=True)
-    return Notification.objects.count() - before if keep else 0
+    # the ones that exist already (a retried task): one indexed look-up, so the answer
+    # counts only the new; a concurrent insert of the same is still ignored by the database
+    existing = set(
+        Notification.objects.filter(
+            Q(event_id__in={r.event_id for r in keep} - {None})
+            | Q(key__in={r.key for r in keep} - {""})
+        ).values_list("event_id", "key", "recipient_id", "kind")
+    )
+    new = [r for r in keep if (r.event_id, r.key, r.recipient_id, r.kind) not in existing]
+    Notification.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
 
 
 def _schedule_emails(where: Q) -> None:

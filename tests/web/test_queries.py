@@ -131,5 +131,5 @@ def test_the_page_shows_iterations_and_revisions_in_a_fixed_number_of_queries(
     assert f"Round {earlier}" in client.get(page(initiative)).content.decode()
     # then its page runs as many queries as with one earlier iteration (pinned in
     # test_initiative.py for more KPIs, measurements and actions)
-    with django_assert_num_queries(35):
+    with django_assert_num_queries(37):
         assert client.get(page(initiative)).status_code == 200

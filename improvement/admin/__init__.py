@@ -15,14 +15,15 @@ One module per model family, each registering its model admins on import:
   page of rebaseline.py), measurements and checks on their own pages
 - system.py: goals, services, practices, the transition log, events and the counter
 - webhooks.py: webhook receivers and deliveries
+- notifications.py: notifications and preferences, to read (CSI managers only)
 """
 
 from django.contrib import admin
 
-from . import initiatives, records, system, webhooks
+from . import initiatives, notifications, records, system, webhooks
 
 admin.site.site_header = "CIR — Continual Improvement Register"
 admin.site.site_title = "CIR admin"
 admin.site.index_title = "CSI management console"
 
-__all__ = ["initiatives", "records", "system", "webhooks"]
+__all__ = ["initiatives", "notifications", "records", "system", "webhooks"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -57,6 +57,8 @@ class MarkReadView(CIRAccessMixin, View):
         if request.htmx:
             if pk is not None:
                 item = selectors.notifications_of(request.user).filter(pk=pk).first()
+                if item is None:
+                    raise Http404("No such notification of yours.")
                 return render(request, "improvement/includes/_notification.html", {"item": item})
             return HttpResponse(headers={"HX-Redirect": _inbox_url(request)})
         if pk is None:

@@ -67,8 +67,9 @@ def test_mark_one_read_with_htmx_and_all_read_with_a_plain_post(client_for, view
     assert "notification--unread" not in text(response)
     first.refresh_from_db()
     assert first.read_at is not None
-    # someone else's notification is untouched
+    # someone else's notification is untouched (htmx: 404, nothing to show)
     client.post(url("notification-read", theirs.pk))
+    assert client.post(url("notification-read", theirs.pk), **HTMX).status_code == 404
     theirs.refresh_from_db()
     assert theirs.read_at is None
     response = client.post(url("notifications-read"))

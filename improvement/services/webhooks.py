@@ -194,8 +194,13 @@ def events_dispatch(*, event_ids: Iterable) -> list[WebhookDelivery]:
         if not events:
             return []
         # the people's notifications of these events, in this transaction: once, like
-        # the deliveries (services/notifications.py)
-        notifications_route(events=events)
+        # the deliveries (services/notifications.py). A fault there (a malformed payload)
+        # is logged and must not hold up the webhooks: it is rolled back to a savepoint.
+        try:
+            with transaction.atomic():
+                notifications_route(events=events)
+        except Exception:
+            log.exception("could not route the notifications of %d event(s)", len(events))
         webhooks = list(Webhook.objects.filter(active=True))
         attempt_limit = max_attempts()
         deliveries = WebhookDelivery.objects.bulk_create(

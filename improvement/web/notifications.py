@@ -59,7 +59,12 @@ class MarkReadView(CIRAccessMixin, View):
                 item = selectors.notifications_of(request.user).filter(pk=pk).first()
                 if item is None:
                     raise Http404("No such notification of yours.")
-                return render(request, "improvement/includes/_notification.html", {"item": item})
+                # the row, and the header's link with its new unread count (out of band)
+                return render(
+                    request,
+                    "improvement/includes/_notification.html",
+                    {"item": item, "oob": True, "nav": "notifications"},
+                )
             return HttpResponse(headers={"HX-Redirect": _inbox_url(request)})
         if pk is None:
             messages.success(

@@ -3,6 +3,7 @@ the periodic reminders and unsubscribing (the locmem backend; the real SMTP serv
 test_notifications_smtp.py)."""
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.core import mail as outbox
@@ -523,3 +524,27 @@ def test_a_user_without_a_role_cannot_follow(initiative_at, make_user):
     with pytest.raises(Forbidden):
         watchers.initiative_watch(actor=make_user(None), initiative=initiative)
     assert not Watcher.objects.exists()
+
+
+def test_routing_of_many_events_is_set_based(initiative_at, people, django_assert_num_queries):
+    # given KPI events of 2 or 8 initiatives, each with an owner and an Informed
+    def events_of(n):
+        out = []
+        for _ in range(n):
+            initiative = initiative_at(Step.ACTION)
+            initiative.informed.add(people["carol"])
+            out.append(
+                Event.objects.create(
+                    id=__import__("uuid").uuid4(),
+                    type=EventType.KPI_STATUS_CHANGED,
+                    payload={"initiative_id": initiative.pk, "name": "K", "to": "regressed"},
+                )  # fmt: skip
+            )
+        return out
+
+    for n in (2, 8):
+        events = events_of(n)
+        # initiatives, responsible, informed, watchers, users, preferences, existing, insert
+        with django_assert_num_queries(8):
+            created = notifications.notifications_route(events=events)
+        assert created == 2 * n

@@ -65,6 +65,8 @@ def test_mark_one_read_with_htmx_and_all_read_with_a_plain_post(client_for, view
     response = client.post(url("notification-read", first.pk), **HTMX)
     assert response.status_code == 200
     assert "notification--unread" not in text(response)
+    # the header's count follows (out of band): one unread left
+    assert 'hx-swap-oob="true"' in text(response) and 'aria-label="1 unread"' in text(response)
     first.refresh_from_db()
     assert first.read_at is not None
     # someone else's notification is untouched (htmx: 404, nothing to show)

@@ -3,7 +3,6 @@ the periodic reminders and unsubscribing (the locmem backend; the real SMTP serv
 test_notifications_smtp.py)."""
 
 import datetime as dt
-import uuid
 
 import pytest
 from django.core import mail as outbox

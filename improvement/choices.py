@@ -176,6 +176,8 @@ class EventType(models.TextChoices):
     ACTION_OVERDUE = "action.overdue", "action.overdue"
     COMMENT_CREATED = "comment.created", "comment.created"
     INITIATIVE_STALE = "initiative.stale", "initiative.stale"
+    INITIATIVE_ASSIGNED = "initiative.assigned", "initiative.assigned"
+    ACTION_ASSIGNED = "action.assigned", "action.assigned"
 
 
 class Role(models.TextChoices):
@@ -241,3 +243,69 @@ class BenefitCategory(models.TextChoices):
 REALISATION_STEPS = (Step.REVIEW, Step.SUSTAIN, Step.CLOSED)
 #: states in which an initiative can go stale: open and not deliberately on hold
 STALE_STEPS = tuple(s for s in OPEN_STEPS if s != Step.ON_HOLD)
+
+
+# --- notifications ---
+
+
+class NotificationKind(models.TextChoices):
+    """What a notification tells; each kind has its own delivery preference."""
+
+    ROLE_ASSIGNED = "role_assigned", "Assigned a role on an initiative"
+    ACCEPTED = "accepted", "Initiative accepted"
+    REJECTED = "rejected", "Initiative rejected"
+    STEP_MOVED = "step_moved", "Initiative moved to another step"
+    KPI_AT_RISK = "kpi_at_risk", "KPI at risk"
+    KPI_REGRESSED = "kpi_regressed", "KPI regressed"
+    KPI_MISSED = "kpi_missed", "KPI missed its target"
+    KPI_REVERTED = "kpi_reverted", "KPI reverted"
+    ACTION_ASSIGNED = "action_assigned", "Action assigned to you"
+    ACTION_DUE_SOON = "action_due_soon", "Action due in 2 days"
+    ACTION_OVERDUE = "action_overdue", "Action overdue"
+    REVIEW_DUE = "review_due", "Review due"
+    MENTION = "mention", "Mentioned in a comment"
+    COMMENT = "comment", "Comment on an initiative you watch"
+    TRIAGE_WAITING = "triage_waiting", "Proposal waiting for triage"
+    STALE = "stale", "Initiative gone stale"
+
+
+class Delivery(models.TextChoices):
+    """How a user wants one kind of notification."""
+
+    IN_APP = "in_app", "In the app only"
+    EMAIL = "email", "In the app and by email at once"
+    DIGEST = "digest", "In the app and in the daily digest email"
+    OFF = "off", "Off"
+
+
+#: the delivery of a kind the user has not chosen: email for what asks something of them
+#: now, the digest for news, the app only for the chatter of a watched initiative
+DEFAULT_DELIVERY = {
+    NotificationKind.ROLE_ASSIGNED: Delivery.EMAIL,
+    NotificationKind.ACCEPTED: Delivery.EMAIL,
+    NotificationKind.REJECTED: Delivery.EMAIL,
+    NotificationKind.STEP_MOVED: Delivery.DIGEST,
+    NotificationKind.KPI_AT_RISK: Delivery.DIGEST,
+    NotificationKind.KPI_REGRESSED: Delivery.EMAIL,
+    NotificationKind.KPI_MISSED: Delivery.EMAIL,
+    NotificationKind.KPI_REVERTED: Delivery.EMAIL,
+    NotificationKind.ACTION_ASSIGNED: Delivery.EMAIL,
+    NotificationKind.ACTION_DUE_SOON: Delivery.EMAIL,
+    NotificationKind.ACTION_OVERDUE: Delivery.EMAIL,
+    NotificationKind.REVIEW_DUE: Delivery.EMAIL,
+    NotificationKind.MENTION: Delivery.EMAIL,
+    NotificationKind.COMMENT: Delivery.IN_APP,
+    NotificationKind.TRIAGE_WAITING: Delivery.EMAIL,
+    NotificationKind.STALE: Delivery.EMAIL,
+}
+
+
+class EmailState(models.TextChoices):
+    """Where a notification's email stands."""
+
+    NONE = "none", "No email"
+    PENDING = "pending", "To send"
+    SENT = "sent", "Sent"
+    DIGEST = "digest", "For the next digest"
+    DIGESTED = "digested", "Sent in a digest"
+    FAILED = "failed", "Not sent (no address)"

@@ -1006,3 +1006,110 @@ class Comment(TimeStamped):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+# --- notifications ---
+
+
+class Watcher(models.Model):
+    """Someone who follows an initiative: told of its moves, KPI verdicts and comments.
+
+    The Informed of an initiative are watchers too without a row here (see
+    selectors.watcher_ids); a row is what a follow adds and an unfollow removes.
+    """
+
+    user = models.ForeignKey(USER_MODEL, on_delete=models.CASCADE, related_name="watching")
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="watchers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["initiative", "user"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "initiative"], name="%(app_label)s_%(class)s_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} watches {self.initiative}"
+
+
+class Notification(models.Model):
+    """One thing one person is told, in the app and perhaps by email.
+
+    Made from an event (unique per event, recipient and kind, so a retried routing task
+    creates nothing twice) or by a periodic job (unique per recipient, kind and `key`,
+    e.g. one "due in 2 days" per action and due date).
+    """
+
+    recipient = models.ForeignKey(
+        USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=24, choices=choices.NotificationKind)
+    initiative = models.ForeignKey(
+        Initiative, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    key = models.CharField(max_length=100, blank=True, help_text="What a periodic job told.")
+    text = models.CharField(max_length=500)
+    link = models.CharField(max_length=500, blank=True, help_text="A path within CIR.")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    email_state = models.CharField(
+        max_length=12, choices=choices.EmailState, default=choices.EmailState.NONE
+    )
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "recipient", "kind"],
+                condition=Q(event__isnull=False),
+                name="%(app_label)s_%(class)s_once_per_event",
+            ),
+            models.UniqueConstraint(
+                fields=["recipient", "kind", "key"],
+                condition=~Q(key=""),
+                name="%(app_label)s_%(class)s_once_per_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"], name="improvement_notif_inbox"),
+            # the unread count of the page header: one COUNT on this index
+            models.Index(
+                fields=["recipient"],
+                condition=Q(read_at__isnull=True),
+                name="improvement_notif_unread",
+            ),
+            # the emails still to send (the catch-up and the digest read these)
+            models.Index(
+                fields=["email_state", "recipient"],
+                condition=Q(email_state__in=["pending", "digest"]),
+                name="improvement_notif_to_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.recipient}"
+
+
+class NotificationPreference(models.Model):
+    """How one user wants one kind of notification; without a row, DEFAULT_DELIVERY."""
+
+    user = models.ForeignKey(
+        USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=24, choices=choices.NotificationKind)
+    delivery = models.CharField(max_length=8, choices=choices.Delivery)
+
+    class Meta:
+        ordering = ["user", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="%(app_label)s_%(class)s_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.kind} → {self.delivery}"

@@ -25,7 +25,11 @@ VIEW = {
     Role.ITSM_INTEGRATION: ("improvement",),
 }
 #: models of the register that only the CSI manager role holds permissions on
-MANAGERS_ONLY = ("webhook", "webhookdelivery", "webhookattempt", "historicalwebhook")
+MANAGERS_ONLY = (
+    "webhook", "webhookdelivery", "webhookattempt", "historicalwebhook",
+    # a person's notifications and preferences are theirs
+    "notification", "notificationpreference",
+)  # fmt: skip
 
 
 def sync_role_permissions(sender=None, *, apps=global_apps, **kwargs) -> None:

@@ -78,6 +78,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "improvement.web.context.notifications",
             ],
         },
     },
@@ -156,6 +157,10 @@ SPECTACULAR_SETTINGS = {
         "KPIStatusEnum": "improvement.choices.KPIStatus",
         "ActionStatusEnum": "improvement.choices.ActionStatus",
         "DeliveryStatusEnum": "improvement.webhooks.DeliveryStatus",
+        "NotificationKindEnum": "improvement.choices.NotificationKind",
+        "KPIKindEnum": "improvement.choices.KPIKind",
+        "NotificationDeliveryEnum": "improvement.choices.Delivery",
+        "EmailStateEnum": "improvement.choices.EmailState",
     },
 }
 
@@ -304,6 +309,11 @@ CIR_SCHEDULES = {
         "CIR_DISPATCH_SECONDS",
     ),
     "Flag overdue actions": ("improvement.tasks.actions_flag_overdue", "CIR_OVERDUE_SECONDS"),
+    "Send pending notification emails": (
+        "improvement.tasks.notification_emails_pending",
+        "CIR_NOTIFY_EMAIL_SECONDS",
+    ),
+    "Notification reminders": ("improvement.tasks.notifications_remind", "CIR_REMIND_SECONDS"),
     "Flag stale initiatives": ("improvement.tasks.initiatives_flag_stale", "CIR_STALE_SECONDS"),
 }
 _SCHEDULE_DEFAULTS = {"CIR_SWEEP_SECONDS": "60"} if CIR_EMBEDDED_SCHEDULER else {}
@@ -312,6 +322,32 @@ CELERY_BEAT_SCHEDULE = {
     for name, (task, variable) in CIR_SCHEDULES.items()
     if (seconds := env.str(variable, default=_SCHEDULE_DEFAULTS.get(variable, "")))
 }
+
+# --- notifications and email -----------------------------------------------------------
+#: email: EMAIL_URL (django-environ, e.g. smtp+tls://user:password@smtp.example.org:587),
+#: or the usual EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD,
+#: EMAIL_USE_TLS / EMAIL_USE_SSL; with neither, emails are written to the console
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+elif env.str("EMAIL_HOST", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    )
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CIR <cir@localhost>")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+#: the site's address, for the links in emails (no trailing slash needed)
+CIR_BASE_URL = env.str("CIR_BASE_URL", default="http://localhost:8000")
+#: days a proposal waits for triage before the CSI managers are reminded
+CIR_TRIAGE_DAYS = env.int("CIR_TRIAGE_DAYS", default=5)
 
 # --- operations -----------------------------------------------------------------------
 #: /metrics answers a request carrying "Authorization: Bearer <METRICS_TOKEN>", or one from

@@ -17,14 +17,23 @@ One module per model family, each registering its model admins on import:
 - webhooks.py: webhook receivers and deliveries
 - spreadsheets.py: the register import's saved column mappings (to read)
 - people.py: comments with their history
+- notifications.py: notifications and preferences, to read (CSI managers only)
 """
 
 from django.contrib import admin
 
-from . import initiatives, people, records, spreadsheets, system, webhooks
+from . import initiatives, notifications, people, records, spreadsheets, system, webhooks
 
 admin.site.site_header = "CIR — Continual Improvement Register"
 admin.site.site_title = "CIR admin"
 admin.site.index_title = "CSI management console"
 
-__all__ = ["initiatives", "people", "records", "spreadsheets", "system", "webhooks"]
+__all__ = [
+    "initiatives",
+    "notifications",
+    "people",
+    "records",
+    "spreadsheets",
+    "system",
+    "webhooks",
+]

@@ -39,6 +39,7 @@ from .inlines import (
     TargetInline,
     TransitionLogInline,
     VisionInline,
+    WatcherInline,
 )
 from .moves import WorkflowPanelMixin
 
@@ -244,6 +245,7 @@ class InitiativeAdmin(
         SustainInline,
         BenefitInline,
         TransitionLogInline,
+        WatcherInline,
     )
     actions = ("accept_selected", "reject_selected", "cancel_selected", "set_priority")
     history_list_display = ("step", "iteration", "priority")

@@ -28,6 +28,7 @@ from ..models import (
     Target,
     TransitionLog,
     Vision,
+    Watcher,
 )
 from ..workflow import may_record_review
 from .base import (
@@ -261,3 +262,24 @@ class BenefitInline(RolePermissionsMixin, LabelledTabularInline):
             services.benefit_update(actor=actor, benefit=obj, **data)
         for obj in formset.deleted_objects:
             services.benefit_delete(actor=actor, benefit=obj)
+
+
+class WatcherInline(ReadOnlyMixin, RolePermissionsMixin, LabelledTabularInline):
+    """Who follows the initiative (the Informed watch it too: they are on its RACI).
+    Following is the user's own choice, made on the initiative page or by the API."""
+
+    model = Watcher
+    extra = 0
+    can_delete = False
+    fields = ("user", "created_at")
+    readonly_fields = fields
+    ordering = ("user__username",)
+    verbose_name = "follower"
+    verbose_name_plural = "followers (watchers besides the Informed)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    @classmethod
+    def save_rows(cls, formset, *, initiative, actor) -> None:
+        """Nothing to save: people follow and unfollow themselves."""

@@ -165,6 +165,7 @@ def _apply_suggestions(initiative: Initiative, actor) -> None:
         and permissions.may_be_accountable(suggested)
     ):
         initiative.accountable = suggested
+        _emit_assigned(initiative, actor, {"accountable": set()})
     initiative.suggested_accountable = None
     initiative._history_user = actor
     initiative.save(update_fields=["accountable", "suggested_accountable", "updated_at"])
@@ -194,6 +195,36 @@ def _initiative_payload(initiative: Initiative) -> dict:
     }
 
 
+def _raci_now(initiative: Initiative, names) -> dict:
+    """Who holds the RACI roles `names` now: {"accountable": {id} , "responsible": {ids} …}."""
+    held = {}
+    for name in names:
+        if name == "accountable":
+            held[name] = {initiative.accountable_id} - {None}
+        else:
+            held[name] = set(getattr(initiative, name).values_list("pk", flat=True))
+    return held
+
+
+def _emit_assigned(initiative: Initiative, actor, before: dict) -> None:
+    """Record initiative.assigned for the people given a RACI role by this change (the
+    notifications tell them; webhooks may follow). `before`: _raci_now before the change."""
+    after = _raci_now(initiative, before)
+    assigned = [
+        {"user": user_id, "role": name}
+        for name in ("accountable", *RACI_FIELDS)
+        if name in before
+        for user_id in sorted(after[name] - before[name])
+    ]
+    if assigned:
+        payload = _initiative_payload(initiative) | {
+            "assigned": assigned,
+            "by": actor.get_username(),
+            "actor_id": actor.pk,
+        }
+        event_emit(type=EventType.INITIATIVE_ASSIGNED, payload=payload)
+
+
 def initiative_create(*, actor, title: str, **data) -> Initiative:
     """Register a new initiative in `proposed`, with a fresh reference.
 
@@ -215,6 +246,7 @@ def initiative_create(*, actor, title: str, **data) -> Initiative:
         if suggestions.get("suggested_goals"):
             initiative.suggested_goals.set(suggestions["suggested_goals"])
         event_emit(type=EventType.INITIATIVE_CREATED, payload=_initiative_payload(initiative))
+        _emit_assigned(initiative, actor, {name: set() for name in ("accountable", *RACI_FIELDS)})
     return initiative
 
 
@@ -255,7 +287,11 @@ def initiative_update(*, initiative: Initiative, actor, **data) -> Initiative:
     _normalise_external(data)
     _check_accountable(data)
     # one transaction: a priority change must not be saved when the rest is refused
+    roles = [n for n in ("accountable",) if n in data] + [
+        n for n in RACI_FIELDS if m2m.get(n) is not None
+    ]
     with transaction.atomic():
+        before = _raci_now(initiative, roles)
         if "priority" in data:
             priority = data.pop("priority")
             initiative_set_priority(initiative=initiative, actor=actor, priority=priority)
@@ -264,6 +300,7 @@ def initiative_update(*, initiative: Initiative, actor, **data) -> Initiative:
         _save_initiative(initiative, actor=actor)
         _set_m2m(initiative, m2m)
         initiatives_touch([initiative.pk])
+        _emit_assigned(initiative, actor, before)
     return initiative
 
 
@@ -538,6 +575,8 @@ def action_create(*, initiative: Initiative, actor, title: str, **data) -> Actio
     with transaction.atomic():
         save_validated(action, actor=actor)
         initiatives_touch([action.initiative_id])
+        if action.owner_id is not None:
+            _emit_action_assigned(action, actor)
     return action
 
 
@@ -546,12 +585,33 @@ def action_update(*, action: Action, actor, **data) -> Action:
     require(
         permissions.may_edit(actor, action.initiative), permissions.edit_denial(action.initiative)
     )
-    apply_fields(action, data, ACTION_FIELDS)
+    changed = apply_fields(action, data, ACTION_FIELDS)
     _stamp_completion(action)
     with transaction.atomic():
         save_validated(action, actor=actor)
         initiatives_touch([action.initiative_id])
+        if "owner" in changed and action.owner_id is not None:
+            _emit_action_assigned(action, actor)
     return action
+
+
+def _emit_action_assigned(action: Action, actor) -> None:
+    """Record action.assigned: the action's owner was set (the notifications tell them)."""
+    event_emit(
+        type=EventType.ACTION_ASSIGNED,
+        payload={
+            "action_id": action.pk,
+            "title": action.title,
+            "due_date": action.due_date.isoformat() if action.due_date else None,
+            "owner": action.owner_id,
+            "owner_username": action.owner.get_username(),
+            "initiative_id": action.initiative_id,
+            "initiative": action.initiative.reference,
+            "status": action.status,
+            "by": actor.get_username(),
+            "actor_id": actor.pk,
+        },
+    )
 
 
 def _stamp_completion(action: Action) -> None:

@@ -37,6 +37,7 @@ from ..webhooks import (
 )
 from .common import apply_fields, require, save_validated
 from .metrics import metrics_count
+from .notifications import notifications_route
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,9 @@ def _schedule_deliveries(delivery_ids: list[int]) -> None:
 
 
 def events_dispatch(*, event_ids: Iterable) -> list[WebhookDelivery]:
-    """Fan events out to the active webhooks that want them, each event once, set-based:
-    a handful of statements whatever the number of events.
+    """Fan events out to the active webhooks that want them, and into the people's
+    notifications, each event once, set-based: a handful of statements whatever the
+    number of events.
 
     Creates the deliveries, marks the events dispatched and starts delivery after commit.
     Events already dispatched (a task delivered twice, two tasks racing) create nothing:
@@ -187,10 +189,18 @@ def events_dispatch(*, event_ids: Iterable) -> list[WebhookDelivery]:
             Event.objects.select_for_update()
             .filter(pk__in=list(event_ids), dispatched_at__isnull=True)
             .order_by("pk")  # one lock order: two dispatchers cannot deadlock
-            .only("pk", "type")
+            .only("pk", "type", "payload")
         )
         if not events:
             return []
+        # the people's notifications of these events, in this transaction: once, like
+        # the deliveries (services/notifications.py). A fault there (a malformed payload)
+        # is logged and must not hold up the webhooks: it is rolled back to a savepoint.
+        try:
+            with transaction.atomic():
+                notifications_route(events=events)
+        except Exception:
+            log.exception("could not route the notifications of %d event(s)", len(events))
         webhooks = list(Webhook.objects.filter(active=True))
         attempt_limit = max_attempts()
         deliveries = WebhookDelivery.objects.bulk_create(

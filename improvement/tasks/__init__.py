@@ -1,8 +1,10 @@
 """Celery tasks: thin wrappers that load fresh rows by id and call services.
 
-Split by concern: KPI checks in kpis.py, webhook delivery in webhooks.py.
+Split by concern: KPI checks in kpis.py, webhook delivery in webhooks.py,
+notification emails, reminders and the digest in notifications.py.
 """
 
 from .hygiene import *  # noqa: F403
 from .kpis import *  # noqa: F403
+from .notifications import *  # noqa: F403
 from .webhooks import *  # noqa: F403

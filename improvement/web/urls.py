@@ -8,6 +8,7 @@ from . import (
     hygiene,
     initiative,
     mywork,
+    notifications,
     overview,
     register,
     reports,
@@ -95,4 +96,23 @@ urlpatterns = [
         name="comment-delete",
     ),
     path(f"{page}duplicate/", hygiene.CloseAsDuplicateView.as_view(), name="close-duplicate"),
+    # --- notifications ---
+    path(f"{page}watch/", notifications.WatchView.as_view(), name="initiative-watch"),
+    path("notifications/", notifications.InboxView.as_view(), name="notifications"),
+    path("notifications/read/", notifications.MarkReadView.as_view(), name="notifications-read"),
+    path(
+        "notifications/<int:pk>/read/",
+        notifications.MarkReadView.as_view(),
+        name="notification-read",
+    ),
+    path(
+        "notifications/unsubscribe/<str:token>/",
+        notifications.UnsubscribeView.as_view(),
+        name="notifications-unsubscribe",
+    ),
+    path(
+        "settings/notifications/",
+        notifications.NotificationSettingsView.as_view(),
+        name="notification-settings",
+    ),
 ]

@@ -238,8 +238,11 @@ def test_initiative_create_starts_proposed_and_records_creator_and_event(team_me
     )
     assert list(row.goals.all()) == [goal]
     assert list(row.responsible.all()) == [team_member]
-    event = Event.objects.get()
-    assert (event.type, event.payload["reference"]) == (EventType.INITIATIVE_CREATED, "CIR-00001")
+    event = Event.objects.get(type=EventType.INITIATIVE_CREATED)
+    assert event.payload["reference"] == "CIR-00001"
+    # and the RACI it was created with is recorded as assigned (for notifications)
+    assigned = Event.objects.get(type=EventType.INITIATIVE_ASSIGNED).payload["assigned"]
+    assert assigned == [{"user": team_member.pk, "role": "responsible"}]
 
 
 def test_create_or_get_is_idempotent_on_external_system_and_id(integration):

@@ -48,7 +48,7 @@ def test_portfolio_query_count_is_flat(
     client = client_for(csi)
     client.get(url("portfolio"))
     # 11, and 5 for the PDCA counts and the benefit sums (tests/web/test_reports.py)
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(17):  # with the header's unread notifications
         assert client.get(url("portfolio")).status_code == 200
 
 
@@ -70,7 +70,7 @@ def test_goals_query_count_is_flat(client_for, viewer, rows, django_assert_num_q
             factories.InitiativeFactory().goals.add(goal)
     client = client_for(viewer)
     client.get(url("goals"))
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):  # with the header's unread notifications
         assert client.get(url("goals")).status_code == 200
 
 

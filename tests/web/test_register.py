@@ -108,8 +108,9 @@ def test_register_query_count_is_flat(
         i.goals.add(goal)
     client = client_for(viewer)
     client.get(url("register"))  # warm the session
-    # session, user, roles, count, page, goals, filter options (services, goals, owners)
-    with django_assert_num_queries(9):
+    # session, user, roles, count, page, goals, filter options (services, goals, owners),
+    # the header's unread notifications
+    with django_assert_num_queries(10):
         response = client.get(url("register"), {"per_page": 50})
     assert response.status_code == 200
 

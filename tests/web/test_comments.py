@@ -82,8 +82,8 @@ def test_the_page_with_comments_runs_a_fixed_number_of_queries(
     for n in range(comments):
         post_comment(client, initiative, f"Comment {n} for @tina")
     client.get(page(initiative))
-    # as test_initiative.py's page (37), + the comments' mentions 1
-    with django_assert_num_queries(38):
+    # as test_initiative.py's page (40), + the comments' mentions 1
+    with django_assert_num_queries(41):
         assert client.get(page(initiative)).status_code == 200
 
 

@@ -3,7 +3,8 @@
 
     make bench                 # 10 000 KPIs x 100 points
     SCALE=large make bench     # 100 000 KPIs x 100 points (10 M measurements)
-    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults
+    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults, pages
+    BENCH=pages make bench     # every page at the small and the large scale (bench/pages.py)
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/cir_bench (created if missing).
 Results are also written to bench/results/latest.json.
@@ -328,14 +329,19 @@ def main() -> None:
     names = [s for s in wanted.split(",") if s] or list(SECTIONS)
     from bench import api as api_bench
     from bench import faults as faults_bench
+    from bench import pages as pages_bench
 
     SECTIONS["api"] = lambda scale: RESULTS.setdefault("api", {}).update(api_bench.run(scale))
     SECTIONS["faults"] = lambda scale: RESULTS.setdefault("faults", {}).update(
         faults_bench.run(scale)
     )
+    SECTIONS["pages"] = lambda scale: RESULTS.setdefault("pages", {}).update(
+        pages_bench.run(SCALES, seed)
+    )
     if not wanted:
-        names += ["api", "faults"]
-    if "seed" not in names and set(names) != {"faults"}:  # faults needs no seeded data
+        names += ["api", "faults", "pages"]
+    # faults needs no seeded data; pages seeds its own two databases
+    if "seed" not in names and set(names) - {"faults", "pages"}:
         seed(scale)
     for name in names:
         SECTIONS[name](scale)

@@ -195,7 +195,7 @@ def _seed_extras(scale_name: str) -> None:
         cur.execute(
             "INSERT INTO improvement_webhookdelivery (webhook_id, event_id, status, "
             "attempt_count, attempt_limit, next_attempt_at, delivered_at, created_at, "
-            "updated_at) SELECT %s, id, 'delivered', 1, 6, NULL, now(), created_at, now() "
+            "updated_at) SELECT %s, id, 'succeeded', 1, 6, NULL, now(), created_at, now() "
             "FROM improvement_event",
             [webhook.pk],
         )

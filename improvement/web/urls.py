@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import initiative, overview, register
+from . import initiative, kpi_data, overview, register
 
 app_name = "improvement"
 
@@ -37,5 +37,6 @@ urlpatterns = [
         initiative.MeasurementCreateView.as_view(),
         name="measurement-create",
     ),
+    path(f"{page}kpis/<int:pk>/data/", kpi_data.KPIDataView.as_view(), name="kpi-data"),
     path(f"{page}reviews/", initiative.ReviewCreateView.as_view(), name="review-create"),
 ]

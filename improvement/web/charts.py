@@ -39,8 +39,8 @@ class Layout:
     markers: int  # at most about this many points marked (the line joins every point)
 
 
-WIDE = Layout("wide", 640, 260, 56, 92, 14, 30, 11, 5, 48)
-NARROW = Layout("narrow", 340, 230, 40, 66, 12, 28, 11, 3, 24)
+WIDE = Layout("wide", 640, 260, 56, 92, 14, 30, 11, 5, 24)
+NARROW = Layout("narrow", 340, 230, 40, 66, 12, 28, 11, 3, 12)
 INK = "#0f172a"
 MUTED = "#64748b"
 GRID = "#e2e8f0"

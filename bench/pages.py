@@ -261,7 +261,8 @@ def _pages() -> list[tuple[str, str]]:
         ("register, all, filtered, by due date", f"{register}?scope=all&health=at_risk"
          "&health=missed&ordering=-due_date&per_page=100"),
         ("register, searched", f"{register}?scope=all&search=Improvement+4"),
-        ("register, last page", f"{register}?scope=all&ordering=title&page=last"),
+        ("register, by title, page 3", f"{register}?scope=all&ordering=title&page=3"),
+        ("register, by owner", f"{register}?ordering=owner"),
         ("portfolio", reverse("improvement:portfolio")),
         ("goals", reverse("improvement:goals")),
         (f"initiative, {kpi and initiative.kpis.count()} KPIs",

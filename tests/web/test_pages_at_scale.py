@@ -236,7 +236,9 @@ def test_admin_lists_queries_do_not_grow(
     fill(rows)
     client = client_for(csi)
     client.get(admin_list(model))
-    with django_assert_num_queries(queries):
+    # on PostgreSQL one more: the planner's estimate of the table's size (pg_class)
+    estimate = 1 if connection.vendor == "postgresql" else 0
+    with django_assert_num_queries(queries + estimate):
         response = client.get(admin_list(model))
     assert response.status_code == 200
     assert response.context["cl"].result_count == model.objects.count()

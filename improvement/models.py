@@ -228,6 +228,15 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
             models.Index(fields=["-score", "-created_at"], name="improvement_init_score_idx"),
             models.Index(fields=["due_date"], name="improvement_init_due_idx"),
             models.Index(fields=["source"], name="improvement_init_source_idx"),
+            # pages at scale: the portfolio's counts read this index alone, not the table
+            models.Index(
+                fields=["step", "health", "value", "effort"],
+                include=["id"],
+                name="improvement_init_counts_idx",
+            ),
+            # the register's sorts by title and by last update
+            models.Index(fields=["title"], name="improvement_init_title_idx"),
+            models.Index(fields=["updated_at"], name="improvement_init_updated_idx"),
         ]
 
     def __str__(self) -> str:
@@ -473,6 +482,11 @@ class KPI(TimeStamped):
     class Meta:
         ordering = ["initiative", "name"]
         verbose_name = "KPI"
+        indexes = [
+            # pages at scale: the portfolio's KPIs needing attention, counted and listed
+            # from this index (status, then initiative) without reading the table
+            models.Index(fields=["status", "initiative"], name="improvement_kpi_attention_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(target_value__isnull=True)

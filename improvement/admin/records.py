@@ -210,7 +210,7 @@ class KPIAdmin(RebaselineMixin, StatusBadgeMixin, DeletedByServiceMixin, Initiat
     list_select_related = ("initiative",)
     list_filter = (AttentionFilter, "status", "kind", "direction", "aggregation")
     search_fields = ("key", "name", "initiative__reference", "initiative__title")
-    ordering = ("name", "pk")
+    ordering = ("-pk",)  # newest first: by name or initiative sorts every KPI
     readonly_fields = ("status_badge", "last_checked_at", "data_changed_at", "created_at")
     fieldsets = (
         (None, {"fields": ("initiative", "key", "name", "unit", "kind", "csf")}),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, prefetch_related_objects
+from django.db.models import Count, Exists, OuterRef, prefetch_related_objects
 from django.utils import timezone
 
 from .. import choices, permissions, selectors
@@ -182,20 +182,36 @@ class Portfolio:
     max_health_count: int
 
 
-def _register_counts(visible) -> dict[tuple[str, str, int, int], int]:
-    """How many visible initiatives there are of each (step, health, value, effort): one
-    GROUP BY whose few rows give the step, health and value/effort figures."""
-    rows = visible.values_list("step", "health", "value", "effort").annotate(n=Count("id"))
-    return {(step, health, value, effort): n for step, health, value, effort, n in rows.order_by()}
+def within(queryset, visible, lookup: str = "initiative"):
+    """`queryset` kept to the rows of `visible` initiatives. Who may read the register
+    reads all of it (selectors.initiatives_visible_to): then no `IN (SELECT …)` of every
+    initiative weighs on the aggregates below."""
+    if visible.query.is_empty():
+        return queryset.none()
+    if not visible.query.where:
+        return queryset
+    return queryset.filter(**{f"{lookup}__in": visible})
+
+
+def _register_counts(visible) -> dict[tuple[str, str, int, int, bool], int]:
+    """How many visible initiatives there are of each (step, health, value, effort,
+    linked to a goal or not): one GROUP BY whose few rows give the step, health,
+    value/effort and "no goal" figures."""
+    linked = Exists(Initiative.goals.through.objects.filter(initiative=OuterRef("pk")))
+    rows = (
+        visible.annotate(linked=linked)
+        .values_list("step", "health", "value", "effort", "linked")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {tuple(row[:5]): row[5] for row in rows}
 
 
 def _kpis_attention(visible) -> tuple[list[KPI], int]:
     """The KPIs needing attention, worst verdict first (then by initiative): the first
     TOP_N, and how many there are. One count, then one short read per verdict."""
-    live = KPI.objects.filter(
-        initiative__in=visible,
-        initiative__step__in=choices.LIVE_STEPS,
-        status__in=ATTENTION_STATUSES,
+    live = within(KPI.objects, visible).filter(
+        initiative__step__in=choices.LIVE_STEPS, status__in=ATTENTION_STATUSES
     )
     by_status = dict(live.values_list("status").annotate(n=Count("id")).order_by())
     severity = [s for s in choices.SEVERITY if s in ATTENTION_STATUSES]
@@ -208,17 +224,16 @@ def _kpis_attention(visible) -> tuple[list[KPI], int]:
     return top, sum(by_status.values())
 
 
-def _by_goal(visible, open_count: int) -> list[dict]:
+def _by_goal(visible, unlinked_count: int) -> list[dict]:
     """Each active goal with how many open initiatives serve it and its TOP_N best scored,
     then the open initiatives linked to no goal; a fixed number of queries."""
     goals = list(Goal.objects.filter(active=True).select_related("owner").order_by("title"))
-    links = Initiative.goals.through.objects.filter(
-        initiative__in=visible, initiative__step__in=choices.OPEN_STEPS
+    links = within(Initiative.goals.through.objects, visible).filter(
+        initiative__step__in=choices.OPEN_STEPS
     )
     counts = dict(links.values_list("goal_id").annotate(n=Count("initiative_id")).order_by())
-    linked = links.values("initiative_id")
-    unlinked = visible.filter(step__in=choices.OPEN_STEPS).exclude(pk__in=linked)
-    unlinked_count = open_count - links.values("initiative_id").distinct().count()
+    linked = Exists(Initiative.goals.through.objects.filter(initiative=OuterRef("pk")))
+    unlinked = visible.filter(~linked, step__in=choices.OPEN_STEPS)
     top_ids = selectors.top_initiatives_per_goal(visible, [g.pk for g in goals], TOP_N)
     wanted = {pk for pks in top_ids.values() for pk in pks}
     top_unlinked = list(unlinked.order_by(*selectors.TOP_ORDER)[:TOP_N])
@@ -246,14 +261,15 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
     by_step: Counter = Counter()
     health: Counter = Counter()
     cells: Counter = Counter()
-    achieved = 0
-    for (step, h, value, effort), n in counts.items():
+    achieved = unlinked = 0
+    for (step, h, value, effort, linked), n in counts.items():
         by_step[step] += n
         if h == choices.Health.ACHIEVED:
             achieved += n
         if step in open_steps:
             health[h] += n
             cells[(value, effort)] += n
+            unlinked += 0 if linked else n
     step_counts = [(s.value, s.label, by_step.get(s.value, 0)) for s in choices.Step]
     health_order = [*choices.SEVERITY, choices.Health.NONE]
     health_counts = [(str(h), choices.Health(h).label, health.get(str(h), 0)) for h in health_order]
@@ -273,7 +289,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
         for value in range(5, 0, -1)
     ]
     kpis_attention, kpis_attention_count = _kpis_attention(visible)
-    overdue = Action.objects.overdue(today).filter(initiative__in=visible)
+    overdue = within(Action.objects.overdue(today), visible)
     overdue_count = overdue.count()
     overdue_actions = list(
         overdue.select_related("initiative", "owner").order_by("due_date", "id")[:TOP_N]
@@ -287,7 +303,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
         kpis_attention_count=kpis_attention_count,
         overdue_actions=overdue_actions,
         overdue_count=overdue_count,
-        by_goal=_by_goal(visible, open_count),
+        by_goal=_by_goal(visible, unlinked),
         achieved_count=achieved,
         max_step_count=max([c for _, _, c in step_counts] + [1]),
         max_health_count=max([c for _, _, c in health_counts] + [1]),
@@ -313,7 +329,7 @@ def goals_overview(user) -> list[Goal]:
     (`goal.top`): a fixed number of queries whatever the register's size."""
     visible = selectors.initiatives_visible_to(user)
     goals = list(Goal.objects.select_related("owner").order_by("-active", "title"))
-    links = Initiative.goals.through.objects.filter(initiative__in=visible)
+    links = within(Initiative.goals.through.objects, visible)
     rows = (
         links.values_list("goal_id", "initiative__step", "initiative__health")
         .annotate(n=Count("initiative_id"))

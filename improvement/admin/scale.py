@@ -32,6 +32,25 @@ def estimated_rows(model, using: str = "default") -> int | None:
     return row[0] if row and row[0] is not None and row[0] >= 0 else None
 
 
+def table_count(model, using: str = "default") -> int:
+    """How many rows `model`'s table holds, in one query on PostgreSQL: the planner's
+    estimate (pg_class.reltuples) above ESTIMATE_ABOVE rows, an exact count below, so a
+    list asks the same number of queries whatever its size."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return model._default_manager.using(using).count()
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cur:
+        # the count is an InitPlan: PostgreSQL runs it only when the CASE reaches it
+        cur.execute(
+            f"SELECT CASE WHEN c.reltuples > %s THEN c.reltuples::bigint "  # noqa: S608
+            f"ELSE (SELECT count(*) FROM {table}) END "
+            "FROM pg_class c WHERE c.oid = to_regclass(%s)",
+            [ESTIMATE_ABOVE, model._meta.db_table],
+        )
+        return cur.fetchone()[0]
+
+
 class EstimatedCountPaginator(Paginator):
     """Counts exactly, unless the list is unfiltered and its table is big: then the
     planner's estimate (what a count would find give or take the rows written since the
@@ -41,10 +60,14 @@ class EstimatedCountPaginator(Paginator):
     def count(self) -> int:
         queryset = self.object_list
         query = getattr(queryset, "query", None)
-        if query is not None and not query.where and not query.distinct:
-            estimate = estimated_rows(queryset.model, queryset.db)
-            if estimate is not None and estimate > ESTIMATE_ABOVE:
-                return estimate
+        if (
+            query is not None
+            and not query.where
+            and not query.distinct
+            and not query.is_sliced
+            and not query.combinator
+        ):
+            return table_count(queryset.model, queryset.db)
         return super().count
 
 

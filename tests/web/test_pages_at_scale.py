@@ -236,9 +236,7 @@ def test_admin_lists_queries_do_not_grow(
     fill(rows)
     client = client_for(csi)
     client.get(admin_list(model))
-    # on PostgreSQL one more: the planner's estimate of the table's size (pg_class)
-    estimate = 1 if connection.vendor == "postgresql" else 0
-    with django_assert_num_queries(queries + estimate):
+    with django_assert_num_queries(queries):
         response = client.get(admin_list(model))
     assert response.status_code == 200
     assert response.context["cl"].result_count == model.objects.count()
@@ -249,19 +247,23 @@ def test_a_big_unfiltered_list_shows_the_estimate(monkeypatch):
     from improvement.admin import scale
 
     factories.KPIFactory.create_batch(3)
-    monkeypatch.setattr(scale, "estimated_rows", lambda model, using="default": 1_000_000)
+    monkeypatch.setattr(scale, "table_count", lambda model, using="default": 1_000_000)
     assert EstimatedCountPaginator(KPI.objects.all(), 25).count == 1_000_000
     # filtered: counted exactly
     assert EstimatedCountPaginator(KPI.objects.filter(status="no_data"), 25).count == 3
-    monkeypatch.setattr(scale, "estimated_rows", lambda model, using="default": 40)
-    assert EstimatedCountPaginator(KPI.objects.all(), 25).count == 3  # small: exact
 
 
 @pytest.mark.postgres
-def test_estimated_rows_reads_the_planner_statistics():
-    from improvement.admin.scale import estimated_rows
+def test_table_count_estimates_big_tables_and_counts_small_ones(monkeypatch):
+    from improvement.admin import scale
 
     factories.KPIFactory.create_batch(5)
     with connection.cursor() as cur:
         cur.execute("ANALYZE improvement_kpi")
-    assert estimated_rows(KPI) == 5
+    assert scale.estimated_rows(KPI) == 5
+    assert scale.table_count(KPI) == 5  # exact: below the threshold
+    factories.KPIFactory.create_batch(2)  # not analysed yet: the estimate still says 5
+    monkeypatch.setattr(scale, "ESTIMATE_ABOVE", 4)
+    assert scale.table_count(KPI) == 5
+    monkeypatch.setattr(scale, "ESTIMATE_ABOVE", 50_000)
+    assert scale.table_count(KPI) == 7

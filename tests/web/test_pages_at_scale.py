@@ -267,3 +267,9 @@ def test_table_count_estimates_big_tables_and_counts_small_ones(monkeypatch):
     assert scale.table_count(KPI) == 5
     monkeypatch.setattr(scale, "ESTIMATE_ABOVE", 50_000)
     assert scale.table_count(KPI) == 7
+
+
+def test_the_portfolio_links_the_admin_only_for_those_who_may_use_it(client_for, viewer, crowded):
+    html = client_for(viewer).get(url("portfolio")).content.decode()
+    assert "/admin/" not in html and not totals(html)
+    assert f"{TOP_N + 3} in all" in html

@@ -234,8 +234,12 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
                 include=["id"],
                 name="improvement_init_counts_idx",
             ),
-            # the register's sorts by title and by last update
+            # the register's sorts by title, by last update and by due date latest first
+            # (undated last: the order of BlanksLastOrderingFilter)
             models.Index(fields=["title"], name="improvement_init_title_idx"),
+            models.Index(
+                F("due_date").desc(nulls_last=True), name="improvement_init_due_desc_idx"
+            ),
             models.Index(fields=["updated_at"], name="improvement_init_updated_idx"),
         ]
 

@@ -339,4 +339,6 @@ class KPICheckAdmin(ScaleAdminMixin, StatusBadgeMixin, ReadOnlyAdmin):
     list_select_related = ("kpi",)
     list_filter = ("status", "previous_status")
     search_fields = ("kpi__key", "kpi__name")
-    ordering = ("-checked_at", "-pk")
+    # newest first by the primary key (checks are written in time order): a sweep writes
+    # thousands with one checked_at, which the checked_at index cannot order among them
+    ordering = ("-pk",)

@@ -230,16 +230,12 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
             models.Index(fields=["source"], name="improvement_init_source_idx"),
             # pages at scale: the portfolio's counts read this index alone, not the table
             models.Index(
-                fields=["step", "health", "value", "effort"],
-                include=["id"],
+                fields=["step", "health", "value", "effort", "id"],
                 name="improvement_init_counts_idx",
             ),
-            # the register's sorts by title, by last update and by due date latest first
-            # (undated last: the order of BlanksLastOrderingFilter)
+            # the register's sorts by title and by last update (by due date latest first,
+            # undated last: an index on PostgreSQL only, see migration 0014_pages_at_scale)
             models.Index(fields=["title"], name="improvement_init_title_idx"),
-            models.Index(
-                F("due_date").desc(nulls_last=True), name="improvement_init_due_desc_idx"
-            ),
             models.Index(fields=["updated_at"], name="improvement_init_updated_idx"),
         ]
 

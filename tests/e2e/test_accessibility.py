@@ -62,6 +62,9 @@ def cir_pages() -> list[tuple[str, str, int]]:
         assert initiative is not None, f"the demo has no initiative in step {step}"
         url = reverse("improvement:initiative", args=[initiative.reference])
         pages.append((f"initiative {step}", url, 200))
+    measured = KPI.objects.filter(measurements__isnull=False).order_by("pk").first()
+    data = reverse("improvement:kpi-data", args=[measured.initiative.reference, measured.pk])
+    pages.append(("KPI data", data, 200))
     return pages
 
 

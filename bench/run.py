@@ -3,9 +3,10 @@
 
     make bench                 # 10 000 KPIs x 100 points
     SCALE=large make bench     # 100 000 KPIs x 100 points (10 M measurements)
-    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults, fanout,
+    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults, pages, fanout,
                                # steady, latency (fanout and latency need Redis:
                                # BENCH_BROKER_URL, default redis://127.0.0.1:6379/0)
+    BENCH=pages make bench     # every page at the small and the large scale (bench/pages.py)
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/cir_bench (created if missing).
 Results are also written to bench/results/latest.json.
@@ -330,6 +331,7 @@ def main() -> None:
     names = [s for s in wanted.split(",") if s] or list(SECTIONS)
     from bench import api as api_bench
     from bench import faults as faults_bench
+    from bench import pages as pages_bench
 
     SECTIONS["api"] = lambda scale: RESULTS.setdefault("api", {}).update(api_bench.run(scale))
     SECTIONS["faults"] = lambda scale: RESULTS.setdefault("faults", {}).update(
@@ -343,9 +345,13 @@ def main() -> None:
         SECTIONS[name] = lambda scale, name=name, run=run: RESULTS.setdefault(name, {}).update(
             run(scale)
         )
+    SECTIONS["pages"] = lambda scale: RESULTS.setdefault("pages", {}).update(
+        pages_bench.run(SCALES, seed)
+    )
     if not wanted:
-        names += ["api", "faults", "fanout", "steady", "latency"]
-    if "seed" not in names and set(names) != {"faults"}:  # faults needs no seeded data
+        names += ["api", "faults", "pages", "fanout", "steady", "latency"]
+    # faults needs no seeded data; pages seeds its own two databases
+    if "seed" not in names and set(names) - {"faults", "pages"}:
         seed(scale)
     for name in names:
         SECTIONS[name](scale)

@@ -38,6 +38,10 @@ class BlanksLastOrderingFilter(django_filters.OrderingFilter):
         return F(field).asc(nulls_last=True)
 
 
+#: the 1-5 scale of an initiative's value, effort and urgency
+SCALE_CHOICES = [(n, str(n)) for n in range(1, 6)]
+
+
 class RegisterOrderingFilter(BlanksLastOrderingFilter):
     """The register's ordering, with `days_in_step` (fewest days first; `-days_in_step`:
     longest in its step first), which is the step-entry instant the other way round."""
@@ -50,7 +54,8 @@ class RegisterOrderingFilter(BlanksLastOrderingFilter):
 
 
 class InitiativeFilterSet(django_filters.FilterSet):
-    """Filter the register by step, health, source, service, practice, priority, owner, goal
+    """Filter the register by step, health, source, value, effort (the portfolio's
+    value/effort cells), service, practice, priority, owner, goal
     (`no_goal=true`: linked to none), PDCA `phase` (the steps of the phase,
     choices.PDCA_STEPS), `no_realised_benefit=true` (no benefit with a realised amount);
     `scope=open` for the open initiatives alone (`all`: every one); free-text `search` over
@@ -60,6 +65,8 @@ class InitiativeFilterSet(django_filters.FilterSet):
     health = django_filters.MultipleChoiceFilter(choices=choices.Health.choices)
     source = django_filters.MultipleChoiceFilter(choices=choices.Source.choices)
     priority = django_filters.MultipleChoiceFilter(choices=choices.Priority.choices)
+    value = django_filters.MultipleChoiceFilter(choices=SCALE_CHOICES, label="Value")
+    effort = django_filters.MultipleChoiceFilter(choices=SCALE_CHOICES, label="Effort")
     service = django_filters.ModelChoiceFilter(
         queryset=Service.objects.all(), to_field_name="name", label="Service"
     )

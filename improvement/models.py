@@ -250,6 +250,15 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
             models.Index(fields=["-score", "-created_at"], name="improvement_init_score_idx"),
             models.Index(fields=["due_date"], name="improvement_init_due_idx"),
             models.Index(fields=["source"], name="improvement_init_source_idx"),
+            # pages at scale: the portfolio's counts read this index alone, not the table
+            models.Index(
+                fields=["step", "health", "value", "effort", "id"],
+                name="improvement_init_counts_idx",
+            ),
+            # the register's sorts by title and by last update (by due date latest first,
+            # undated last: an index on PostgreSQL only, see migration 0014_pages_at_scale)
+            models.Index(fields=["title"], name="improvement_init_title_idx"),
+            models.Index(fields=["updated_at"], name="improvement_init_updated_idx"),
         ]
 
     def __str__(self) -> str:
@@ -538,6 +547,9 @@ class KPI(TimeStamped):
                 | Q(data_changed_at__gt=F("checked_version")),
                 name="improvement_kpi_stale",
             ),
+            # pages at scale: the portfolio's KPIs needing attention, counted and listed
+            # from this index (status, then initiative) without reading the table
+            models.Index(fields=["status", "initiative"], name="improvement_kpi_attention_idx"),
         ]
         constraints = [
             models.CheckConstraint(

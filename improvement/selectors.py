@@ -19,7 +19,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from . import permissions
-from .choices import LIVE_STEPS, Role, Step
+from .choices import LIVE_STEPS, OPEN_STEPS, Role, Step
 from .models import KPI, Goal, Initiative, KPICheck
 
 
@@ -249,3 +249,58 @@ def notifications_of(user):
     from .models import Notification
 
     return Notification.objects.filter(recipient=user).select_related("initiative")
+
+
+#: the best scored first: the order of the register's default and of every "top N"
+TOP_ORDER = ("-score", "-created_at", "-pk")
+
+
+_TOP_PER_GOAL_SQL = """
+SELECT g.id, t.id
+  FROM unnest(%s::bigint[]) AS g(id)
+ CROSS JOIN LATERAL (
+       SELECT i.id FROM improvement_initiative i
+        WHERE i.step = ANY(%s)
+          AND EXISTS (SELECT 1 FROM improvement_initiative_goals ig
+                       WHERE ig.initiative_id = i.id AND ig.goal_id = g.id)
+        ORDER BY i.score DESC, i.created_at DESC, i.id DESC
+        LIMIT %s) t
+"""
+
+
+def top_initiatives_per_goal(visible: QuerySet[Initiative], goal_ids, n: int) -> dict:
+    """{goal id: the ids of its `n` best scored open initiatives among `visible`}, in one
+    query whatever the register's size: on PostgreSQL a LATERAL join that walks the score
+    index from the top for each goal; elsewhere a row number per goal."""
+    from django.db.models import Window
+    from django.db.models.functions import RowNumber
+
+    goal_ids = list(goal_ids)
+    if not goal_ids:
+        return {}
+    links = Initiative.goals.through.objects.filter(
+        goal_id__in=goal_ids, initiative__in=visible, initiative__step__in=OPEN_STEPS
+    )
+    found: dict[int, list[int]] = {g: [] for g in goal_ids}
+    if visible.query.is_empty():
+        return found
+    if connection.vendor == "postgresql":
+        # `visible` is every initiative for whoever may read the register
+        with connection.cursor() as cur:
+            cur.execute(_TOP_PER_GOAL_SQL, [goal_ids, [str(s) for s in OPEN_STEPS], n])
+            rows = cur.fetchall()
+    else:
+        ordering = [f"initiative__{f.lstrip('-')}" for f in TOP_ORDER]
+        order_by = [
+            F(name).desc() if f.startswith("-") else F(name).asc()
+            for name, f in zip(ordering, TOP_ORDER, strict=True)
+        ]
+        rows = (
+            links.annotate(rank=Window(RowNumber(), partition_by=[F("goal_id")], order_by=order_by))
+            .filter(rank__lte=n)
+            .order_by("goal_id", "rank")
+            .values_list("goal_id", "initiative_id")
+        )
+    for goal_id, initiative_id in rows:
+        found[goal_id].append(initiative_id)
+    return found

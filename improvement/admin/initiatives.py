@@ -42,6 +42,7 @@ from .inlines import (
     WatcherInline,
 )
 from .moves import WorkflowPanelMixin
+from .scale import ScaleAdminMixin
 
 #: the steps in which an inline is open on the change form (folded away in the others)
 INLINE_STEPS = {
@@ -104,7 +105,11 @@ class PriorityForm(BulkForm):
 
 @admin.register(Initiative)
 class InitiativeAdmin(
-    WorkflowPanelMixin, DeletedByServiceMixin, ServiceWritesMixin, NoRevertHistoryAdmin
+    ScaleAdminMixin,
+    WorkflowPanelMixin,
+    DeletedByServiceMixin,
+    ServiceWritesMixin,
+    NoRevertHistoryAdmin,
 ):
     """The register's initiatives: triage, the records of each step, moves and bulk work."""
 
@@ -127,14 +132,14 @@ class InitiativeAdmin(
         "health",
         "priority",
         "source",
-        ("service", admin.RelatedOnlyFieldListFilter),
-        ("practice", admin.RelatedOnlyFieldListFilter),
+        # every service, practice and goal: listing only those in use reads every initiative
+        "service",
+        "practice",
         "goals",
-        ("accountable", admin.RelatedOnlyFieldListFilter),
+        "accountable",
     )
     list_select_related = ("accountable", "service", "practice")
     search_fields = ("reference", "title", "description", "external_id")
-    date_hierarchy = "created_at"
     # native selects and Django's filter boxes: each one labelled and named for assistive
     # technology (the select2 autocomplete leaves its search box and an empty choice unnamed)
     filter_horizontal = ("goals", "responsible", "consulted", "informed")

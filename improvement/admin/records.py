@@ -46,9 +46,10 @@ from .base import (
 )
 from .inlines import KPIRevisionInline
 from .rebaseline import RebaselineMixin
+from .scale import AttentionFilter, OverdueFilter, ScaleAdminMixin
 
 
-class InitiativeChildAdmin(ServiceWritesMixin, NoRevertHistoryAdmin):
+class InitiativeChildAdmin(ScaleAdminMixin, ServiceWritesMixin, NoRevertHistoryAdmin):
     """Common ground of the records that belong to one initiative."""
 
     list_select_related = ("initiative",)
@@ -130,10 +131,9 @@ class ActionAdmin(InitiativeChildAdmin):
         "completed_at",
     )
     list_select_related = ("initiative", "owner")
-    list_filter = ("status", "iteration", "due_date")
+    list_filter = (OverdueFilter, "status", "due_date")
     search_fields = ("title", "notes", "initiative__reference", "initiative__title")
     autocomplete_fields = ("initiative", "owner")
-    date_hierarchy = "due_date"
     readonly_fields = ("iteration", "completed_at", "created_at", "updated_at")
 
     def has_delete_permission(self, request, obj=None):
@@ -208,9 +208,9 @@ class KPIAdmin(RebaselineMixin, StatusBadgeMixin, DeletedByServiceMixin, Initiat
         "last_checked_at",
     )
     list_select_related = ("initiative",)
-    list_filter = ("status", "kind", "direction", "aggregation")
+    list_filter = (AttentionFilter, "status", "kind", "direction", "aggregation")
     search_fields = ("key", "name", "initiative__reference", "initiative__title")
-    date_hierarchy = "target_date"
+    ordering = ("-pk",)  # newest first: by name or initiative sorts every KPI
     readonly_fields = ("status_badge", "last_checked_at", "data_changed_at", "created_at")
     fieldsets = (
         (None, {"fields": ("initiative", "key", "name", "unit", "kind", "csf")}),
@@ -292,16 +292,16 @@ class KPIRevisionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Measurement)
-class MeasurementAdmin(ServiceWritesMixin, NoRevertHistoryAdmin):
+class MeasurementAdmin(ScaleAdminMixin, ServiceWritesMixin, NoRevertHistoryAdmin):
     """Measurements mostly arrive from ITSM tools through the API. A manager may add a
     point or correct one here, through services.measurement_record (which re-checks the
     KPI and writes the point's history); a point is corrected, never deleted."""
 
     list_display = ("kpi", "initiative", "value", "measured_at", "source", "recorded_by")
     list_select_related = ("kpi", "kpi__initiative", "recorded_by")
-    list_filter = ("source",)
+    # newest first; no filter nor date drill-down that reads every one of millions of rows
+    ordering = ("-pk",)
     search_fields = ("kpi__key", "kpi__name", "kpi__initiative__reference", "note")
-    date_hierarchy = "measured_at"
     autocomplete_fields = ("kpi",)
     fields = ("kpi", "value", "measured_at", "source", "note", "recorded_by", "recorded_at")
     readonly_fields = ("recorded_by", "recorded_at")
@@ -325,7 +325,7 @@ class MeasurementAdmin(ServiceWritesMixin, NoRevertHistoryAdmin):
 
 
 @admin.register(KPICheck)
-class KPICheckAdmin(StatusBadgeMixin, ReadOnlyAdmin):
+class KPICheckAdmin(ScaleAdminMixin, StatusBadgeMixin, ReadOnlyAdmin):
     list_display = (
         "kpi",
         "status_badge",
@@ -339,4 +339,6 @@ class KPICheckAdmin(StatusBadgeMixin, ReadOnlyAdmin):
     list_select_related = ("kpi",)
     list_filter = ("status", "previous_status")
     search_fields = ("kpi__key", "kpi__name")
-    date_hierarchy = "checked_at"
+    # newest first by the primary key (checks are written in time order): a sweep writes
+    # thousands with one checked_at, which the checked_at index cannot order among them
+    ordering = ("-pk",)

@@ -22,6 +22,7 @@ from .base import (
     adopt,
     values_of,
 )
+from .scale import ScaleAdminMixin
 
 
 class InitiativeCountMixin:
@@ -93,7 +94,7 @@ class PracticeAdmin(CatalogueAdmin):
 
 
 @admin.register(TransitionLog)
-class TransitionLogAdmin(ReadOnlyAdmin):
+class TransitionLogAdmin(ScaleAdminMixin, ReadOnlyAdmin):
     list_display = ("at", "initiative", "from_step", "to_step", "actor", "iteration", "comment")
     list_select_related = ("initiative", "actor")
     list_filter = ("to_step", "from_step")
@@ -102,11 +103,10 @@ class TransitionLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(ScaleAdminMixin, ReadOnlyAdmin):
     list_display = ("type", "id", "created_at", "dispatched_at")
     list_filter = ("type", ("dispatched_at", admin.EmptyFieldListFilter))
     search_fields = ("id",)
-    date_hierarchy = "created_at"
     fields = ("id", "type", "created_at", "dispatched_at", "payload_pretty")
     readonly_fields = fields
 

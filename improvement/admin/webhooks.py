@@ -23,6 +23,7 @@ from .base import (
     ServiceWritesMixin,
     for_each,
 )
+from .scale import ScaleAdminMixin
 
 
 def refused(obj, exc) -> str:
@@ -135,7 +136,9 @@ class WebhookAttemptInline(LabelledTabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ManagersOnlyMixin, RolePermissionsMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(
+    ScaleAdminMixin, ManagersOnlyMixin, RolePermissionsMixin, admin.ModelAdmin
+):
     list_display = [
         "event_type",
         "webhook",
@@ -149,7 +152,6 @@ class WebhookDeliveryAdmin(ManagersOnlyMixin, RolePermissionsMixin, admin.ModelA
     list_filter = ["status", "webhook", "event__type"]
     list_select_related = ["webhook", "event"]
     search_fields = ["event__id", "webhook__name"]
-    date_hierarchy = "created_at"
     readonly_fields = [
         "webhook",
         "event",

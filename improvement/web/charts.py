@@ -36,10 +36,11 @@ class Layout:
     bottom: int
     font: int
     x_ticks: int
+    markers: int  # at most about this many points marked (the line joins every point)
 
 
-WIDE = Layout("wide", 640, 260, 56, 92, 14, 30, 11, 5)
-NARROW = Layout("narrow", 340, 230, 40, 66, 12, 28, 11, 3)
+WIDE = Layout("wide", 640, 260, 56, 92, 14, 30, 11, 5, 24)
+NARROW = Layout("narrow", 340, 230, 40, 66, 12, 28, 11, 3, 12)
 INK = "#0f172a"
 MUTED = "#64748b"
 GRID = "#e2e8f0"
@@ -106,6 +107,15 @@ class Chart:
     series_label: str = "Measurements"
     #: the raw measurements drawn lightly behind an aggregate of the same scale
     raw: list[Point] = field(default_factory=list)
+
+    @property
+    def table(self) -> list[Point]:
+        """The newest TABLE_ROWS points, newest first: the card's data table."""
+        return self.points[: -TABLE_ROWS - 1 : -1]
+
+
+#: rows of a KPI card's data table; the KPI's data page lists every measurement
+TABLE_ROWS = 20
 
 
 def _nice_step(span: float, count: int = 4) -> float:
@@ -389,7 +399,7 @@ def _draw(
         parts.extend(
             f'<circle cx="{sx(p.at):.1f}" cy="{sy(p.value):.1f}" r="2" fill="{RAW_COLOUR}" '
             f'fill-opacity=".55"/>'
-            for p in raw
+            for p in thinned(raw, g.markers)
         )
         parts.append("</g>")
     # measurements
@@ -401,8 +411,11 @@ def _draw(
             f'stroke="{INK}" stroke-width="2" stroke-linejoin="round"/>'
         )
         radius = 3 if len(pts) <= 60 else 2
-        for n, p in enumerate(pts):
-            last = n == len(pts) - 1
+        # the line joins every point; markers (with their values on hover) on at most
+        # g.markers of them, the extremes and the last kept, so the page's size is bounded
+        marked = thinned(pts, g.markers)
+        for n, p in enumerate(marked):
+            last = n == len(marked) - 1
             local = timezone.localtime(p.at) if timezone.is_aware(p.at) else p.at
             tip = f"{fmt_number(p.value, unit)} on {local:%d %b %Y %H:%M}"
             parts.append(
@@ -414,6 +427,26 @@ def _draw(
     parts.append("</svg>")
     # every value interpolated above is a number or went through escape()/format_html()
     return mark_safe("".join(parts))  # noqa: S308
+
+
+def thinned(points: Sequence[Point], limit: int) -> list[Point]:
+    """At most about `limit` of `points` (in time order), spread over their time span: the
+    lowest and the highest of each of limit / 2 equal time buckets, and the last point."""
+    if len(points) <= limit:
+        return list(points)
+    buckets = max(1, limit // 2)
+    start, end = points[0].at, points[-1].at
+    span = (end - start).total_seconds() or 1.0
+    kept: dict[int, tuple[int, int]] = {}  # bucket: (index of its lowest, of its highest)
+    for n, p in enumerate(points):
+        b = min(buckets - 1, int((p.at - start).total_seconds() / span * buckets))
+        low, high = kept.get(b, (n, n))
+        kept[b] = (
+            n if p.value < points[low].value else low,
+            n if p.value > points[high].value else high,
+        )
+    indexes = {i for pair in kept.values() for i in pair} | {len(points) - 1}
+    return [points[i] for i in sorted(indexes)]
 
 
 def _summary(kpi, pts: list[Point], series_label: str = "Measurements") -> str:

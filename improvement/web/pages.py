@@ -9,13 +9,13 @@ the pages keep a flat query count (pinned in tests/web).
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Exists, OuterRef, prefetch_related_objects
 from django.utils import timezone
 
 from .. import choices, permissions, selectors
@@ -162,97 +162,145 @@ ATTENTION_STATUSES = (
 )
 
 
+#: how many rows the portfolio's and the goals page's lists show; "all N →" opens the rest
+TOP_N = 10
+
+
 @dataclass
 class Portfolio:
-    """The figures of the CSI manager's portfolio page."""
+    """The figures of the CSI manager's portfolio page: counts from aggregate queries and
+    the top TOP_N of each list, so the page costs the same whatever the register's size."""
 
     step_counts: list[tuple[str, str, int]]
     health_counts: list[tuple[str, str, int]]
     open_count: int
-    matrix: list[dict]  # rows of value 5..1, each with cells of effort 1..5
-    kpis_attention: list[KPI]
-    overdue_actions: list[Action]
-    by_goal: list[tuple[Goal | None, list[Initiative]]]
+    matrix: list[dict]  # rows of value 5..1, each with cells of effort 1..5 and their count
+    kpis_attention: list[KPI]  # the first TOP_N, worst first
+    kpis_attention_count: int
+    overdue_actions: list[Action]  # the TOP_N longest overdue
+    overdue_count: int
+    by_goal: list[dict]  # {"goal": Goal | None, "count": n open, "top": [Initiative]}
     achieved_count: int  # initiatives, open or not, whose every KPI is achieved
     max_step_count: int
     max_health_count: int
 
 
+def within(queryset, visible, lookup: str = "initiative"):
+    """`queryset` kept to the rows of `visible` initiatives. Who may read the register
+    reads all of it (selectors.initiatives_visible_to): then no `IN (SELECT …)` of every
+    initiative weighs on the aggregates below."""
+    if visible.query.is_empty():
+        return queryset.none()
+    if not visible.query.where:
+        return queryset
+    return queryset.filter(**{f"{lookup}__in": visible})
+
+
+def _register_counts(visible) -> dict[tuple[str, str, int, int], int]:
+    """How many visible initiatives there are of each (step, health, value, effort): one
+    GROUP BY (over an index alone on PostgreSQL) whose few rows give the step, health and
+    value/effort figures."""
+    rows = visible.values_list("step", "health", "value", "effort").annotate(n=Count("id"))
+    return {tuple(row[:4]): row[4] for row in rows.order_by()}
+
+
+def _kpis_attention(visible) -> tuple[list[KPI], int]:
+    """The KPIs needing attention, worst verdict first (then by initiative): the first
+    TOP_N, and how many there are. One count, then one short read per verdict."""
+    live = within(KPI.objects, visible).filter(
+        initiative__step__in=choices.LIVE_STEPS, status__in=ATTENTION_STATUSES
+    )
+    by_status = dict(live.values_list("status").annotate(n=Count("id")).order_by())
+    severity = [s for s in choices.SEVERITY if s in ATTENTION_STATUSES]
+    top: list[KPI] = []
+    for status in severity:  # always one query per verdict: a flat query count
+        found = live.filter(status=status).select_related("initiative")
+        top += list(found.order_by("initiative_id", "name", "pk")[:TOP_N])
+    top = top[:TOP_N]
+    prefetch_related_objects(top, selectors.latest_checks_prefetch())
+    return top, sum(by_status.values())
+
+
+def _by_goal(visible) -> list[dict]:
+    """Each active goal with how many open initiatives serve it and its TOP_N best scored,
+    then the open initiatives linked to no goal; a fixed number of queries."""
+    goals = list(Goal.objects.filter(active=True).select_related("owner").order_by("title"))
+    links = within(Initiative.goals.through.objects, visible).filter(
+        initiative__step__in=choices.OPEN_STEPS
+    )
+    counts = dict(links.values_list("goal_id").annotate(n=Count("initiative_id")).order_by())
+    linked = Exists(Initiative.goals.through.objects.filter(initiative=OuterRef("pk")))
+    unlinked = visible.filter(~linked, step__in=choices.OPEN_STEPS)
+    unlinked_count = unlinked.count()
+    top_ids = selectors.top_initiatives_per_goal(visible, [g.pk for g in goals], TOP_N)
+    wanted = {pk for pks in top_ids.values() for pk in pks}
+    top_unlinked = list(unlinked.order_by(*selectors.TOP_ORDER)[:TOP_N])
+    found = {i.pk: i for i in visible.filter(pk__in=wanted)}
+
+    groups = [
+        {"goal": g, "count": counts.get(g.pk, 0),
+         "top": sorted((found[pk] for pk in top_ids.get(g.pk, []) if pk in found), key=_best_first)}
+        for g in goals
+    ]  # fmt: skip
+    if unlinked_count:
+        groups.append({"goal": None, "count": unlinked_count, "top": top_unlinked})
+    return groups
+
+
 def portfolio(user, today: dt.date | None = None) -> Portfolio:
-    """Counts per step and health, the value-versus-effort matrix of open initiatives,
-    KPIs needing attention, overdue actions and open initiatives grouped by goal."""
+    """Counts per step and health, the value-versus-effort matrix of open initiatives (a
+    count per cell), the KPIs needing attention, the overdue actions and the open
+    initiatives of each goal (the first TOP_N of each with their total)."""
     today = today or timezone.localdate()
     visible = selectors.initiatives_visible_to(user)
+    counts = _register_counts(visible)
+    open_steps = {str(s) for s in choices.OPEN_STEPS}
 
-    by_step = dict(visible.values_list("step").annotate(n=Count("id")).order_by())
+    by_step: Counter = Counter()
+    health: Counter = Counter()
+    cells: Counter = Counter()
+    achieved = 0
+    for (step, h, value, effort), n in counts.items():
+        by_step[step] += n
+        if h == choices.Health.ACHIEVED:
+            achieved += n
+        if step in open_steps:
+            health[h] += n
+            cells[(value, effort)] += n
     step_counts = [(s.value, s.label, by_step.get(s.value, 0)) for s in choices.Step]
-
-    open_initiatives = list(
-        visible.filter(step__in=choices.OPEN_STEPS)
-        .select_related("accountable")
-        .prefetch_related("goals")
-        .order_by("-score", "-created_at")
-    )
-    health = Counter(i.health for i in open_initiatives)
     health_order = [*choices.SEVERITY, choices.Health.NONE]
     health_counts = [(str(h), choices.Health(h).label, health.get(str(h), 0)) for h in health_order]
-
+    open_count = sum(health.values())
     matrix = [
         {
             "value": value,
             "cells": [
-                {"effort": effort, "quadrant": _quadrant(value, effort), "items": []}
+                {
+                    "effort": effort,
+                    "quadrant": _quadrant(value, effort),
+                    "count": cells.get((value, effort), 0),
+                }
                 for effort in range(1, 6)
-            ],
+            ],  # fmt: skip
         }
         for value in range(5, 0, -1)
     ]
-    for i in open_initiatives:
-        if 1 <= i.value <= 5 and 1 <= i.effort <= 5:
-            matrix[5 - i.value]["cells"][i.effort - 1]["items"].append(i)
-
-    kpis_attention = list(
-        # of initiatives whose KPIs are still checked: not rejected nor cancelled
-        KPI.objects.filter(
-            initiative__in=visible,
-            initiative__step__in=choices.LIVE_STEPS,
-            status__in=ATTENTION_STATUSES,
-        )
-        .select_related("initiative")
-        .prefetch_related(selectors.latest_checks_prefetch())
-        .order_by("status", "initiative__reference", "name")
-    )
-    severity = {str(s): n for n, s in enumerate(choices.SEVERITY)}
-    kpis_attention.sort(key=lambda k: (severity.get(k.status, 99), k.initiative.reference))
-
+    kpis_attention, kpis_attention_count = _kpis_attention(visible)
+    overdue = within(Action.objects.overdue(today), visible)
+    overdue_count = overdue.count()
     overdue_actions = list(
-        Action.objects.overdue(today)
-        .filter(initiative__in=visible)
-        .select_related("initiative", "owner")
-        .order_by("due_date", "id")
+        overdue.select_related("initiative", "owner").order_by("due_date", "id")[:TOP_N]
     )
-
-    goals = list(Goal.objects.filter(active=True).select_related("owner").order_by("title"))
-    grouped: dict[int | None, list[Initiative]] = defaultdict(list)
-    for i in open_initiatives:
-        goal_list = list(i.goals.all())
-        if not goal_list:
-            grouped[None].append(i)
-        for g in goal_list:
-            grouped[g.pk].append(i)
-    by_goal: list[tuple[Goal | None, list[Initiative]]] = [(g, grouped[g.pk]) for g in goals]
-    if grouped[None]:
-        by_goal.append((None, grouped[None]))
-
-    achieved = visible.filter(health=choices.Health.ACHIEVED).count()
     return Portfolio(
         step_counts=step_counts,
         health_counts=health_counts,
-        open_count=len(open_initiatives),
+        open_count=open_count,
         matrix=matrix,
         kpis_attention=kpis_attention,
+        kpis_attention_count=kpis_attention_count,
         overdue_actions=overdue_actions,
-        by_goal=by_goal,
+        overdue_count=overdue_count,
+        by_goal=_by_goal(visible),
         achieved_count=achieved,
         max_step_count=max([c for _, _, c in step_counts] + [1]),
         max_health_count=max([c for _, _, c in health_counts] + [1]),
@@ -272,30 +320,45 @@ def _quadrant(value: int, effort: int) -> str:
 
 
 def goals_overview(user) -> list[Goal]:
-    """Every goal, active first, with its visible initiatives (`goal.initiative_list`), how
-    many of them are open (`goal.open_count`) and a count per health of its open ones
-    (`goal.health_summary`)."""
+    """Every goal, active first, with how many visible initiatives serve it
+    (`goal.initiative_count`), how many of them are open (`goal.open_count`), a count per
+    health of its open ones (`goal.health_summary`) and its TOP_N best scored open ones
+    (`goal.top`): a fixed number of queries whatever the register's size."""
     visible = selectors.initiatives_visible_to(user)
-    goals = list(
-        Goal.objects.select_related("owner")
-        .prefetch_related(
-            Prefetch(
-                "initiatives",
-                queryset=visible.select_related("accountable").order_by("-score", "reference"),
-                to_attr="initiative_list",
-            )
-        )
-        .order_by("-active", "title")
+    goals = list(Goal.objects.select_related("owner").order_by("-active", "title"))
+    links = within(Initiative.goals.through.objects, visible)
+    rows = (
+        links.values_list("goal_id", "initiative__step", "initiative__health")
+        .annotate(n=Count("initiative_id"))
+        .order_by()
     )
+    open_steps = {str(s) for s in choices.OPEN_STEPS}
+    total: Counter = Counter()
+    open_health: dict[int, Counter] = {g.pk: Counter() for g in goals}
+    for goal_id, step, health, n in rows:
+        total[goal_id] += n
+        if step in open_steps and goal_id in open_health:
+            open_health[goal_id][health] += n
+    top_ids = selectors.top_initiatives_per_goal(visible, [g.pk for g in goals], TOP_N)
+    wanted = {pk for pks in top_ids.values() for pk in pks}
+    found = {i.pk: i for i in visible.filter(pk__in=wanted).select_related("accountable")}
     health_order = [str(h) for h in (*choices.SEVERITY, choices.Health.NONE)]
     for goal in goals:
-        open_ones = [i for i in goal.initiative_list if i.step in choices.OPEN_STEPS]
-        goal.open_count = len(open_ones)
-        counts = Counter(i.health for i in open_ones)
+        counts = open_health[goal.pk]
+        goal.initiative_count = total[goal.pk]
+        goal.open_count = sum(counts.values())
         goal.health_summary = [
             (h, choices.Health(h).label, counts[h]) for h in health_order if counts.get(h)
         ]
+        goal.top = sorted(
+            (found[pk] for pk in top_ids.get(goal.pk, []) if pk in found), key=_best_first
+        )
     return goals
+
+
+def _best_first(i: Initiative):
+    """The sort key of selectors.TOP_ORDER, for rows already read."""
+    return (-i.score, -i.created_at.timestamp(), -i.pk)
 
 
 def portfolio_page(user) -> dict:

@@ -18,6 +18,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -162,7 +163,7 @@ def _kpi(request, reference: str, pk: int) -> KPI:
 
 
 #: measurements listed on a KPI's data page (the newest)
-DATA_PAGE_ROWS = 200
+DATA_PAGE_ROWS = 50
 
 
 class PointsForm(ServiceForm):
@@ -193,16 +194,24 @@ class KPIDataView(CIRAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         kpi = self.kpi
-        rows = list(
-            kpi.measurements.select_related("recorded_by").order_by("-measured_at")[
-                : DATA_PAGE_ROWS + 1
-            ]
+        # paged by instant (`?before=<ISO instant>`), not by number: each page reads its
+        # rows from the (kpi, measured_at) index, so the oldest page of a KPI of 100 000
+        # points costs what the newest does, and no page counts them all
+        rows = kpi.measurements.select_related("recorded_by").order_by("-measured_at")
+        before = parse_datetime(self.request.GET.get("before", "") or "")
+        if before is not None:
+            rows = rows.filter(measured_at__lt=before)
+        found = list(rows[: DATA_PAGE_ROWS + 1])  # one more: is there an older page?
+        older = (
+            found[DATA_PAGE_ROWS - 1].measured_at.isoformat() if len(found) > DATA_PAGE_ROWS else ""
         )
         context.update(
             kpi=kpi,
             initiative=kpi.initiative,
-            measurements=rows[:DATA_PAGE_ROWS],
-            more=len(rows) > DATA_PAGE_ROWS,
+            measurements=found[:DATA_PAGE_ROWS],
+            older=older,
+            paged=before is not None,
+            per_page=DATA_PAGE_ROWS,
             may_record=self.may_record(),
         )
         if context["may_record"]:

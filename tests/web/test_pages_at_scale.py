@@ -1,0 +1,275 @@
+"""Pages that cost the same whatever the register's size: top-N lists with "all N" links
+that open exactly those rows, a bounded initiative page, the KPI data page, and admin lists
+with a flat query count (their speed at scale is measured by bench/pages.py)."""
+
+import datetime as dt
+import html as htmllib
+import re
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from improvement.admin.scale import EstimatedCountPaginator
+from improvement.choices import Step
+from improvement.models import KPI, Event, Initiative, KPICheck, Measurement, WebhookDelivery
+from improvement.web import charts
+from improvement.web.charts import Point
+from improvement.web.pages import TOP_N
+from improvement.web.spreadsheets import DATA_PAGE_ROWS as PER_PAGE
+
+from .. import factories
+from ..conftest import force_step
+from .conftest import page, url
+
+pytestmark = pytest.mark.django_db
+
+
+def totals(html: str) -> list[tuple[str, int]]:
+    """Every "all N" link of a page that opens an admin list: (href, N)."""
+    found = re.findall(r'<a [^>]*href="([^"]*)"[^>]*data-total="(\d+)"', html)
+    return [(htmllib.unescape(href), int(n)) for href, n in found]
+
+
+@pytest.fixture
+def crowded(initiative_at, team_member):
+    """More than TOP_N of everything the portfolio lists: KPIs at risk, overdue actions and
+    open initiatives of one goal."""
+    goal = factories.GoalFactory(title="Crowded goal")
+    for n in range(TOP_N + 3):
+        i = force_step(factories.InitiativeFactory(accountable=team_member), Step.ACTION)
+        i.goals.add(goal)
+        factories.KPIFactory(initiative=i, status="at_risk" if n % 2 else "regressed")
+        factories.ActionFactory(initiative=i, due_date=dt.date(2020, 1, 1 + n))
+    # not counted: a cancelled initiative's KPI is no longer checked, its action not overdue
+    gone = force_step(factories.InitiativeFactory(), Step.CANCELLED)
+    factories.KPIFactory(initiative=gone, status="at_risk")
+    factories.ActionFactory(initiative=gone, due_date=dt.date(2020, 1, 1))
+    return goal
+
+
+def test_portfolio_shows_the_top_n_and_links_all_of_them(client_for, csi, crowded):
+    client = client_for(csi)
+    html = client.get(url("portfolio")).content.decode()
+    attention = html[html.index('id="attention"') :]
+    attention = attention[attention.index("<tbody>") : attention.index("</section>")]
+    assert attention.count("<tr>") == TOP_N
+    # the worst verdict first: every regressed KPI before any at risk
+    assert attention.index("Regressed") < attention.index("At risk")
+    overdue = html[html.index('id="overdue"') :]
+    overdue = overdue[overdue.index("<tbody>") : overdue.index("</section>")]
+    assert overdue.count("<tr>") == TOP_N
+    assert f"all {TOP_N + 3} →" in html
+    links = totals(html)
+    assert len(links) == 4  # two figures at the top, two "all N" links
+    for href, n in links:
+        assert n == TOP_N + 3
+        assert client.get(href).context["cl"].result_count == n, href
+
+
+def test_portfolio_lists_the_best_scored_of_each_goal(client_for, csi, crowded):
+    Initiative.objects.filter(goals=crowded).update(value=1, effort=5, urgency=1)
+    best = Initiative.objects.filter(goals=crowded).order_by("pk").last()
+    Initiative.objects.filter(pk=best.pk).update(value=5, effort=1, urgency=5)
+    html = client_for(csi).get(url("portfolio")).content.decode()
+    group = html[html.index("Crowded goal") :]
+    group = group[: group.index("</ul>")]
+    assert group.count("<li>") == TOP_N
+    assert group.index(best.reference) < group.index("<li>", group.index(best.reference))
+    assert f'{url("register")}?goal={crowded.pk}">all {TOP_N + 3} →' in html
+
+
+def test_a_matrix_cell_opens_the_register_at_its_value_and_effort(client_for, csi):
+    for value, effort in ((5, 1), (5, 1), (5, 2), (1, 1)):
+        force_step(factories.InitiativeFactory(value=value, effort=effort), Step.PLAN)
+    client = client_for(csi)
+    html = client.get(url("portfolio")).content.decode()
+    href = f"{url('register')}?value=5&amp;effort=1"
+    assert re.search(re.escape(href) + r'" data-count="2"', html)
+    response = client.get(htmllib.unescape(href))
+    assert response.context["page"].paginator.count == 2
+
+
+def test_goals_page_shows_the_top_n_with_a_link_to_all(client_for, viewer, crowded):
+    html = client_for(viewer).get(url("goals")).content.decode()
+    section = html[html.index(f'id="goal-{crowded.pk}"') :]
+    section = section[: section.index("</section>")]
+    assert section.count("<tr>") == TOP_N + 1  # the header's row and TOP_N
+    assert f"all {TOP_N + 3} open →" in section
+    assert f'data-count="{TOP_N + 3}"' in section
+
+
+@pytest.mark.parametrize("rows", [3, 25])
+def test_goals_and_portfolio_queries_do_not_grow(
+    client_for, csi, initiative_at, rows, django_assert_num_queries
+):
+    goal = factories.GoalFactory()
+    for _ in range(rows):
+        i = force_step(factories.InitiativeFactory(), Step.PLAN)
+        i.goals.add(goal)
+        factories.KPIFactory(initiative=i, status="missed")
+    force_step(factories.InitiativeFactory(), Step.VISION)  # no goal
+    client = client_for(csi)
+    client.get(url("portfolio"))
+    with django_assert_num_queries(18):
+        client.get(url("portfolio"))
+    with django_assert_num_queries(8):  # the goal form's CSI manager: one more
+        client.get(url("goals"))
+
+
+# --- the initiative page and its KPIs' data ------------------------------------------------
+
+
+def points(kpi: KPI, n: int) -> None:
+    now = timezone.now()
+    Measurement.objects.bulk_create(
+        Measurement(kpi=kpi, value=10 - (i % 7), measured_at=now - dt.timedelta(hours=n - i))
+        for i in range(n)
+    )
+
+
+@pytest.mark.parametrize("n", [5, 400])
+def test_the_initiative_page_is_bounded_whatever_the_points(
+    client_for, csi, initiative_at, n, django_assert_num_queries
+):
+    initiative = initiative_at(Step.ACTION)
+    kpi = initiative.kpis.get()
+    points(kpi, n)
+    client = client_for(csi)
+    client.get(page(initiative))
+    with django_assert_num_queries(35):
+        html = client.get(page(initiative)).content.decode()
+    card = html[html.index(f'id="kpi-{kpi.pk}"') :]
+    card = card[: card.index("</article>")]
+    chart = re.search(r'<svg class="chart".*?</svg>', card, re.S).group(0)
+    assert chart.count("<circle") <= charts.WIDE.markers + 2
+    table = card[card.index('class="kpi__data"') :]
+    assert table.count("<tr>") == 1 + min(n, charts.TABLE_ROWS)
+    assert reverse("improvement:kpi-data", args=[initiative.reference, kpi.pk]) in card
+
+
+def test_the_kpi_data_page_pages_every_measurement_newest_first(client_for, viewer, initiative_at):
+    initiative = initiative_at(Step.ACTION)
+    kpi = initiative.kpis.get()
+    points(kpi, PER_PAGE + 7)
+    client = client_for(viewer)
+    first = reverse("improvement:kpi-data", args=[initiative.reference, kpi.pk])
+    response = client.get(first)
+    shown = response.context["measurements"]
+    newest = Measurement.objects.filter(kpi=kpi).order_by("-measured_at")
+    assert [m.pk for m in shown] == [m.pk for m in newest[:PER_PAGE]]
+    older = re.search(r'href="(\?before=[^"]+)"', response.content.decode()).group(1)
+    rest = client.get(first + htmllib.unescape(older)).context["measurements"]
+    assert [m.pk for m in rest] == [m.pk for m in newest[PER_PAGE:]]
+    assert "Older →" not in client.get(first + htmllib.unescape(older)).content.decode()
+
+
+@pytest.mark.parametrize("n", [3, 120])
+def test_the_kpi_data_page_queries_do_not_grow(
+    client_for, viewer, initiative_at, n, django_assert_num_queries
+):
+    initiative = initiative_at(Step.ACTION)
+    kpi = initiative.kpis.get()
+    points(kpi, n)
+    client = client_for(viewer)
+    target = reverse("improvement:kpi-data", args=[initiative.reference, kpi.pk])
+    client.get(target)
+    with django_assert_num_queries(6):
+        assert client.get(target).status_code == 200
+
+
+def test_the_kpi_data_page_refuses_a_kpi_of_another_initiative(client, viewer, initiative_at):
+    one, other = initiative_at(Step.ACTION), initiative_at(Step.ACTION)
+    target = reverse("improvement:kpi-data", args=[one.reference, other.kpis.get().pk])
+    assert client.get(target).status_code == 302  # anonymous: sign in first
+    client.force_login(viewer)
+    assert client.get(target).status_code == 404
+
+
+def test_thinned_keeps_the_extremes_and_the_last():
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    pts = [Point(start + dt.timedelta(hours=i), float(i % 50), "", "") for i in range(1000)]
+    pts[500] = Point(pts[500].at, 999.0, "", "")
+    pts[700] = Point(pts[700].at, -999.0, "", "")
+    kept = charts.thinned(pts, 24)
+    assert len(kept) <= 25
+    assert pts[500] in kept and pts[700] in kept and kept[-1] == pts[-1]
+    assert kept == sorted(kept, key=lambda p: p.at)
+    assert charts.thinned(pts[:10], 24) == pts[:10]
+
+
+# --- the admin's lists -------------------------------------------------------------------
+
+
+def admin_list(model) -> str:
+    return reverse(f"admin:improvement_{model._meta.model_name}_changelist")
+
+
+def fill(rows: int) -> None:
+    """`rows` of each model listed below, with their relations."""
+    webhook = factories_webhook()
+    for n in range(rows):
+        kpi = factories.KPIFactory()
+        Measurement.objects.create(kpi=kpi, value=n, measured_at=timezone.now())
+        KPICheck.objects.create(kpi=kpi, checked_at=timezone.now(), status="on_track")
+        event = Event.objects.create(id=f"00000000-0000-0000-0000-{n:012d}", type="kpi.reverted",
+                                     payload={})  # fmt: skip
+        WebhookDelivery.objects.create(webhook=webhook, event=event)
+
+
+def factories_webhook():
+    from improvement.models import Webhook
+
+    return Webhook.objects.create(name="Receiver", url="http://127.0.0.1:9/")
+
+
+@pytest.mark.parametrize("rows", [2, 30])
+@pytest.mark.parametrize(
+    ("model", "queries"),
+    [(Initiative, 11), (KPI, 7), (Measurement, 7), (KPICheck, 7), (Event, 7),
+     (WebhookDelivery, 9)],
+)  # fmt: skip
+def test_admin_lists_queries_do_not_grow(
+    client_for, csi, rows, model, queries, django_assert_num_queries
+):
+    fill(rows)
+    client = client_for(csi)
+    client.get(admin_list(model))
+    with django_assert_num_queries(queries):
+        response = client.get(admin_list(model))
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == model.objects.count()
+    assert not response.context["cl"].date_hierarchy
+
+
+def test_a_big_unfiltered_list_shows_the_estimate(monkeypatch):
+    from improvement.admin import scale
+
+    factories.KPIFactory.create_batch(3)
+    monkeypatch.setattr(scale, "table_count", lambda model, using="default": 1_000_000)
+    assert EstimatedCountPaginator(KPI.objects.all(), 25).count == 1_000_000
+    # filtered: counted exactly
+    assert EstimatedCountPaginator(KPI.objects.filter(status="no_data"), 25).count == 3
+
+
+@pytest.mark.postgres
+def test_table_count_estimates_big_tables_and_counts_small_ones(monkeypatch):
+    from improvement.admin import scale
+
+    factories.KPIFactory.create_batch(5)
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE improvement_kpi")
+    assert scale.estimated_rows(KPI) == 5
+    assert scale.table_count(KPI) == 5  # exact: below the threshold
+    factories.KPIFactory.create_batch(2)  # not analysed yet: the estimate still says 5
+    monkeypatch.setattr(scale, "ESTIMATE_ABOVE", 4)
+    assert scale.table_count(KPI) == 5
+    monkeypatch.setattr(scale, "ESTIMATE_ABOVE", 50_000)
+    assert scale.table_count(KPI) == 7
+
+
+def test_the_portfolio_links_the_admin_only_for_those_who_may_use_it(client_for, viewer, crowded):
+    html = client_for(viewer).get(url("portfolio")).content.decode()
+    assert "/admin/" not in html and not totals(html)
+    assert f"{TOP_N + 3} in all" in html

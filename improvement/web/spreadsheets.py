@@ -396,13 +396,9 @@ class KPIExportView(CIRAccessMixin, View):
 
 
 def portfolio_tables(p: pages.Portfolio) -> list[tuple[str, list[str], list]]:
-    """The portfolio's figures as tables: (title, header, rows)."""
-    health_labels = [label for _, label, _ in p.health_counts]
-    health_values = [value for value, _, _ in p.health_counts]
-    by_goal = []
-    for goal, initiatives in p.by_goal:
-        counts = [sum(1 for i in initiatives if i.health == h) for h in health_values]
-        by_goal.append((goal.title if goal else "(no goal)", len(initiatives), *counts))
+    """The portfolio's figures as tables: (title, header, rows) — counts, and the lists'
+    first TOP_N as the page shows them (the register export has every initiative)."""
+    by_goal = [(g["goal"].title if g["goal"] else "(no goal)", g["count"]) for g in p.by_goal]
     return [
         ("By step", ["step", "label", "initiatives"], [list(row) for row in p.step_counts]),
         (
@@ -410,17 +406,12 @@ def portfolio_tables(p: pages.Portfolio) -> list[tuple[str, list[str], list]]:
             ["health", "label", "open initiatives"],
             [list(row) for row in p.health_counts],
         ),
-        ("By goal", ["goal", "open initiatives", *health_labels], by_goal),
+        ("By goal", ["goal", "open initiatives"], by_goal),
         (
             "Value vs effort",
-            ["value", "effort", "open initiatives", "references"],
+            ["value", "effort", "open initiatives"],
             [
-                (
-                    row["value"],
-                    cell["effort"],
-                    len(cell["items"]),
-                    "; ".join(i.reference for i in cell["items"]),
-                )
+                (row["value"], cell["effort"], cell["count"])
                 for row in p.matrix
                 for cell in row["cells"]
             ],  # fmt: skip

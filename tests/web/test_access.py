@@ -74,10 +74,10 @@ def test_login_page_renders(client):
     assert b"<label" in response.content
 
 
-def test_sign_in_lands_on_the_register(client, team_member):
+def test_sign_in_lands_on_my_work(client, team_member):
     response = client.post(reverse("login"), {"username": "tina", "password": "pass-1234"})
     assert response.status_code == 302
-    assert response["Location"] == url("register")
+    assert response["Location"] == url("my-work")
 
 
 def test_sign_out_is_a_post(client_for, team_member):

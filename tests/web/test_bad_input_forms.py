@@ -19,11 +19,13 @@ from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.urls import URLPattern
 
-from improvement import choices
+from improvement import choices, services
 from improvement.models import KPI, Measurement
 from improvement.services import comments as comment_services
+from improvement.web import benefits as web_benefits
 from improvement.web import charts, forms_initiative, forms_people
 from improvement.web import forms as web_forms
+from improvement.web import notifications as web_notifications
 from improvement.web import spreadsheets as web_sheets
 from improvement.web import urls as web_urls
 
@@ -73,7 +75,15 @@ def post_routes() -> dict[str, URLPattern]:
 
 
 #: routes a post changes nothing by input (a deletion: its confirmation is the post)
-NO_INPUT = {"kpi-delete", "comment-delete"}
+NO_INPUT = {
+    "kpi-delete",
+    "comment-delete",
+    "benefit-delete",
+    "initiative-watch",  # follow or unfollow: the button's own value, nothing typed
+    "notification-read",
+    "notifications-read",
+    "notifications-unsubscribe",  # the signed token is in the path
+}
 
 
 class Site:
@@ -91,6 +101,11 @@ class Site:
         self.comment = comment_services.comment_create(
             initiative=self.initiative, actor=csi, body="First"
         )
+        reviewed = self.in_review.reference
+        self.benefit = services.benefit_create(
+            actor=csi, initiative=self.in_review, category="cost_reduction", amount="100",
+            unit="EUR",
+        )  # fmt: skip
         today = dt.date.today()
         measurement = Measurement.objects.create(
             kpi=self.kpi, value=7, measured_at=dt.datetime(2026, 2, 1, 9, tzinfo=dt.UTC)
@@ -194,6 +209,28 @@ class Site:
                 url("close-duplicate", self.duplicate.reference),
                 forms_people.CloseAsDuplicateForm,
                 {"duplicate_of": self.in_review.reference, "reason": "Same"},
+            ),
+            "benefit-create": (
+                url("benefit-create", reviewed),
+                web_benefits.BenefitForm,
+                {"category": "time_saved", "amount": "40", "unit": "hours", "kpi": "",
+                 "description": "Less rework"},
+            ),
+            "benefit-update": (
+                url("benefit-update", reviewed, self.benefit.pk),
+                web_benefits.BenefitForm,
+                {"category": "cost_reduction", "amount": "120", "unit": "EUR", "kpi": "",
+                 "description": "Fewer licences"},
+            ),
+            "benefit-realise": (
+                url("benefit-realise", reviewed, self.benefit.pk),
+                web_benefits.RealiseForm,
+                {"amount": "90", "note": "First quarter"},
+            ),
+            "notification-settings": (
+                url("notification-settings"),
+                web_notifications.PreferencesForm,
+                {kind.value: "in_app" for kind in choices.NotificationKind},
             ),
             # last: the valid move takes the initiative past step 3, where KPIs lock
             "initiative-move": (

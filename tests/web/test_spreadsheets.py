@@ -186,8 +186,8 @@ def test_the_import_page_query_count(client_for, csi, django_assert_num_queries)
     client = client_for(csi)
     client.get(url("register-import"))
     ImportMapping.objects.create(name="a", mapping={})
-    # session, user, roles, saved mappings
-    with django_assert_num_queries(4):
+    # session, user, roles, saved mappings, the header's unread notifications
+    with django_assert_num_queries(5):
         assert client.get(url("register-import")).status_code == 200
 
 
@@ -339,9 +339,11 @@ def test_the_measurement_pages_query_counts(
     data_url = _data_url(kpi)
     edit_url = url("measurement-edit", kpi.initiative.reference, kpi.pk, m.pk)
     client.get(data_url)
-    # session, user, roles, initiative, KPI, RACI (may record), measurements
-    with django_assert_num_queries(6):
-        assert client.get(data_url).status_code == 200
-    # session, user, roles, initiative, KPI, measurement, history (RACI: with the KPI)
+    # session, user, roles, initiative, KPI, RACI (may record), measurements, the header's
+    # unread notifications
     with django_assert_num_queries(7):
+        assert client.get(data_url).status_code == 200
+    # session, user, roles, initiative, KPI, measurement, history (RACI: with the KPI),
+    # the header's unread notifications
+    with django_assert_num_queries(8):
         assert client.get(edit_url).status_code == 200

@@ -225,3 +225,16 @@ def may_use_admin(user) -> bool:
     if user is None or not user.is_active or not user.is_staff:
         return False
     return user.is_superuser or not is_integration(user)
+
+
+# --- ITSM records and opportunities (SPEC §9) ------------------------------------------------
+
+
+def may_import_itsm(user) -> bool:
+    """Import or push ITSM records: CSI managers and ITSM integrations."""
+    return is_csi_manager(user) or is_integration(user)
+
+
+def may_promote(user) -> bool:
+    """Turn an opportunity into a proposed initiative with a derived KPI: CSI managers."""
+    return is_csi_manager(user)

@@ -156,6 +156,8 @@ SPECTACULAR_SETTINGS = {
         "KPIStatusEnum": "improvement.choices.KPIStatus",
         "ActionStatusEnum": "improvement.choices.ActionStatus",
         "DeliveryStatusEnum": "improvement.webhooks.DeliveryStatus",
+        "RecordKindEnum": "improvement.choices.RecordKind",
+        "KPIKindEnum": "improvement.choices.KPIKind",
     },
 }
 

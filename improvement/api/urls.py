@@ -16,6 +16,8 @@ router.register("kpis", views.KPIViewSet, basename="kpi")
 router.register("measurements", views.MeasurementViewSet, basename="measurement")
 router.register("webhooks", views.WebhookViewSet, basename="webhook")
 router.register("users", views.UserViewSet, basename="user")
+router.register("itsm-records", views.ITSMRecordViewSet, basename="itsm-record")
+router.register("opportunities", views.OpportunityViewSet, basename="opportunity")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),

@@ -10,6 +10,7 @@ One module per resource family; the shared base in views/base.py.
 from .accounts import TokenView, UserViewSet
 from .goals import GoalViewSet
 from .initiatives import InitiativeViewSet
+from .itsm import ITSMRecordViewSet, OpportunityViewSet
 from .kpis import KPIViewSet, MeasurementViewSet
 from .records import ActionViewSet
 from .webhooks import WebhookViewSet
@@ -18,8 +19,10 @@ __all__ = [
     "ActionViewSet",
     "GoalViewSet",
     "InitiativeViewSet",
+    "ITSMRecordViewSet",
     "KPIViewSet",
     "MeasurementViewSet",
+    "OpportunityViewSet",
     "TokenView",
     "UserViewSet",
     "WebhookViewSet",

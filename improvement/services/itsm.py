@@ -25,14 +25,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from .. import permissions
-from ..choices import RecordKind
-from ..exceptions import InvalidInput
-from ..models import ITSMRecord
+from ..choices import ImportStatus, RecordKind
+from ..exceptions import CIRError, InvalidInput
+from ..models import ITSMImport, ITSMRecord
 from .common import require
 
 NEED_IMPORT = "Only a CSI manager or an ITSM integration may import or push ITSM records."
@@ -608,7 +608,7 @@ def itsm_records_push(*, actor, items) -> ImportResult:
         for (system, kind), rows in by_target.items():
             part = ImportResult()
             _write(actor=actor, rows=iter(rows), system=system, kind=kind, result=part,
-                   dry_run=False, atomic=False)  # fmt: skip
+                   dry_run=False)  # fmt: skip
             total.records += part.records
             total.created += part.created
             total.updated += part.updated
@@ -658,32 +658,48 @@ class _DryRun(Exception):
 
 
 def _write(*, actor, rows: Iterator[tuple[int, Clean]], system: str, kind: str,
-           result: ImportResult, dry_run: bool, atomic: bool = True) -> None:  # fmt: skip
-    """Store the clean rows, the latest version of each record winning; fills `result`."""
+           result: ImportResult, dry_run: bool) -> None:  # fmt: skip
+    """Store the clean rows, the latest version of each record winning; fills `result`.
+
+    The rows are read (and, on PostgreSQL, loaded into a temporary table) before the
+    write's transaction opens, so an import's progress can be seen while the file is read;
+    the records themselves are written in one transaction, all or nothing.
+    """
     from .derived import derived_kpis_refresh
 
+    postgres = connection.vendor == "postgresql"
     try:
+        latest = _load_postgresql(rows) if postgres else _latest_portable(rows)
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                _write_postgresql(rows, system, kind, result)
+            if postgres:
+                _upsert_postgresql(system, kind, result)
             else:
-                _write_portable(rows, system, kind, result)
+                _store_portable(latest, system, kind, result)
             if dry_run:
                 raise _DryRun
             if result.created or result.updated:
                 derived_kpis_refresh(actor=actor, system=system, kind=kind)
     except _DryRun:
         pass
+    finally:
+        if postgres:
+            _drop_load()
 
 
-def _write_portable(rows, system: str, kind: str, result: ImportResult) -> None:
-    """SQLite (and any database): the latest version per number in memory, then the ORM."""
+def _latest_portable(rows) -> dict[str, Clean]:
+    """The latest version of each number (lower case), in memory."""
     latest: dict[str, Clean] = {}
     for _, clean in rows:
         key = clean["number"].lower()
         old = latest.get(key)
         if old is None or _is_later(clean, old):
             latest[key] = clean
+    return latest
+
+
+def _store_portable(latest: dict[str, Clean], system: str, kind: str,
+                    result: ImportResult) -> None:  # fmt: skip
+    """SQLite (and any database): insert the new records and update the changed ones."""
     result.records = len(latest)
     keys = list(latest)
     stored: dict[str, ITSMRecord] = {}
@@ -716,54 +732,68 @@ def _write_portable(rows, system: str, kind: str, result: ImportResult) -> None:
     result.unchanged = result.records - result.created - result.updated
 
 
-COPY_CHUNK = 5000
+COPY_CHUNK = 10_000
+_LOAD_COLUMNS = ("position", *COLUMNS)
+_TEXTS = ("state", "priority", "category", "subcategory", "service", "assignment_group",
+          "problem")  # fmt: skip
 
 
-def _write_postgresql(rows, system: str, kind: str, result: ImportResult) -> None:
-    """PostgreSQL: COPY the clean rows into a temporary table a chunk at a time, then one
-    INSERT ... ON CONFLICT upserts the latest version of each number."""
-    table = ITSMRecord._meta.db_table
-    load_columns = ("position", *COLUMNS)
+def _copy_chunks(rows) -> Iterator[str]:
+    """The clean rows as COPY's CSV, COPY_CHUNK rows a chunk (an empty text is NULL in
+    COPY's CSV: the upsert turns it back into '')."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for count, (position, clean) in enumerate(rows, 1):
+        values = list(_as_columns(clean))
+        values[14] = json.dumps(values[14], ensure_ascii=False)  # raw
+        for i in (1, 2, 3, 15):
+            if values[i] is not None:
+                values[i] = values[i].isoformat()
+        if values[12] is not None:
+            values[12] = "t" if values[12] else "f"
+        writer.writerow((position, *values))
+        if count % COPY_CHUNK == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
-    def chunks() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for count, (position, clean) in enumerate(rows, 1):
-            values = list(_as_columns(clean))
-            values[14] = json.dumps(values[14], ensure_ascii=False)  # raw
-            for i in (1, 2, 3, 15):
-                if values[i] is not None:
-                    values[i] = values[i].isoformat()
-            if values[12] is not None:
-                values[12] = "t" if values[12] else "f"
-            # an empty text is NULL in COPY's CSV: the INSERT turns it back into ''
-            writer.writerow((position, *values))
-            if count % COPY_CHUNK == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
 
-    texts = ("state", "priority", "category", "subcategory", "service", "assignment_group",
-             "problem")  # fmt: skip
-    select = ", ".join(f"coalesce({c}, '') AS {c}" if c in texts else c for c in COLUMNS)
-    compared = ", ".join(f"{table}.{c}" for c in COMPARED)
-    compared_new = ", ".join(f"excluded.{c}" for c in COMPARED)
+def _load_postgresql(rows) -> None:
+    """PostgreSQL: COPY the clean rows into a temporary table of this session, a chunk per
+    COPY (between two, the reader may report its progress)."""
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS cir_itsm_load")
         cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS cir_itsm_load (position bigint, number text, "
+            "CREATE TEMPORARY TABLE cir_itsm_load (position bigint, number text, "
             "opened_at timestamptz, resolved_at timestamptz, closed_at timestamptz, "
             "state text, priority text, category text, subcategory text, service text, "
             "assignment_group text, reopen_count integer, reassignment_count integer, "
             "sla_met boolean, problem text, raw jsonb, source_updated_at timestamptz, "
-            "source_version bigint) ON COMMIT DROP"
+            "source_version bigint)"
         )
-        cursor.execute("TRUNCATE cir_itsm_load")
-        reader = _ChunkReader(chunks())
-        cursor.cursor.copy_expert(
-            f"COPY cir_itsm_load ({', '.join(load_columns)}) FROM STDIN WITH (FORMAT csv)",
-            reader,
-        )
+        copy = f"COPY cir_itsm_load ({', '.join(_LOAD_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
+        for text in _copy_chunks(rows):
+            if text:
+                cursor.cursor.copy_expert(copy, io.StringIO(text))
+
+
+def _drop_load() -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS cir_itsm_load")
+    except DatabaseError:  # a failed transaction: its rollback removes the table
+        pass
+
+
+def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
+    """PostgreSQL: one INSERT ... ON CONFLICT upserts the latest version of each number of
+    the load table; a stored record is replaced only by a version at least as recent."""
+    table = ITSMRecord._meta.db_table
+    select = ", ".join(f"coalesce({c}, '') AS {c}" if c in _TEXTS else c for c in COLUMNS)
+    compared = ", ".join(f"{table}.{c}" for c in COMPARED)
+    compared_new = ", ".join(f"excluded.{c}" for c in COMPARED)
+    with connection.cursor() as cursor:
         # names of our own table and columns; the values are parameters
         cursor.execute(
             f"WITH latest AS (SELECT DISTINCT ON (lower(number)) {select} FROM cir_itsm_load "  # noqa: S608
@@ -785,16 +815,69 @@ def _write_postgresql(rows, system: str, kind: str, result: ImportResult) -> Non
             [system, kind],
         )
         records, created, updated = cursor.fetchone()
-        cursor.execute("DROP TABLE IF EXISTS cir_itsm_load")
     result.records, result.created, result.updated = records, created, updated
     result.unchanged = records - created - updated
 
 
-class _ChunkReader:
-    """The file psycopg2's COPY reads: each read() returns the next chunk ('' at the end)."""
+# --- imports started from the browser: run as a task, their progress polled -------------------
 
-    def __init__(self, chunks: Iterator[str]):
-        self.chunks = chunks
 
-    def read(self, size: int = -1) -> str:
-        return next(self.chunks, "")
+def itsm_import_start(*, actor, content: bytes, file_name: str, system: str, kind: str,
+                      options: dict) -> ITSMImport:  # fmt: skip
+    """Keep an uploaded file and run its import as a task after commit (in-process in the
+    embedded default). The options are checked now: a bad system or kind is refused before
+    anything is kept."""
+    require(permissions.may_import_itsm(actor), NEED_IMPORT)
+    system = _clean_system(system)
+    kind = _clean_kind(kind)
+    if not content:
+        raise InvalidInput("The file is empty.", errors={"file": ["The file is empty."]})
+    job = ITSMImport.objects.create(
+        created_by=actor, system=system, kind=kind, options=options,
+        file_name=(file_name or "")[:200], content=content,
+    )  # fmt: skip
+
+    def enqueue() -> None:
+        from ..tasks import itsm_import_run as task
+        from ..tasks.publish import publish
+
+        publish(task, args=[job.pk])
+
+    transaction.on_commit(enqueue, robust=True)
+    return job
+
+
+def itsm_import_run(*, import_id: int) -> None:
+    """Run a kept import (the task's body): its progress is written as the file is read; its
+    answer, or the reason it failed, when it ends. A finished import is not run again."""
+    job = ITSMImport.objects.select_related("created_by").filter(pk=import_id).first()
+    if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
+        return
+    ITSMImport.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, progress=0)
+
+    def progress(per_cent: int) -> None:
+        ITSMImport.objects.filter(pk=job.pk).update(progress=per_cent)
+
+    options = job.options or {}
+    try:
+        result = itsm_records_import(
+            actor=job.created_by,
+            content=bytes(job.content),
+            system=job.system,
+            kind=job.kind,
+            preset=options.get("preset") or None,
+            mapping=options.get("mapping") or None,
+            date_format=options.get("date_format") or None,
+            time_zone=options.get("time_zone") or None,
+            dry_run=bool(options.get("dry_run")),
+            progress=progress,
+        )
+    except CIRError as exc:
+        ITSMImport.objects.filter(pk=job.pk).update(
+            status=ImportStatus.FAILED, error=exc.message, content=b"", finished_at=timezone.now()
+        )
+        return
+    ITSMImport.objects.filter(pk=job.pk).update(
+        status=ImportStatus.DONE, progress=100, result=result.as_dict(), content=b"",
+        finished_at=timezone.now(),
+    )  # fmt: skip

@@ -3,5 +3,6 @@
 Split by concern: KPI checks in kpis.py, webhook delivery in webhooks.py.
 """
 
+from .itsm import *  # noqa: F403
 from .kpis import *  # noqa: F403
 from .webhooks import *  # noqa: F403

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import initiative, overview, register
+from . import initiative, opportunities, overview, register
 
 app_name = "improvement"
 
@@ -14,6 +14,14 @@ urlpatterns = [
     path("propose/", register.ProposeView.as_view(), name="propose"),
     path("portfolio/", overview.PortfolioView.as_view(), name="portfolio"),
     path("goals/", overview.GoalsView.as_view(), name="goals"),
+    path("opportunities/", opportunities.OpportunitiesView.as_view(), name="opportunities"),
+    path("opportunities/promote/", opportunities.PromoteView.as_view(), name="promote"),
+    path("opportunities/import/", opportunities.ImportView.as_view(), name="itsm-import-new"),
+    path(
+        "opportunities/import/<int:pk>/",
+        opportunities.ImportStatusView.as_view(),
+        name="itsm-import",
+    ),
     path(page, initiative.InitiativeView.as_view(), name="initiative"),
     path(f"{page}details/", initiative.DetailsUpdateView.as_view(), name="initiative-details"),
     path(f"{page}move/", initiative.MoveView.as_view(), name="initiative-move"),

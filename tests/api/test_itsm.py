@@ -190,8 +190,14 @@ def test_who_may_import(make_user, role, code):
 
 def test_push_upserts_by_number_and_is_all_or_nothing(make_user):
     client = client_for(make_user("integration"))
-    item = {"system": "servicenow", "kind": "incident", "number": "INC9",
-            "opened_at": "2026-11-20T09:00:00Z", "category": "Network", "sla_met": True}  # fmt: skip
+    item = {
+        "system": "servicenow",
+        "kind": "incident",
+        "number": "INC9",
+        "opened_at": "2026-11-20T09:00:00Z",
+        "category": "Network",
+        "sla_met": True,
+    }
     assert client.post(PUSH, [item], format="json").json()["created"] == 1
     changed = {**item, "number": "inc9", "resolved_at": "2026-11-20T10:00:00Z"}
     assert client.post(PUSH, [changed], format="json").json()["updated"] == 1

@@ -59,7 +59,7 @@ def test_a_failed_import_says_why_and_writes_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         client_for(csi).post(
             url("itsm-import-new"),
-            {"file": SimpleUploadedFile("x.csv", "number\n1\n".encode()), "system": "servicenow",
+            {"file": SimpleUploadedFile("x.csv", b"number\n1\n"), "system": "servicenow",
              "kind": "incident"},
         )  # fmt: skip
     job = ITSMImport.objects.get()
@@ -72,8 +72,9 @@ def test_only_csi_managers_import_in_the_browser(make_user, client_for, role):
     assert client_for(make_user(role)).get(url("itsm-import-new")).status_code == 403
 
 
-def test_the_page_ranks_the_groups_for_a_viewer_without_promote(imported, make_user, client_for,
-                                                                django_assert_num_queries):  # fmt: skip
+def test_the_page_ranks_the_groups_for_a_viewer_without_promote(
+    imported, make_user, client_for, django_assert_num_queries
+):
     client = client_for(make_user("viewer"))
     # session, user, roles 3; two grouped queries; coverage 2
     with django_assert_num_queries(7):
@@ -119,3 +120,39 @@ def test_viewers_cannot_promote(imported, make_user, client_for):
                          "metric": "reopen_rate", **PERIOD},
     )  # fmt: skip
     assert response.status_code == 403 and not Initiative.objects.exists()
+
+
+def test_a_derived_kpi_offers_no_measurement_form_and_refuses_one(imported, csi, client_for):
+    client = client_for(csi)
+    client.post(
+        url("promote"),
+        {"dimension": "subcategory", "group": "VPN", "kind": "incident", "metric": "reopen_rate",
+         **PERIOD},
+    )  # fmt: skip
+    kpi = KPI.objects.get()
+    page = text(client.get(url("initiative", kpi.initiative.reference)))
+    assert "measured from ITSM records" in page and "Record a measurement" not in page
+    count = kpi.measurements.count()
+    response = client.post(
+        url("measurement-create", kpi.initiative.reference, kpi.pk),
+        {"value": "1", "measured_at": "2026-11-20T09:00"},
+        **HTMX,
+    )
+    assert response.status_code in (409, 422) and "derived from ITSM records" in text(response)
+    assert kpi.measurements.count() == count
+
+
+def test_the_admin_shows_a_derived_kpis_points_read_only(imported, make_user, client_for):
+    from improvement import services
+
+    admin_user = make_user("csi", username="boss", is_staff=True)
+    client = client_for(admin_user)
+    client.post(
+        url("promote"),
+        {"dimension": "subcategory", "group": "VPN", "kind": "incident", "metric": "reopen_rate",
+         **PERIOD},
+    )  # fmt: skip
+    point = KPI.objects.get().measurements.first()
+    page = text(client.get(f"/admin/improvement/measurement/{point.pk}/change/"))
+    assert 'name="value"' not in page and "_save" not in page
+    assert services is not None

@@ -3,7 +3,7 @@
 
     make bench                 # 10 000 KPIs x 100 points
     SCALE=large make bench     # 100 000 KPIs x 100 points (10 M measurements)
-    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults
+    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults, itsm
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/cir_bench (created if missing).
 Results are also written to bench/results/latest.json.
@@ -335,6 +335,11 @@ def main() -> None:
     )
     if not wanted:
         names += ["api", "faults"]
+    from bench import itsm as itsm_bench
+
+    SECTIONS["itsm"] = lambda scale: RESULTS.setdefault("itsm", {}).update(itsm_bench.run(scale))
+    if not wanted:
+        names.append("itsm")
     if "seed" not in names and set(names) != {"faults"}:  # faults needs no seeded data
         seed(scale)
     for name in names:

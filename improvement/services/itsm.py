@@ -263,9 +263,9 @@ def _columns(headers: list[str], preset: str | None, mapping: dict | None) -> di
 
 
 def _date_order(values: Iterable[str]) -> str:
-    """'ymd', 'dmy' or 'mdy' from the values: a first field above 12 proves day-first, a
-    second above 12 month-first; day-first when nothing proves either."""
-    day_first = month_first = False
+    """'ymd', 'dmy' or 'mdy' from the values: the first value whose first field is above 12
+    proves day-first, whose second is, month-first (a value of the other order later in the
+    file is then a rejected row); day-first when nothing proves either."""
     for value in values:
         match = _DATE(value)
         if match is None:
@@ -273,18 +273,11 @@ def _date_order(values: Iterable[str]) -> str:
         a, b = match.group(1), match.group(2)
         if len(a) == 4:
             return "ymd"
-        if not b.isdigit():
+        if not b.isdigit() or int(a) > 12:
             return "dmy"
-        if int(a) > 12:
-            day_first = True
-        elif int(b) > 12:
-            month_first = True
-        if day_first and month_first:
-            raise InvalidInput(
-                "The dates of the file mix day-first and month-first values; give the date_format.",
-                errors={"date_format": ["Mixed day-first and month-first dates."]},
-            )
-    return "mdy" if month_first else "dmy"
+        if int(b) > 12:
+            return "mdy"
+    return "dmy"
 
 
 def _date_parser(order: str, strptime_format: str | None, zone: dt.tzinfo) -> Callable:
@@ -342,49 +335,86 @@ def _date_parser(order: str, strptime_format: str | None, zone: dt.tzinfo) -> Ca
 Clean = dict
 
 
+K_DATE, K_COUNT, K_BOOL, K_TEXT = range(4)
+#: distinct date texts remembered per import (an audit export repeats each opened_at)
+DATE_CACHE = 200_000
+
+
+def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Callable:
+    """A function reading one row (its values) into a clean record; it raises ValueError
+    with the reason when the row cannot be read. Built once per import: it runs per row."""
+    specs = []
+    for name, index in columns.items():
+        if name in DATE_FIELDS:
+            specs.append((name, index, K_DATE, 0))
+        elif name in COUNT_FIELDS or name == "version":
+            specs.append((name, index, K_COUNT, 0))
+        elif name == "sla_met":
+            specs.append((name, index, K_BOOL, 0))
+        else:
+            specs.append((name, index, K_TEXT, TEXT_LIMITS[name]))
+    width_all = len(headers)
+    dates: dict[str, dt.datetime] = {}
+
+    def date(name: str, text: str) -> dt.datetime:
+        value = dates.get(text)
+        if value is None:
+            try:
+                value = parse_date(text)
+            except (ValueError, OverflowError):
+                raise ValueError(f"{name}: {text!r} is not a date") from None
+            if len(dates) >= DATE_CACHE:
+                dates.clear()
+            dates[text] = value
+        return value
+
+    def clean(values: list[str]) -> Clean:
+        width = len(values)
+        out: Clean = {}
+        for name, index, kind, limit in specs:
+            text = values[index].strip() if index < width else ""
+            if text == "" or text == "?":
+                out[name] = None
+            elif kind == K_TEXT:
+                if len(text) > limit:
+                    raise ValueError(f"{name}: more than {limit} characters")
+                out[name] = text
+            elif kind == K_DATE:
+                out[name] = date(name, text)
+            elif kind == K_COUNT:
+                try:
+                    number = int(text) if text.isdigit() else int(float(text))
+                except (ValueError, OverflowError):
+                    raise ValueError(f"{name}: {text!r} is not a whole number") from None
+                if not 0 <= number < 2**31:
+                    raise ValueError(f"{name}: {text!r} is out of range")
+                out[name] = number
+            else:
+                lowered = text.lower()
+                if lowered in _TRUE:
+                    out[name] = True
+                elif lowered in _FALSE:
+                    out[name] = False
+                else:
+                    raise ValueError(f"sla_met: {text!r} is not true or false")
+        if not out.get("number"):
+            raise ValueError("number: no record number")
+        if out.get("opened_at") is None:
+            raise ValueError("opened_at: no opened date")
+        if width == width_all:
+            out["raw"] = dict(zip(headers, values, strict=True))
+        else:
+            out["raw"] = {h: (values[i] if i < width else "") for i, h in enumerate(headers)}
+        return out
+
+    return clean
+
+
 def _clean_row(values: list[str], columns: dict[str, int], parse_date, headers) -> Clean:
     """One row as a clean record; ValueError with the reason when it cannot be read."""
     if any("\x00" in v for v in values):
         raise ValueError("the row holds a NUL character")
-    width = len(values)
-    out: Clean = {}
-    for name, index in columns.items():
-        text = values[index].strip() if index < width else ""
-        if text in UNKNOWN:
-            out[name] = None
-            continue
-        if name in DATE_FIELDS:
-            try:
-                out[name] = parse_date(text)
-            except (ValueError, OverflowError):
-                raise ValueError(f"{name}: {text!r} is not a date") from None
-        elif name in COUNT_FIELDS or name == "version":
-            try:
-                number = int(float(text))
-            except ValueError:
-                raise ValueError(f"{name}: {text!r} is not a whole number") from None
-            if not 0 <= number < 2**31:
-                raise ValueError(f"{name}: {text!r} is out of range")
-            out[name] = number
-        elif name == "sla_met":
-            lowered = text.lower()
-            if lowered in _TRUE:
-                out[name] = True
-            elif lowered in _FALSE:
-                out[name] = False
-            else:
-                raise ValueError(f"sla_met: {text!r} is not true or false")
-        else:
-            limit = TEXT_LIMITS[name]
-            if len(text) > limit:
-                raise ValueError(f"{name}: more than {limit} characters")
-            out[name] = text
-    if not out.get("number"):
-        raise ValueError("number: no record number")
-    if out.get("opened_at") is None:
-        raise ValueError("opened_at: no opened date")
-    out["raw"] = {h: (values[i] if i < width else "") for i, h in enumerate(headers)}
-    return out
+    return _row_cleaner(columns, parse_date, headers)(values)
 
 
 def _clean_pushed(item, zone) -> tuple[Clean, str, str]:
@@ -515,6 +545,9 @@ def itsm_records_import(
     result = ImportResult(date_order=order, dry_run=bool(dry_run))
     total = len(text) or 1
 
+    clean = _row_cleaner(columns, parse_date, headers)
+    has_nul = "\x00" in text
+
     def rows() -> Iterator[tuple[int, Clean]]:
         """The clean rows with their row number (the header is row 1); rejects the rest."""
         source = _Counting(text)
@@ -528,7 +561,9 @@ def itsm_records_import(
                     continue
                 result.rows_read += 1
                 try:
-                    yield number, _clean_row(values, columns, parse_date, headers)
+                    if has_nul and any("\x00" in v for v in values):
+                        raise ValueError("the row holds a NUL character")
+                    yield number, clean(values)
                 except ValueError as exc:
                     result.rejected_count += 1
                     if len(result.rejected) < MAX_REJECTED_SHOWN:
@@ -738,20 +773,31 @@ _TEXTS = ("state", "priority", "category", "subcategory", "service", "assignment
           "problem")  # fmt: skip
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _copy_chunks(rows) -> Iterator[str]:
-    """The clean rows as COPY's CSV, COPY_CHUNK rows a chunk (an empty text is NULL in
-    COPY's CSV: the upsert turns it back into '')."""
+    """The clean rows as COPY's CSV in the load table's column order, COPY_CHUNK rows a
+    chunk (None and an empty text are NULL in COPY's CSV: the upsert turns a NULL text back
+    into ''). This runs once per row of a million-row export: no intermediate tuples."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writerow = csv.writer(buffer, lineterminator="\n").writerow
     for count, (position, clean) in enumerate(rows, 1):
-        values = list(_as_columns(clean))
-        values[14] = json.dumps(values[14], ensure_ascii=False)  # raw
-        for i in (1, 2, 3, 15):
-            if values[i] is not None:
-                values[i] = values[i].isoformat()
-        if values[12] is not None:
-            values[12] = "t" if values[12] else "f"
-        writer.writerow((position, *values))
+        get = clean.get
+        resolved, closed, updated, sla = (
+            get("resolved_at"), get("closed_at"), get("updated_at"), get("sla_met")
+        )  # fmt: skip
+        writerow(
+            (
+                position, clean["number"], clean["opened_at"].isoformat(),
+                resolved and resolved.isoformat(), closed and closed.isoformat(),
+                get("state"), get("priority"), get("category"), get("subcategory"),
+                get("service"), get("assignment_group"), get("reopen_count") or 0,
+                get("reassignment_count") or 0, None if sla is None else ("t" if sla else "f"),
+                get("problem"), _to_json(clean["raw"]), updated and updated.isoformat(),
+                get("version"),
+            )
+        )  # fmt: skip
         if count % COPY_CHUNK == 0:
             yield buffer.getvalue()
             buffer.seek(0)

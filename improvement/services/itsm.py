@@ -435,14 +435,21 @@ def _clean_pushed(item, zone) -> tuple[Clean, str, str]:
     for name in FIELDS:
         if name in item:
             value = item[name]
-            if isinstance(value, bool) and name == "sla_met":
-                value = "true" if value else "false"
-            elif value is None:
+            if value is None:
                 value = ""
-            elif isinstance(value, int | float) and not isinstance(value, bool):
+            elif name in DATE_FIELDS:
+                if type(value) is not str or not value.strip():
+                    raise ValueError(f"{name}: an ISO 8601 date and time (or null) is required")
+            elif name == "sla_met":
+                if type(value) is not bool:
+                    raise ValueError("sla_met: true, false or null is required")
+                value = "true" if value else "false"
+            elif name in COUNT_FIELDS or name == "version":
+                if type(value) is not int:
+                    raise ValueError(f"{name}: a whole number is required")
                 value = str(value)
-            elif not isinstance(value, str):
-                raise ValueError(f"{name}: a text, number or null is required")
+            elif type(value) is not str:
+                raise ValueError(f"{name}: a text (or null) is required")
             if name in DATE_FIELDS and value.strip() not in UNKNOWN:
                 try:
                     dt.datetime.fromisoformat(value.strip())

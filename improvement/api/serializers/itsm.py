@@ -28,22 +28,34 @@ class ITSMRecordSerializer(serializers.ModelSerializer):
 class PushedRecordSerializer(serializers.Serializer):
     """One record of the push API (documentation; the service validates each item)."""
 
-    system = serializers.CharField(help_text="The ITSM tool, e.g. servicenow.")
+    system = serializers.CharField(max_length=64, help_text="The ITSM tool, e.g. servicenow.")
     kind = serializers.ChoiceField(RecordKind.choices, default=RecordKind.INCIDENT)
-    number = serializers.CharField()
+    number = serializers.CharField(max_length=64)
     opened_at = serializers.DateTimeField()
     resolved_at = serializers.DateTimeField(required=False, allow_null=True)
     closed_at = serializers.DateTimeField(required=False, allow_null=True)
-    state = serializers.CharField(required=False, allow_blank=True)
-    priority = serializers.CharField(required=False, allow_blank=True)
-    category = serializers.CharField(required=False, allow_blank=True)
-    subcategory = serializers.CharField(required=False, allow_blank=True)
-    service = serializers.CharField(required=False, allow_blank=True)
-    assignment_group = serializers.CharField(required=False, allow_blank=True)
-    reopen_count = serializers.IntegerField(required=False, min_value=0)
-    reassignment_count = serializers.IntegerField(required=False, min_value=0)
+    state = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    priority = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=64
+    )
+    category = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=200
+    )
+    subcategory = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=200
+    )
+    service = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=200
+    )
+    assignment_group = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=200
+    )
+    reopen_count = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+    reassignment_count = serializers.IntegerField(required=False, min_value=0, allow_null=True)
     sla_met = serializers.BooleanField(required=False, allow_null=True)
-    problem = serializers.CharField(required=False, allow_blank=True)
+    problem = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=64
+    )
     updated_at = serializers.DateTimeField(required=False, allow_null=True)
     version = serializers.IntegerField(required=False, allow_null=True)
 

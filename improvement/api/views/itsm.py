@@ -16,7 +16,7 @@ from ...models import KPI, ITSMRecord
 from ...services import derived, itsm
 from .. import serializers as s
 from ..permissions import may_import_itsm, may_promote
-from ..schema import operations
+from ..schema import CIRAutoSchema, operations
 from ..serializers.itsm import (
     ImportRequestSerializer,
     ImportResultSerializer,
@@ -140,11 +140,21 @@ def _period_json(period: opp.Period) -> dict:
     return {"from": period.start.isoformat(), "to": period.last_day.isoformat()}
 
 
+class OneAnswerSchema(CIRAutoSchema):
+    """The opportunities' GET answers one object (the period and its ranked groups), not
+    a list of them."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+
 class OpportunityViewSet(CIRViewSet):
     """Where service is being lost: groups of ITSM records ranked, and promoted."""
 
     serializer_class = OpportunityListSerializer
     queryset = ITSMRecord.objects.none()
+    pagination_class = None  # a period's groups are few: one answer, ranked
+    schema = OneAnswerSchema()
     role_rules = {"promote": may_promote}
 
     @extend_schema(

@@ -52,6 +52,8 @@ def cir_pages() -> list[tuple[str, str, int]]:
         ("propose", reverse("improvement:propose"), 200),
         ("portfolio", reverse("improvement:portfolio"), 200),
         ("goals", reverse("improvement:goals"), 200),
+        ("opportunities", reverse("improvement:opportunities") + "?dimension=subcategory", 200),
+        ("ITSM import", reverse("improvement:itsm-import-new"), 200),
         ("404", "/initiatives/CIR-99999/", 404),
     ]
     for step in STEPS:

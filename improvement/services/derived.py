@@ -78,10 +78,12 @@ def opportunity_promote(
     bucket: str = "",
     title: str = "",
     target_change_pct: float | None = None,
+    target_date: dt.date | None = None,
 ) -> Initiative:
     """Create a proposed initiative for the records of one group with a derived KPI (see the
     module's docstring); InvalidInput when the group has no records in the period, or none
-    that tell the metric."""
+    that tell the metric. `target_change_pct` (-30: 30 % below the baseline) sets a target,
+    due on `target_date` (default: one period after the baseline date)."""
     require(permissions.may_promote(actor), NEED_PROMOTE)
     errors = {}
     if dimension not in Dimension.values:
@@ -134,6 +136,15 @@ def opportunity_promote(
         )
         + f", reopen rate {fig['reopen_rate'] * 100:.0f} %."
     )
+    target: dict = {}
+    if target_change_pct is not None:
+        # by default the target is due one period after the baseline
+        target = {
+            "target_change_pct": target_change_pct,
+            "target_date": target_date or period.last_day + (period.end - period.start),
+        }
+    elif target_date is not None:
+        target = {"target_date": target_date}
     with transaction.atomic():
         initiative = initiative_create(
             actor=actor,
@@ -152,7 +163,7 @@ def opportunity_promote(
             window_days=WINDOW_DAYS,
             baseline_value=baseline,
             baseline_date=period.last_day,
-            **({"target_change_pct": target_change_pct} if target_change_pct is not None else {}),
+            **target,
         )
         KPI.objects.filter(pk=kpi.pk).update(derived=True)
         kpi.derived = True
@@ -196,8 +207,9 @@ def _bucket_sql(bucket: str) -> str:
 def derived_kpi_measure(*, derivation: KPIDerivation, actor) -> int:
     """Measure a derived KPI again from the records: one point per bucket, from the first
     bucket of its records (or of its baseline period) to the current one. Counts are 0 in a
-    bucket without records; the other metrics have no point there. Returns the points
-    stored."""
+    past bucket without records (the bucket under way has a point once it holds a record:
+    its count so far); the other metrics have no point in a bucket without records.
+    Returns the points stored."""
     metric = derivation.metric
     bucket = derivation.bucket
     step = dt.timedelta(days=7 if bucket == "week" else 1)
@@ -227,7 +239,7 @@ def derived_kpi_measure(*, derivation: KPIDerivation, actor) -> int:
         if values:
             begin = min(begin, min(values))
         day = begin
-        while day <= current:
+        while day < current:  # the bucket under way has a point once a record is in it
             values.setdefault(day, 0.0)
             day += step
     points = [

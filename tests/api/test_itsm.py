@@ -279,6 +279,7 @@ def test_promote_creates_a_proposed_initiative_with_a_derived_kpi(csi_client, im
     assert kpi.baseline_value == pytest.approx(top["median_resolution_hours"], rel=1e-9)
     assert kpi.baseline_date == dt.date(2026, 11, 28)
     assert kpi.target_value == pytest.approx(top["median_resolution_hours"] * 0.7)
+    assert kpi.target_date == dt.date(2026, 11, 28) + dt.timedelta(days=90)
     assert kpi.measurements.exists()
     # the group is now marked covered, not hidden
     again = csi_client.get(OPPS, {"dimension": "subcategory", **PERIOD}).json()["results"]

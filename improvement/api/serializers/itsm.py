@@ -188,6 +188,10 @@ class PromoteSerializer(serializers.Serializer):
     target_change_pct = FiniteFloatField(
         required=False, allow_null=True, help_text="e.g. -20: a target 20 % below the baseline."
     )
+    target_date = serializers.DateField(
+        required=False,
+        help_text="When the target is due (default: one period after the baseline date).",
+    )
     to = serializers.DateField(required=False)
 
     def __init__(self, *args, **kwargs):

@@ -238,6 +238,7 @@ class OpportunityViewSet(CIRViewSet):
             bucket=data.get("bucket") or "",
             title=data.get("title") or "",
             target_change_pct=data.get("target_change_pct"),
+            target_date=data.get("target_date"),
         )
         kpi = KPI.objects.select_related("initiative").get(initiative=initiative)
         context = self.get_serializer_context()

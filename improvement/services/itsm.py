@@ -286,6 +286,8 @@ def _date_parser(order: str, strptime_format: str | None, zone: dt.tzinfo) -> Ca
 
         def parse_format(text: str) -> dt.datetime:
             value = dt.datetime.strptime(text.strip(), strptime_format)
+            if not 1900 < value.year < 9000:
+                raise ValueError(text)
             return value if value.tzinfo else value.replace(tzinfo=zone)
 
         return parse_format
@@ -302,7 +304,7 @@ def _date_parser(order: str, strptime_format: str | None, zone: dt.tzinfo) -> Ca
         else:
             day, month, year = int(a), b, int(c)
         month = int(month) if month.isdigit() else _MONTHS.get(month[:3].lower(), 0)
-        if year < 100:
+        if year < 100 and len(a if len(a) == 4 else c) <= 2:  # 13/Nov/26: 2026
             year += 2000
         hour = int(hh) if hh else 0
         if ampm:
@@ -316,6 +318,8 @@ def _date_parser(order: str, strptime_format: str | None, zone: dt.tzinfo) -> Ca
             else:
                 sign = -1 if offset[0] == "-" else 1
                 digits = offset[1:].replace(":", "")
+                if int(digits[:2]) > 15:  # beyond what PostgreSQL reads (and any real zone)
+                    raise ValueError(text)
                 tz = dt.timezone(
                     sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
                 )
@@ -421,7 +425,7 @@ def _clean_pushed(item, zone) -> tuple[Clean, str, str]:
     """One pushed record (JSON): (clean record, system, kind); ValueError with the reason."""
     if not isinstance(item, dict):
         raise ValueError("expected an object")
-    unknown = set(item) - set(FIELDS) - {"system", "kind", "raw"}
+    unknown = set(item) - set(FIELDS) - {"system", "kind"}
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
     system = item.get("system")
@@ -450,6 +454,11 @@ def _clean_pushed(item, zone) -> tuple[Clean, str, str]:
                 value = str(value)
             elif type(value) is not str:
                 raise ValueError(f"{name}: a text (or null) is required")
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"{name}: not valid Unicode (a lone surrogate)") from None
             if name in DATE_FIELDS and value.strip() not in UNKNOWN:
                 try:
                     dt.datetime.fromisoformat(value.strip())
@@ -458,8 +467,7 @@ def _clean_pushed(item, zone) -> tuple[Clean, str, str]:
             columns[name] = len(values)
             values.append(value)
     clean = _clean_row(values, columns, parse, [])
-    raw = item.get("raw")
-    clean["raw"] = raw if isinstance(raw, dict) else {k: v for k, v in item.items() if k != "raw"}
+    clean["raw"] = dict(item)
     return clean, system.strip().lower(), kind
 
 

@@ -53,7 +53,6 @@ def cir_pages() -> list[tuple[str, str, int]]:
         ("portfolio", reverse("improvement:portfolio"), 200),
         ("goals", reverse("improvement:goals"), 200),
         ("opportunities", reverse("improvement:opportunities") + "?dimension=subcategory", 200),
-        ("ITSM import", reverse("improvement:itsm-import-new"), 200),
         ("404", "/initiatives/CIR-99999/", 404),
     ]
     for step in STEPS:

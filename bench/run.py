@@ -3,7 +3,7 @@
 
     make bench                 # 10 000 KPIs x 100 points
     SCALE=large make bench     # 100 000 KPIs x 100 points (10 M measurements)
-    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults, pages, fanout,
+    BENCH=sweep make bench     # one section: seed, ingest, sweep, api, faults, pages, itsm, fanout,
                                # steady, latency (fanout and latency need Redis:
                                # BENCH_BROKER_URL, default redis://127.0.0.1:6379/0)
     BENCH=pages make bench     # every page at the small and the large scale (bench/pages.py)
@@ -348,8 +348,11 @@ def main() -> None:
     SECTIONS["pages"] = lambda scale: RESULTS.setdefault("pages", {}).update(
         pages_bench.run(SCALES, seed)
     )
+    from bench import itsm as itsm_bench
+
+    SECTIONS["itsm"] = lambda scale: RESULTS.setdefault("itsm", {}).update(itsm_bench.run(scale))
     if not wanted:
-        names += ["api", "faults", "pages", "fanout", "steady", "latency"]
+        names += ["api", "faults", "pages", "itsm", "fanout", "steady", "latency"]
     # faults needs no seeded data; pages seeds its own two databases
     if "seed" not in names and set(names) - {"faults", "pages"}:
         seed(scale)

@@ -309,3 +309,41 @@ class EmailState(models.TextChoices):
     DIGEST = "digest", "For the next digest"
     DIGESTED = "digested", "Sent in a digest"
     FAILED = "failed", "Not sent (no address)"
+
+
+# --- ITSM records and opportunities ---
+
+
+class RecordKind(models.TextChoices):
+    """What an ITSM record is: an incident, a problem or a change (SPEC §9)."""
+
+    INCIDENT = "incident", "Incident"
+    PROBLEM = "problem", "Problem"
+    CHANGE = "change", "Change"
+
+
+class Dimension(models.TextChoices):
+    """What opportunities group ITSM records by."""
+
+    CATEGORY = "category", "Category"
+    SUBCATEGORY = "subcategory", "Subcategory"
+    SERVICE = "service", "Service / CI"
+    ASSIGNMENT_GROUP = "assignment_group", "Assignment group"
+    PRIORITY = "priority", "Priority"
+
+
+class DerivedMetric(models.TextChoices):
+    """What a derived KPI measures over the records of its group, bucket by bucket."""
+
+    RECORDS_PER_WEEK = "records_per_week", "Records per week"
+    RECORDS_PER_DAY = "records_per_day", "Records per day"
+    MEDIAN_RESOLUTION_HOURS = "median_resolution_hours", "Median resolution hours"
+    REOPEN_RATE = "reopen_rate", "Reopen rate"
+    SLA_BREACH_RATE = "sla_breach_rate", "SLA breach rate"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"

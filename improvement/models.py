@@ -523,6 +523,11 @@ class KPI(TimeStamped):
     checked_version = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="The data_changed_at last checked."
     )
+    derived = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Measured from ITSM records (its derivation); no measurement by hand.",
+    )
     # the sweep reads a KPI only when this has come or its data changed (evaluation.next_change)
     next_check_at = models.DateTimeField(
         null=True, blank=True, editable=False,
@@ -1125,3 +1130,115 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.kind} → {self.delivery}"
+
+
+# --- ITSM records and opportunities (SPEC §9) ---------------------------------------------
+
+
+class ITSMRecord(models.Model):
+    """One incident, problem or change read from an ITSM tool, as its latest version.
+
+    (system, kind, number) is unique whatever the case of the number, so an import or a
+    push of the same record updates it. `raw` keeps the source row as it came in;
+    `source_updated_at` / `source_version` (ServiceNow's sys_updated_at / sys_mod_count)
+    decide which of two versions is the later one.
+    """
+
+    system = models.CharField(max_length=64, help_text="The ITSM tool, e.g. servicenow.")
+    kind = models.CharField(max_length=16, choices=choices.RecordKind)
+    number = models.CharField(max_length=64)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=64, blank=True)
+    priority = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=200, blank=True)
+    subcategory = models.CharField(max_length=200, blank=True)
+    service = models.CharField("service / CI", max_length=200, blank=True)
+    assignment_group = models.CharField(max_length=200, blank=True)
+    reopen_count = models.PositiveIntegerField(default=0)
+    reassignment_count = models.PositiveIntegerField(default=0)
+    sla_met = models.BooleanField("SLA met", null=True, blank=True)
+    problem = models.CharField("linked problem", max_length=64, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    source_version = models.BigIntegerField(null=True, blank=True)
+    imported_at = models.DateTimeField(auto_now=True)
+    initiatives = models.ManyToManyField(Initiative, blank=True, related_name="itsm_records")
+
+    class Meta:
+        ordering = ["system", "kind", "number"]
+        verbose_name = "ITSM record"
+        constraints = [
+            models.UniqueConstraint(
+                F("system"),
+                F("kind"),
+                Lower("number"),
+                name="%(app_label)s_%(class)s_unique_number",
+                violation_error_message="This ITSM tool already has a record of this kind "
+                "with this number.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(number=""), name="%(app_label)s_%(class)s_number_required"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "opened_at"], name="improvement_itsm_opened_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.number}"
+
+
+class KPIDerivation(models.Model):
+    """What makes a KPI derived: its measurements are computed from the ITSM records of
+    one group (dimension = value), a bucket (day or week) at a time, and none are taken
+    by hand."""
+
+    class Bucket(models.TextChoices):
+        DAY = "day", "Day"
+        WEEK = "week", "Week"
+
+    kpi = models.OneToOneField(KPI, on_delete=models.CASCADE, related_name="derivation")
+    system = models.CharField(max_length=64, blank=True, help_text="Empty: every system.")
+    kind = models.CharField(max_length=16, choices=choices.RecordKind)
+    dimension = models.CharField(max_length=24, choices=choices.Dimension)
+    group = models.CharField(max_length=200, blank=True, help_text="Empty: unknown.")
+    metric = models.CharField(max_length=32, choices=choices.DerivedMetric)
+    bucket = models.CharField(max_length=8, choices=Bucket, default=Bucket.WEEK)
+    period_start = models.DateField(help_text="The baseline period's first day.")
+    period_end = models.DateField(help_text="The day after the baseline period.")
+
+    class Meta:
+        ordering = ["kpi"]
+        verbose_name = "KPI derivation"
+
+    def __str__(self) -> str:
+        return f"{self.kpi_id}: {self.metric} of {self.dimension}={self.group or '(unknown)'}"
+
+
+class ITSMImport(models.Model):
+    """One CSV import started from the browser: its file until it is read, its progress,
+    and its answer (the figures and the rejected rows)."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    system = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=choices.RecordKind)
+    options = models.JSONField(default=dict, blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    content = models.BinaryField(blank=True, editable=False)
+    status = models.CharField(
+        max_length=8, choices=choices.ImportStatus, default=choices.ImportStatus.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Per cent of the file read.")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "ITSM import"
+
+    def __str__(self) -> str:
+        return f"{self.file_name or 'import'} ({self.status})"

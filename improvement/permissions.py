@@ -250,3 +250,16 @@ NEED_REALISE = (
     f"Only {EDITORS} may record a realised benefit, at the review (step 6), while "
     "sustaining (step 7) or once closed."
 )
+
+
+# --- ITSM records and opportunities (SPEC §9) ------------------------------------------------
+
+
+def may_import_itsm(user) -> bool:
+    """Import or push ITSM records: CSI managers and ITSM integrations."""
+    return is_csi_manager(user) or is_integration(user)
+
+
+def may_promote(user) -> bool:
+    """Turn an opportunity into a proposed initiative with a derived KPI: CSI managers."""
+    return is_csi_manager(user)

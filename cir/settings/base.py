@@ -161,6 +161,7 @@ SPECTACULAR_SETTINGS = {
         "KPIKindEnum": "improvement.choices.KPIKind",
         "NotificationDeliveryEnum": "improvement.choices.Delivery",
         "EmailStateEnum": "improvement.choices.EmailState",
+        "RecordKindEnum": "improvement.choices.RecordKind",
     },
 }
 

@@ -318,6 +318,12 @@ class MeasurementAdmin(ScaleAdminMixin, ServiceWritesMixin, NoRevertHistoryAdmin
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # a derived KPI's points are computed from ITSM records: shown, never edited
+        if obj is not None and obj.kpi.derived:
+            return False
+        return super().has_change_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
         point = values_of(obj, ("value", "measured_at", "source", "note"))
         services.measurement_record(kpi=obj.kpi, actor=request.user, points=[point])

@@ -103,3 +103,11 @@ class RegisterPermission(drf_permissions.BasePermission):
             return True
         self.message = getattr(rule, "message", DEFAULT_MESSAGE)
         return False
+
+
+# ITSM records and opportunities (SPEC §9)
+may_import_itsm = Rule(
+    permissions.may_import_itsm,
+    "Only a CSI manager or an ITSM integration may import or push ITSM records.",
+)
+may_promote = csi_only("Only a CSI manager may promote an opportunity to an initiative.")

@@ -18,6 +18,8 @@ router.register("kpis", views.KPIViewSet, basename="kpi")
 router.register("measurements", views.MeasurementViewSet, basename="measurement")
 router.register("webhooks", views.WebhookViewSet, basename="webhook")
 router.register("users", views.UserViewSet, basename="user")
+router.register("itsm-records", views.ITSMRecordViewSet, basename="itsm-record")
+router.register("opportunities", views.OpportunityViewSet, basename="opportunity")
 router.register(
     r"initiatives/(?P<initiative_pk>\d+)/comments", views.CommentViewSet, basename="comment"
 )

@@ -477,17 +477,29 @@ def _require_at_most_max_points(rows: Sequence) -> None:
         )
 
 
-def measurement_record(*, kpi: KPI, actor, points: Sequence[dict]) -> int:
+#: what a derived KPI answers whoever posts measurements to it by hand
+DERIVED_REFUSAL = (
+    "This KPI is derived from ITSM records: its measurements are computed from the records "
+    "that arrive and cannot be posted by hand."
+)
+
+
+def measurement_record(
+    *, kpi: KPI, actor, points: Sequence[dict], from_records: bool = False
+) -> int:
     """Record points of one KPI (value, measured_at, source, note), all or nothing.
 
     A point at an instant already recorded replaces it, so retries never double count.
     The KPI is checked after commit. Returns the number of points stored (one per instant).
-    Raises Forbidden or InvalidInput (errors by index).
+    Raises Forbidden or InvalidInput (errors by index), or Conflict for a derived KPI
+    (only `from_records`, services/derived.py, measures one).
     """
     require(
         permissions.may_record_measurements(actor, kpi),
         permissions.NEED_FEED,
     )
+    if kpi.derived and not from_records:
+        raise Conflict(DERIVED_REFUSAL, errors={"kpi": [DERIVED_REFUSAL]})
     if not points:
         raise InvalidInput("No measurement was given.", errors={"rows": ["Send at least one."]})
     _require_at_most_max_points(points)
@@ -536,8 +548,10 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
     # as no query may run while the rows stream into COPY
     queryset = KPI.objects.filter(key__in=keys)
     if may_feed_all:
-        kpi_ids = dict(queryset.values_list("key", "pk"))
+        found = list(queryset.values_list("key", "pk", "derived"))
+        kpi_ids = {key: pk for key, pk, _ in found}
         allowed = dict.fromkeys(kpi_ids.values(), True)
+        derived = {pk for _, pk, is_derived in found if is_derived}
     else:
         # what may_record_measurements reads, for all the KPIs in two queries
         kpis = list(
@@ -546,6 +560,7 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
         )  # fmt: skip
         kpi_ids = {k.key: k.pk for k in kpis}
         allowed = {k.pk: permissions.may_record_measurements(actor, k) for k in kpis}
+        derived = {k.pk for k in kpis if k.derived}
     now = timezone.now()
     latest = now + CLOCK_SKEW
     errors: dict = {}
@@ -565,6 +580,8 @@ def measurements_record_bulk(*, actor, rows: Sequence[dict]) -> int:
                     ]
             elif not allowed[kpi_id]:
                 row_errors["kpi"] = [f"KPI '{key}': {permissions.NEED_FEED}"]
+            elif kpi_id in derived:
+                row_errors["kpi"] = [f"KPI '{key}': {DERIVED_REFUSAL}"]
             if row_errors:
                 errors[index] = row_errors
             else:

@@ -32,6 +32,7 @@ from .. import permissions, services, workflow
 from ..choices import Step
 from ..exceptions import CIRError, Conflict, Forbidden, InvalidInput, TransitionBlocked
 from ..models import KPI
+from ..services.measurements import DERIVED_REFUSAL
 from . import pages_initiative as pages
 from .access import CIRAccessMixin, initiative_url, load_for_page, load_for_write
 from .forms import InitiativeForm
@@ -530,6 +531,8 @@ class MeasurementCreateView(KPIPostView):
     def handle(self, request, initiative, pk):
         kpi = get_object_or_404(initiative.kpis, pk=pk)
         self.require(permissions.may_record_measurements(request.user, kpi), permissions.NEED_FEED)
+        if kpi.derived:  # the page offers no form for it: the refusal goes on top of the page
+            return self.stale(DERIVED_REFUSAL)
         form = self.form_for(kpi, request.POST)
 
         def record() -> KPI:

@@ -518,7 +518,7 @@ def _kpi_card(
             measurement_forms.get(kpi.pk)
             or MeasurementForm(auto_id=f"id_m{kpi.pk}_%s", unit=kpi.unit)
         )
-        if may_record
+        if may_record and not kpi.derived  # a derived KPI is measured from ITSM records
         else None,
         "open_edit": kpi.pk in overrides.get("kpi_forms", {}) or kpi.pk in delete_errors,
         "open_rebaseline": kpi.pk in rebaseline_forms,

@@ -162,6 +162,12 @@ def bases(world: World) -> dict[str, dict]:
             "measured_at": "2026-02-01T09:00:00Z",
         },
         "/api/v1/webhooks/": {"name": "Hook", "url": "http://127.0.0.1:9/hook"},
+        "/api/v1/itsm-records/": {
+            "system": "servicenow",
+            "number": "INC1",
+            "opened_at": "2026-02-01T09:00:00Z",
+        },
+        "/api/v1/opportunities/promote/": {"dimension": "subcategory", "group": "VPN"},
     }
 
 

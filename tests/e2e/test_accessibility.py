@@ -55,6 +55,7 @@ def cir_pages() -> list[tuple[str, str, int]]:
         ("propose", reverse("improvement:propose"), 200),
         ("portfolio", reverse("improvement:portfolio"), 200),
         ("goals", reverse("improvement:goals"), 200),
+        ("opportunities", reverse("improvement:opportunities") + "?dimension=subcategory", 200),
         ("notifications", reverse("improvement:notifications"), 200),
         ("notification settings", reverse("improvement:notification-settings"), 200),
         ("404", "/initiatives/CIR-99999/", 404),

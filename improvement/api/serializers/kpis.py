@@ -90,13 +90,21 @@ class KPISerializer(KPIDefinitionSerializer):
             "initiative",
             *with_change_pct(KPI_FIELDS),
             "locked",
+            "derived",
             "status",
             "last_checked_at",
             "latest_check",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "status", "last_checked_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "derived",
+            "status",
+            "last_checked_at",
+            "created_at",
+            "updated_at",
+        ]
         validators = []  # the key's uniqueness is the service's (and the database's) to tell
 
     def __init__(self, *args, **kwargs):

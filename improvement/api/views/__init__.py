@@ -11,6 +11,7 @@ from .accounts import TokenView, UserViewSet
 from .benefits import BenefitViewSet
 from .goals import GoalViewSet
 from .initiatives import InitiativeViewSet
+from .itsm import ITSMRecordViewSet, OpportunityViewSet
 from .kpis import KPIViewSet, MeasurementViewSet
 from .people import CommentViewSet, MyWorkView
 from .records import ActionViewSet
@@ -22,9 +23,11 @@ __all__ = [
     "CommentViewSet",
     "GoalViewSet",
     "InitiativeViewSet",
+    "ITSMRecordViewSet",
     "KPIViewSet",
     "MeasurementViewSet",
     "MyWorkView",
+    "OpportunityViewSet",
     "TokenView",
     "UserViewSet",
     "WebhookViewSet",

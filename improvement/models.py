@@ -1035,7 +1035,7 @@ class Watcher(models.Model):
     selectors.watcher_ids); a row is what a follow adds and an unfollow removes.
     """
 
-    user = models.ForeignKey(USER_MODEL, on_delete=models.CASCADE, related_name="watching")
+    user = models.ForeignKey(USER_MODEL, on_delete=models.PROTECT, related_name="watching")
     initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="watchers")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -1060,7 +1060,7 @@ class Notification(models.Model):
     """
 
     recipient = models.ForeignKey(
-        USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        USER_MODEL, on_delete=models.PROTECT, related_name="notifications"
     )
     kind = models.CharField(max_length=24, choices=choices.NotificationKind)
     initiative = models.ForeignKey(
@@ -1117,7 +1117,7 @@ class NotificationPreference(models.Model):
     """How one user wants one kind of notification; without a row, DEFAULT_DELIVERY."""
 
     user = models.ForeignKey(
-        USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+        USER_MODEL, on_delete=models.PROTECT, related_name="notification_preferences"
     )
     kind = models.CharField(max_length=24, choices=choices.NotificationKind)
     delivery = models.CharField(max_length=8, choices=choices.Delivery)

@@ -17,13 +17,24 @@ One module per model family, each registering its model admins on import:
 - webhooks.py: webhook receivers and deliveries
 - spreadsheets.py: the register import's saved column mappings (to read)
 - people.py: comments with their history
+- itsm.py: ITSM records, their imports, derived KPIs' derivations (to read)
 - benefits.py: what benefits realised, to read (CSI managers)
 - notifications.py: notifications and preferences, to read (CSI managers only)
 """
 
 from django.contrib import admin
 
-from . import benefits, initiatives, notifications, people, records, spreadsheets, system, webhooks
+from . import (
+    benefits,
+    initiatives,
+    itsm,
+    notifications,
+    people,
+    records,
+    spreadsheets,
+    system,
+    webhooks,
+)
 
 admin.site.site_header = "CIR — Continual Improvement Register"
 admin.site.site_title = "CIR admin"
@@ -32,6 +43,7 @@ admin.site.index_title = "CSI management console"
 __all__ = [
     "benefits",
     "initiatives",
+    "itsm",
     "notifications",
     "people",
     "records",

@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
                 ('emailed_at', models.DateTimeField(blank=True, null=True)),
                 ('event', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='notifications', to='improvement.event')),
                 ('initiative', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='improvement.initiative')),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
+                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to=settings.AUTH_USER_MODEL)),
             ],
             options={
                 'ordering': ['-created_at', '-id'],
@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.CharField(choices=[('role_assigned', 'Assigned a role on an initiative'), ('accepted', 'Initiative accepted'), ('rejected', 'Initiative rejected'), ('step_moved', 'Initiative moved to another step'), ('kpi_at_risk', 'KPI at risk'), ('kpi_regressed', 'KPI regressed'), ('kpi_missed', 'KPI missed its target'), ('kpi_reverted', 'KPI reverted'), ('action_assigned', 'Action assigned to you'), ('action_due_soon', 'Action due in 2 days'), ('action_overdue', 'Action overdue'), ('review_due', 'Review due'), ('mention', 'Mentioned in a comment'), ('comment', 'Comment on an initiative you watch'), ('triage_waiting', 'Proposal waiting for triage'), ('stale', 'Initiative gone stale')], max_length=24)),
                 ('delivery', models.CharField(choices=[('in_app', 'In the app only'), ('email', 'In the app and by email at once'), ('digest', 'In the app and in the daily digest email'), ('off', 'Off')], max_length=8)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notification_preferences', to=settings.AUTH_USER_MODEL)),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notification_preferences', to=settings.AUTH_USER_MODEL)),
             ],
             options={
                 'ordering': ['user', 'kind'],
@@ -94,7 +94,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('initiative', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watchers', to='improvement.initiative')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watching', to=settings.AUTH_USER_MODEL)),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='watching', to=settings.AUTH_USER_MODEL)),
             ],
             options={
                 'ordering': ['initiative', 'user'],

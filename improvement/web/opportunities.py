@@ -8,7 +8,7 @@ import json
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +18,7 @@ from django.views.generic import FormView, TemplateView
 from .. import opportunities as opp
 from .. import permissions
 from ..choices import DerivedMetric, Dimension, ImportStatus, RecordKind
-from ..exceptions import CIRError, Forbidden
+from ..exceptions import CIRError, Conflict, Forbidden
 from ..models import ITSMImport
 from ..services import derived, itsm
 from .access import CIRAccessMixin, initiative_url
@@ -152,13 +152,21 @@ class PromoteView(CIRAccessMixin, View):
 
     denial = NEED_PROMOTE
 
+    def refused(self, message: str, back: str, status: int = 422) -> HttpResponse:
+        """A refused promote: htmx gets the reason in place (4xx); a plain post goes back
+        to the page with the reason as a message (POST-redirect-GET)."""
+        if self.request.htmx:
+            return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+        messages.error(self.request, message)
+        return HttpResponseRedirect(back)
+
     def post(self, request):
         form = PromoteForm(request.POST)
         back = reverse("improvement:opportunities")
         if not form.is_valid():
-            messages.error(request, "The opportunity could not be promoted: the form was not "
-                           "complete.")  # fmt: skip
-            return HttpResponseRedirect(back)
+            return self.refused(
+                "The opportunity could not be promoted: the form was not complete.", back
+            )
         data = form.cleaned_data
         try:
             period = opp.period_from(data["start"], data["end"], today=timezone.localdate())
@@ -170,8 +178,7 @@ class PromoteView(CIRAccessMixin, View):
         except Forbidden as exc:
             raise PermissionDenied(exc.message) from exc
         except CIRError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(back)
+            return self.refused(exc.message, back, status=409 if isinstance(exc, Conflict) else 422)
         messages.success(
             request,
             f"{initiative.reference} is proposed, with a KPI measured from the records "

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from improvement import choices
-from improvement.models import KPI, Action, Goal, Initiative, Webhook
+from improvement.models import KPI, Action, Benefit, Goal, Initiative, Webhook
 
 from .. import factories
 from ..conftest import force_step
@@ -58,6 +58,7 @@ class World:
     action: Action
     goal: Goal
     webhook: Webhook
+    benefit: Benefit | None = None  # set by the tests that need one
 
     def client(self, role: str) -> APIClient:
         return client_for(self.users.get(role))

@@ -124,6 +124,16 @@ def bad_values(prop: dict) -> list[str]:
     return TEXT
 
 
+@pytest.fixture(autouse=True)
+def _benefit(world: World) -> None:
+    """An expected benefit of the initiative in review: what the benefit writes act on."""
+    from improvement.models import Benefit
+
+    world.benefit = Benefit.objects.create(
+        initiative=world.in_review, category="cost_reduction", amount=100, unit="EUR"
+    )
+
+
 def fill(path: str, world: World) -> str:
     """The path with the world's ids: the initiative in step 1, its KPI, action, goal ..."""
     ids = {
@@ -132,6 +142,7 @@ def fill(path: str, world: World) -> str:
         "actions": world.action.pk,
         "goals": world.goal.pk,
         "webhooks": world.webhook.pk,
+        "benefits": world.benefit.pk,
     }
     family = path.split("/")[3]
     path = path.replace("{initiative_pk}", str(world.initiative.pk))
@@ -168,6 +179,13 @@ def bases(world: World) -> dict[str, dict]:
             "opened_at": "2026-02-01T09:00:00Z",
         },
         "/api/v1/opportunities/promote/": {"dimension": "subcategory", "group": "VPN"},
+        "/api/v1/benefits/": {
+            "initiative": world.initiative.pk,
+            "category": "cost_reduction",
+            "amount": "100",
+            "unit": "EUR",
+        },
+        "/api/v1/benefits/{id}/realisations/": {"amount": "10"},
     }
 
 

@@ -132,8 +132,9 @@ def test_patch_and_delete(world: World):
     moved = client.patch(
         f"{URL}{benefit['id']}/", {"initiative": world.initiative.pk}, format="json"
     )
-    assert moved.status_code == 200
-    assert Benefit.objects.get().initiative == world.in_review  # stays with its initiative
+    # a benefit stays with its initiative: naming another is refused, nothing changes
+    assert moved.status_code == 400 and "initiative" in moved.json()["errors"]
+    assert Benefit.objects.get().initiative == world.in_review
     client.post(f"{URL}{benefit['id']}/realisations/", {"amount": 1}, format="json")
     refused = client.delete(f"{URL}{benefit['id']}/")
     assert refused.status_code == 409 and Benefit.objects.exists()

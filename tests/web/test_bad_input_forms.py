@@ -26,6 +26,7 @@ from improvement.web import benefits as web_benefits
 from improvement.web import charts, forms_initiative, forms_people
 from improvement.web import forms as web_forms
 from improvement.web import notifications as web_notifications
+from improvement.web import opportunities as web_opportunities
 from improvement.web import spreadsheets as web_sheets
 from improvement.web import urls as web_urls
 
@@ -83,6 +84,7 @@ NO_INPUT = {
     "notification-read",
     "notifications-read",
     "notifications-unsubscribe",  # the signed token is in the path
+    "itsm-import-new",  # a file upload: tests/web/test_opportunities.py posts bad files
 }
 
 
@@ -231,6 +233,12 @@ class Site:
                 url("notification-settings"),
                 web_notifications.PreferencesForm,
                 {kind.value: "in_app" for kind in choices.NotificationKind},
+            ),
+            "promote": (
+                url("promote"),
+                web_opportunities.PromoteForm,
+                {"dimension": "category", "group": "Network", "kind": "incident", "system": "",
+                 "start": "2026-01-01", "end": "2026-03-31", "metric": "records_per_week"},
             ),
             # last: the valid move takes the initiative past step 3, where KPIs lock
             "initiative-move": (

@@ -77,7 +77,7 @@ def test_the_page_ranks_the_groups_for_a_viewer_without_promote(
 ):
     client = client_for(make_user("viewer"))
     # session, user, roles 3; two grouped queries; coverage 2
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):  # + the header's unread notifications
         response = client.get(url("opportunities"), {"dimension": "subcategory", **PERIOD})
     page = text(response)
     assert response.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ... import choices
@@ -10,10 +11,15 @@ from ..fields import StrictPrimaryKeyRelatedField, text, username_of
 from .base import StrictModelSerializer
 
 
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "format": "decimal"}]})
+class AmountField(serializers.DecimalField):
+    """A decimal that requests may send as a number or a string (answers: a string)."""
+
+
 def amount_field(**kwargs) -> serializers.DecimalField:
     """An amount: a decimal between 0 and 10¹² with at most 2 decimals (a string in
     answers, so that no digit is lost; a number or a string in requests)."""
-    return serializers.DecimalField(
+    return AmountField(
         max_digits=15, decimal_places=2, min_value=0, max_value=BENEFIT_AMOUNT_LIMIT, **kwargs
     )
 
@@ -75,7 +81,8 @@ class BenefitSerializer(StrictModelSerializer):
     def get_fields(self):
         fields = super().get_fields()
         if self.instance is not None and not isinstance(self.instance, list | tuple):
-            fields["initiative"].read_only = True  # a benefit stays with its initiative
+            # a benefit stays with its initiative: naming one in a change is refused
+            del fields["initiative"]
         return fields
 
 

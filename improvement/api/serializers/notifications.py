@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from ...choices import Delivery, NotificationKind
 from ...models import Notification
+from ..fields import StrictBooleanField
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -40,7 +41,7 @@ class MarkReadSerializer(serializers.Serializer):
     ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, max_length=1000
     )
-    all = serializers.BooleanField(required=False, default=False)
+    all = StrictBooleanField(required=False, default=False)
 
     def validate(self, data):
         if not data.get("all") and not data.get("ids"):

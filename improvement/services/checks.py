@@ -312,7 +312,9 @@ def _check_batch(rows: list[tuple], at: dt.datetime, summary: CheckSummary) -> N
 def _write_verdicts(checks: list[tuple], moved: list[tuple], at: dt.datetime) -> None:
     """Upsert the checks (same data and status → the same row) and the KPIs' verdicts and
     next checks; `checks`: (KPICheck, next check); `moved`: (KPI id, status, data version,
-    next check) of KPIs whose next check alone changed (their last_checked_at stays)."""
+    next check) of KPIs whose next check alone changed (their last_checked_at stays).
+    On PostgreSQL a KPI's verdict never goes back to older data than the one it holds
+    (two checks of the same KPI may run at once in two worker processes)."""
     if checks:
         KPICheck.objects.bulk_create(
             [check for check, _ in checks],
@@ -334,7 +336,10 @@ def _write_verdicts(checks: list[tuple], moved: list[tuple], at: dt.datetime) ->
             cursor.execute(
                 f"UPDATE {table} AS k SET status = v.status, checked_version = v.version, "  # noqa: S608
                 "last_checked_at = coalesce(v.at, k.last_checked_at), next_check_at = v.next "
-                f"FROM (VALUES {values}) AS v(id, status, version, at, next) WHERE k.id = v.id",
+                f"FROM (VALUES {values}) AS v(id, status, version, at, next) WHERE k.id = v.id "
+                # never back: a check that read older data and commits after one that read
+                # newer data would leave the newer data unchecked, with no check to come
+                "AND (k.checked_version IS NULL OR k.checked_version <= v.version)",
                 params,
             )
         return

@@ -231,3 +231,42 @@ def test_latest_in_sql_ignores_the_window(initiative_at, csi):
     # then the check still sees it: latest means the newest point since the baseline
     check = KPICheck.objects.filter(kpi=kpi).latest("checked_at")
     assert (check.current, check.measurement_count) == (42.0, 1)
+
+
+def test_the_after_measurement_task_checks_every_stale_live_kpi_at_once(kpi, csi):
+    """Coalescing: the task sent after one post also checks the KPIs other posts left
+    stale (their own tasks then find nothing to do); a KPI of a rejected initiative and
+    a KPI already checked on its data stay as they are."""
+    from improvement.tasks import kpis_check_stale
+
+    other = KPIFactory(initiative=kpi.initiative, key="other-kpi")
+    ended = KPIFactory(initiative=InitiativeFactory(), key="ended-kpi")
+    services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 9, "measured_at": at(1)}])
+    force_step(ended.initiative, Step.REJECTED)
+    stamp = timezone.now()
+    KPI.objects.filter(pk__in=[kpi.pk, other.pk, ended.pk]).update(data_changed_at=stamp)
+    assert kpis_check_stale([kpi.pk]) == 2
+    other.refresh_from_db()
+    ended.refresh_from_db()
+    assert other.checked_version == stamp
+    assert ended.checked_version != stamp
+    assert kpis_check_stale([other.pk]) == 0  # nothing left stale
+
+
+@pytest.mark.postgres
+def test_a_verdict_never_goes_back_to_older_data(kpi, csi):
+    """Two checks of a KPI in two worker processes: the one that read older data and
+    commits last leaves the newer verdict in place (else the newer data stays unchecked)."""
+    from improvement.services.checks import _write_verdicts
+
+    services.measurement_record(kpi=kpi, actor=csi, points=[{"value": 9, "measured_at": at(1)}])
+    kpi.refresh_from_db()
+    newer, status = kpi.checked_version, kpi.status
+    older = newer - dt.timedelta(seconds=1)
+    late = KPICheck(
+        kpi_id=kpi.pk, checked_at=timezone.now(), data_version=older, status=KPIStatus.MISSED,
+        previous_status=status, measurement_count=0,
+    )  # fmt: skip
+    _write_verdicts([(late, None)], [], timezone.now())
+    kpi.refresh_from_db()
+    assert (kpi.checked_version, kpi.status) == (newer, status)

@@ -825,6 +825,7 @@ def _load_postgresql(rows) -> None:
     COPY (between two, the reader may report its progress)."""
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS cir_itsm_load")
+        _set_temp_buffers(cursor)
         cursor.execute(
             "CREATE TEMPORARY TABLE cir_itsm_load (position bigint, number text, "
             "opened_at timestamptz, resolved_at timestamptz, closed_at timestamptz, "
@@ -837,6 +838,22 @@ def _load_postgresql(rows) -> None:
         for text in _copy_chunks(rows):
             if text:
                 cursor.cursor.copy_expert(copy, io.StringIO(text))
+
+
+#: memory for the load table: PostgreSQL's default (8 MB) spills a large export to disk
+TEMP_BUFFERS = "256MB"
+#: memory for the upsert's sort (DISTINCT ON) and hashes, for its transaction only
+WORK_MEM = "256MB"
+
+
+def _set_temp_buffers(cursor) -> None:
+    """Give the session's temporary tables room, when it can still be set: PostgreSQL
+    refuses once the session has used a temporary table (then the setting stays as it is)."""
+    try:
+        with transaction.atomic():  # a savepoint: a refusal leaves any outer transaction usable
+            cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+    except DatabaseError:
+        pass
 
 
 def _drop_load() -> None:
@@ -855,6 +872,7 @@ def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
     compared = ", ".join(f"{table}.{c}" for c in COMPARED)
     compared_new = ", ".join(f"excluded.{c}" for c in COMPARED)
     with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         # names of our own table and columns; the values are parameters
         cursor.execute(
             f"WITH latest AS (SELECT DISTINCT ON (lower(number)) {select} FROM cir_itsm_load "  # noqa: S608

@@ -562,6 +562,14 @@ def itsm_records_import(
 
     clean = _row_cleaner(columns, parse_date, headers)
     has_nul = "\x00" in text
+    #: the progress reached, reported between two reads of the file (the connection may be
+    #: busy with a COPY while rows are read)
+    reached = [None]
+
+    def report() -> None:
+        if progress is not None and reached[0] is not None:
+            progress(reached[0])
+            reached[0] = None
 
     def rows() -> Iterator[tuple[int, Clean]]:
         """The clean rows with their row number (the header is row 1); rejects the rest."""
@@ -584,14 +592,15 @@ def itsm_records_import(
                     if len(result.rejected) < MAX_REJECTED_SHOWN:
                         result.rejected.append({"row": number, "reason": str(exc)})
                 if progress is not None and result.rows_read % PROGRESS_EVERY == 0:
-                    progress(min(99, source.read_chars * 100 // total))
+                    reached[0] = min(99, source.read_chars * 100 // total)
         except csv.Error as exc:
             raise InvalidInput(
                 f"Row {number + 1} is not valid CSV: {exc}; nothing was imported.",
                 errors={"file": [f"Row {number + 1}: {exc}"]},
             ) from exc
 
-    _write(actor=actor, rows=rows(), system=system, kind=kind, result=result, dry_run=dry_run)
+    _write(actor=actor, rows=rows(), system=system, kind=kind, result=result, dry_run=dry_run,
+           between=report)  # fmt: skip
     if progress is not None:
         progress(100)
     return result
@@ -708,7 +717,8 @@ class _DryRun(Exception):
 
 
 def _write(*, actor, rows: Iterator[tuple[int, Clean]], system: str, kind: str,
-           result: ImportResult, dry_run: bool) -> None:  # fmt: skip
+           result: ImportResult, dry_run: bool,
+           between: Callable | None = None) -> None:  # fmt: skip
     """Store the clean rows, the latest version of each record winning; fills `result`.
 
     The rows are read (and, on PostgreSQL, loaded into a temporary table) before the
@@ -719,7 +729,9 @@ def _write(*, actor, rows: Iterator[tuple[int, Clean]], system: str, kind: str,
 
     postgres = connection.vendor == "postgresql"
     try:
-        latest = _load_postgresql(rows) if postgres else _latest_portable(rows)
+        latest = _load_postgresql(rows, between) if postgres else _latest_portable(rows)
+        if between is not None:
+            between()
         with transaction.atomic():
             if postgres:
                 _upsert_postgresql(system, kind, result)
@@ -782,7 +794,9 @@ def _store_portable(latest: dict[str, Clean], system: str, kind: str,
     result.unchanged = result.records - result.created - result.updated
 
 
-COPY_CHUNK = 10_000
+#: rows a chunk of COPY's text; rows a COPY (between two, the progress is reported)
+COPY_CHUNK = 1_000
+COPY_ROWS = 100_000
 _LOAD_COLUMNS = ("position", *COLUMNS)
 _TEXTS = ("state", "priority", "category", "subcategory", "service", "assignment_group",
           "problem")  # fmt: skip
@@ -820,9 +834,30 @@ def _copy_chunks(rows) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def _load_postgresql(rows) -> None:
-    """PostgreSQL: COPY the clean rows into a temporary table of this session, a chunk per
-    COPY (between two, the reader may report its progress)."""
+class _Stream:
+    """COPY's input read from the chunks as they are made, COPY_ROWS rows at most: the
+    database parses one chunk while the next is being cleaned (the work of two cores)."""
+
+    def __init__(self, chunks: Iterator[str]):
+        self.chunks = chunks
+        self.ended = False
+        self.rows = 0
+
+    def read(self, size: int = -1) -> str:
+        if self.ended or self.rows >= COPY_ROWS:
+            return ""
+        text = next(self.chunks, None)
+        if text is None:
+            self.ended = True
+            return ""
+        self.rows += COPY_CHUNK
+        return text
+
+
+def _load_postgresql(rows, between: Callable | None = None) -> None:
+    """PostgreSQL: COPY the clean rows into a temporary table of this session, streamed,
+    COPY_ROWS rows a COPY (between two, `between()` may use the connection: the reader's
+    progress)."""
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS cir_itsm_load")
         _set_temp_buffers(cursor)
@@ -835,9 +870,12 @@ def _load_postgresql(rows) -> None:
             "source_version bigint)"
         )
         copy = f"COPY cir_itsm_load ({', '.join(_LOAD_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
-        for text in _copy_chunks(rows):
-            if text:
-                cursor.cursor.copy_expert(copy, io.StringIO(text))
+        stream = _Stream(_copy_chunks(rows))
+        while not stream.ended:
+            stream.rows = 0
+            cursor.cursor.copy_expert(copy, stream)
+            if between is not None:
+                between()
 
 
 #: memory for the load table: PostgreSQL's default (8 MB) spills a large export to disk

@@ -116,6 +116,7 @@ PRESET_ALIASES = {"servicenow": "servicenow", "snow": "servicenow", "jsm": "jsm"
 _SYSTEM = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}").fullmatch
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 UNKNOWN = frozenset({"", "?"})
+_SEPARATORS = "-/."
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 _MONTHS = {m: i for i, m in enumerate(
@@ -293,6 +294,27 @@ def _date_parser(order: str, strptime_format: str | None, zone: dt.tzinfo) -> Ca
         return parse_format
 
     def parse(text: str) -> dt.datetime:
+        if len(text) == 19 and text[13] == ":" == text[16] and text[10] in " T":
+            # the usual export: two-digit day and month, four-digit year, seconds, no zone —
+            # read by position (what the pattern below reads, without it)
+            head = text[:4]
+            if head.isdigit() and text[4] in _SEPARATORS and text[7] in _SEPARATORS:
+                fields = (head, text[5:7], text[8:10])  # year first
+            elif text[2] in _SEPARATORS and text[5] in _SEPARATORS and text[6:10].isdigit():
+                a, b = text[:2], text[3:5]
+                fields = (text[6:10], b, a) if order == "mdy" else (text[6:10], a, b)
+                fields = (fields[0], fields[2], fields[1])  # year, month, day
+            else:
+                fields = None
+            if fields is not None and all(f.isdigit() and f.isascii() for f in fields):
+                hh, mm, ss = text[11:13], text[14:16], text[17:19]
+                if (hh + mm + ss).isdigit() and (hh + mm + ss).isascii():
+                    year, month, day = (int(f) for f in fields)
+                    value = dt.datetime(year, month, day, int(hh), int(mm), int(ss), 0,
+                                        tzinfo=zone)  # fmt: skip
+                    if not 1900 < year < 9000:
+                        raise ValueError(text)
+                    return value
         match = _DATE(text)
         if match is None:
             raise ValueError(text)
@@ -573,7 +595,7 @@ def itsm_records_import(
 
     def rows() -> Iterator[tuple[int, Clean]]:
         """The clean rows with their row number (the header is row 1); rejects the rest."""
-        source = _Counting(text)
+        source = _Counting(text) if progress is not None else io.StringIO(text)
         body = csv.reader(source, delimiter=delimiter)
         next(body, None)
         number = 1

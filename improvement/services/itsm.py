@@ -297,24 +297,20 @@ def _date_parser(order: str, strptime_format: str | None, zone: dt.tzinfo) -> Ca
         if len(text) == 19 and text[13] == ":" == text[16] and text[10] in " T":
             # the usual export: two-digit day and month, four-digit year, seconds, no zone —
             # read by position (what the pattern below reads, without it)
-            head = text[:4]
-            if head.isdigit() and text[4] in _SEPARATORS and text[7] in _SEPARATORS:
-                fields = (head, text[5:7], text[8:10])  # year first
-            elif text[2] in _SEPARATORS and text[5] in _SEPARATORS and text[6:10].isdigit():
-                a, b = text[:2], text[3:5]
-                fields = (text[6:10], b, a) if order == "mdy" else (text[6:10], a, b)
-                fields = (fields[0], fields[2], fields[1])  # year, month, day
-            else:
-                fields = None
-            if fields is not None and all(f.isdigit() and f.isascii() for f in fields):
-                hh, mm, ss = text[11:13], text[14:16], text[17:19]
-                if (hh + mm + ss).isdigit() and (hh + mm + ss).isascii():
-                    year, month, day = (int(f) for f in fields)
-                    value = dt.datetime(year, month, day, int(hh), int(mm), int(ss), 0,
-                                        tzinfo=zone)  # fmt: skip
-                    if not 1900 < year < 9000:
-                        raise ValueError(text)
-                    return value
+            year, month, day = text[:4], "", ""
+            if text[4] in _SEPARATORS and text[7] in _SEPARATORS:
+                month, day = text[5:7], text[8:10]  # year first
+            elif text[2] in _SEPARATORS and text[5] in _SEPARATORS:
+                year = text[6:10]
+                day, month = (text[3:5], text[:2]) if order == "mdy" else (text[:2], text[3:5])
+            hh, mm, ss = text[11:13], text[14:16], text[17:19]
+            digits = year + month + day + hh + mm + ss
+            if len(digits) == 14 and digits.isdigit() and digits.isascii():
+                value = dt.datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss),
+                                    0, tzinfo=zone)  # fmt: skip
+                if not 1900 < value.year < 9000:
+                    raise ValueError(text)
+                return value
         match = _DATE(text)
         if match is None:
             raise ValueError(text)

@@ -76,8 +76,8 @@ def test_the_page_ranks_the_groups_for_a_viewer_without_promote(
     imported, make_user, client_for, django_assert_num_queries
 ):
     client = client_for(make_user("viewer"))
-    # session, user, roles 3; two grouped queries; coverage 2
-    with django_assert_num_queries(7):
+    # session, user, roles 3; two grouped queries; coverage 2; the header's unread count 1
+    with django_assert_num_queries(8):
         response = client.get(url("opportunities"), {"dimension": "subcategory", **PERIOD})
     page = text(response)
     assert response.status_code == 200

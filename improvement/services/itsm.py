@@ -860,11 +860,16 @@ class _Stream:
         self.chunks = chunks
         self.ended = False
         self.rows = 0
+        #: what reading the rows raised (an unreadable file): the COPY ends, then it is raised
+        self.error: BaseException | None = None
 
     def read(self, size: int = -1) -> str:
         if self.ended or self.rows >= COPY_ROWS:
             return ""
-        text = next(self.chunks, None)
+        try:
+            text = next(self.chunks, None)
+        except Exception as exc:  # raised again once COPY has ended (not as a COPY error)
+            self.error, text = exc, None
         if text is None:
             self.ended = True
             return ""
@@ -892,6 +897,8 @@ def _load_postgresql(rows, between: Callable | None = None) -> None:
         while not stream.ended:
             stream.rows = 0
             cursor.cursor.copy_expert(copy, stream)
+            if stream.error is not None:
+                raise stream.error
             if between is not None:
                 between()
 

@@ -116,6 +116,7 @@ PRESET_ALIASES = {"servicenow": "servicenow", "snow": "servicenow", "jsm": "jsm"
 _SYSTEM = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}").fullmatch
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 UNKNOWN = frozenset({"", "?"})
+_SEPARATORS = "-/."
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 _MONTHS = {m: i for i, m in enumerate(
@@ -293,6 +294,23 @@ def _date_parser(order: str, strptime_format: str | None, zone: dt.tzinfo) -> Ca
         return parse_format
 
     def parse(text: str) -> dt.datetime:
+        if len(text) == 19 and text[13] == ":" == text[16] and text[10] in " T":
+            # the usual export: two-digit day and month, four-digit year, seconds, no zone —
+            # read by position (what the pattern below reads, without it)
+            year, month, day = text[:4], "", ""
+            if text[4] in _SEPARATORS and text[7] in _SEPARATORS:
+                month, day = text[5:7], text[8:10]  # year first
+            elif text[2] in _SEPARATORS and text[5] in _SEPARATORS:
+                year = text[6:10]
+                day, month = (text[3:5], text[:2]) if order == "mdy" else (text[:2], text[3:5])
+            hh, mm, ss = text[11:13], text[14:16], text[17:19]
+            digits = year + month + day + hh + mm + ss
+            if len(digits) == 14 and digits.isdigit() and digits.isascii():
+                value = dt.datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss),
+                                    0, tzinfo=zone)  # fmt: skip
+                if not 1900 < value.year < 9000:
+                    raise ValueError(text)
+                return value
         match = _DATE(text)
         if match is None:
             raise ValueError(text)
@@ -562,10 +580,18 @@ def itsm_records_import(
 
     clean = _row_cleaner(columns, parse_date, headers)
     has_nul = "\x00" in text
+    #: the progress reached, reported between two reads of the file (the connection may be
+    #: busy with a COPY while rows are read)
+    reached = [None]
+
+    def report() -> None:
+        if progress is not None and reached[0] is not None:
+            progress(reached[0])
+            reached[0] = None
 
     def rows() -> Iterator[tuple[int, Clean]]:
         """The clean rows with their row number (the header is row 1); rejects the rest."""
-        source = _Counting(text)
+        source = _Counting(text) if progress is not None else io.StringIO(text)
         body = csv.reader(source, delimiter=delimiter)
         next(body, None)
         number = 1
@@ -584,14 +610,15 @@ def itsm_records_import(
                     if len(result.rejected) < MAX_REJECTED_SHOWN:
                         result.rejected.append({"row": number, "reason": str(exc)})
                 if progress is not None and result.rows_read % PROGRESS_EVERY == 0:
-                    progress(min(99, source.read_chars * 100 // total))
+                    reached[0] = min(99, source.read_chars * 100 // total)
         except csv.Error as exc:
             raise InvalidInput(
                 f"Row {number + 1} is not valid CSV: {exc}; nothing was imported.",
                 errors={"file": [f"Row {number + 1}: {exc}"]},
             ) from exc
 
-    _write(actor=actor, rows=rows(), system=system, kind=kind, result=result, dry_run=dry_run)
+    _write(actor=actor, rows=rows(), system=system, kind=kind, result=result, dry_run=dry_run,
+           between=report)  # fmt: skip
     if progress is not None:
         progress(100)
     return result
@@ -708,7 +735,8 @@ class _DryRun(Exception):
 
 
 def _write(*, actor, rows: Iterator[tuple[int, Clean]], system: str, kind: str,
-           result: ImportResult, dry_run: bool) -> None:  # fmt: skip
+           result: ImportResult, dry_run: bool,
+           between: Callable | None = None) -> None:  # fmt: skip
     """Store the clean rows, the latest version of each record winning; fills `result`.
 
     The rows are read (and, on PostgreSQL, loaded into a temporary table) before the
@@ -719,7 +747,9 @@ def _write(*, actor, rows: Iterator[tuple[int, Clean]], system: str, kind: str,
 
     postgres = connection.vendor == "postgresql"
     try:
-        latest = _load_postgresql(rows) if postgres else _latest_portable(rows)
+        latest = _load_postgresql(rows, between) if postgres else _latest_portable(rows)
+        if between is not None:
+            between()
         with transaction.atomic():
             if postgres:
                 _upsert_postgresql(system, kind, result)
@@ -782,7 +812,9 @@ def _store_portable(latest: dict[str, Clean], system: str, kind: str,
     result.unchanged = result.records - result.created - result.updated
 
 
-COPY_CHUNK = 10_000
+#: rows a chunk of COPY's text; rows a COPY (between two, the progress is reported)
+COPY_CHUNK = 1_000
+COPY_ROWS = 100_000
 _LOAD_COLUMNS = ("position", *COLUMNS)
 _TEXTS = ("state", "priority", "category", "subcategory", "service", "assignment_group",
           "problem")  # fmt: skip
@@ -820,11 +852,38 @@ def _copy_chunks(rows) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def _load_postgresql(rows) -> None:
-    """PostgreSQL: COPY the clean rows into a temporary table of this session, a chunk per
-    COPY (between two, the reader may report its progress)."""
+class _Stream:
+    """COPY's input read from the chunks as they are made, COPY_ROWS rows at most: the
+    database parses one chunk while the next is being cleaned (the work of two cores)."""
+
+    def __init__(self, chunks: Iterator[str]):
+        self.chunks = chunks
+        self.ended = False
+        self.rows = 0
+        #: what reading the rows raised (an unreadable file): the COPY ends, then it is raised
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> str:
+        if self.ended or self.rows >= COPY_ROWS:
+            return ""
+        try:
+            text = next(self.chunks, None)
+        except Exception as exc:  # raised again once COPY has ended (not as a COPY error)
+            self.error, text = exc, None
+        if text is None:
+            self.ended = True
+            return ""
+        self.rows += COPY_CHUNK
+        return text
+
+
+def _load_postgresql(rows, between: Callable | None = None) -> None:
+    """PostgreSQL: COPY the clean rows into a temporary table of this session, streamed,
+    COPY_ROWS rows a COPY (between two, `between()` may use the connection: the reader's
+    progress)."""
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS cir_itsm_load")
+        _set_temp_buffers(cursor)
         cursor.execute(
             "CREATE TEMPORARY TABLE cir_itsm_load (position bigint, number text, "
             "opened_at timestamptz, resolved_at timestamptz, closed_at timestamptz, "
@@ -834,9 +893,30 @@ def _load_postgresql(rows) -> None:
             "source_version bigint)"
         )
         copy = f"COPY cir_itsm_load ({', '.join(_LOAD_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
-        for text in _copy_chunks(rows):
-            if text:
-                cursor.cursor.copy_expert(copy, io.StringIO(text))
+        stream = _Stream(_copy_chunks(rows))
+        while not stream.ended:
+            stream.rows = 0
+            cursor.cursor.copy_expert(copy, stream)
+            if stream.error is not None:
+                raise stream.error
+            if between is not None:
+                between()
+
+
+#: memory for the load table: PostgreSQL's default (8 MB) spills a large export to disk
+TEMP_BUFFERS = "256MB"
+#: memory for the upsert's sort (DISTINCT ON) and hashes, for its transaction only
+WORK_MEM = "256MB"
+
+
+def _set_temp_buffers(cursor) -> None:
+    """Give the session's temporary tables room, when it can still be set: PostgreSQL
+    refuses once the session has used a temporary table (then the setting stays as it is)."""
+    try:
+        with transaction.atomic():  # a savepoint: a refusal leaves any outer transaction usable
+            cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+    except DatabaseError:
+        pass
 
 
 def _drop_load() -> None:
@@ -855,6 +935,7 @@ def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
     compared = ", ".join(f"{table}.{c}" for c in COMPARED)
     compared_new = ", ".join(f"excluded.{c}" for c in COMPARED)
     with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         # names of our own table and columns; the values are parameters
         cursor.execute(
             f"WITH latest AS (SELECT DISTINCT ON (lower(number)) {select} FROM cir_itsm_load "  # noqa: S608

@@ -179,6 +179,17 @@ def test_a_broken_csv_row_imports_nothing(csi_client):
     assert answer["created"] == 1 and answer["rejected"][0]["row"] == 3
 
 
+def test_an_unreadable_row_after_many_good_ones_is_400_and_imports_nothing(csi_client):
+    # the error comes while the first rows are already being loaded (PostgreSQL: streamed
+    # into COPY): still the import's 400, not a database error, and nothing written
+    good = "".join(f"INC{n},13-11-2026 10:00\n" for n in range(3000))
+    text = f'number,opened_at\n{good}INC9,"{"x" * 200_000}"\n'.encode()
+    response = upload(csi_client, text)
+    assert response.status_code == 400, response.content[:200]
+    assert "not valid CSV" in response.json()["message"]
+    assert not ITSMRecord.objects.exists()
+
+
 @pytest.mark.parametrize(("role", "code"), [("viewer", 403), ("team", 403), ("integration", 200)])
 def test_who_may_import(make_user, role, code):
     response = upload(client_for(make_user(role)), b"number,opened_at\nINC1,13-11-2026 10:00\n")

@@ -22,7 +22,12 @@ from .. import choices, permissions, selectors
 from ..models import KPI, Benefit, BenefitRealisation, Initiative
 from . import charts
 from .access import CIRAccessMixin, _get
-from .pages_initiative import STEP_SECTIONS, initiatives_for_page, step_records
+from .pages_initiative import (
+    STEP_SECTIONS,
+    initiatives_for_page,
+    recent_measurements,
+    step_records,
+)
 
 #: how many rows each top-N list of the portfolio shows (the rest: "all N →")
 TOP_N = 10
@@ -278,7 +283,9 @@ def initiative_report(user, initiative: Initiative) -> dict:
     reviews = sorted(initiative.reviews.all(), key=lambda r: r.iteration)
     transitions = list(initiative.transitions.all())
     kpis = []
-    for kpi in initiative.kpis.all():
+    defined = list(initiative.kpis.all())
+    recent_measurements(defined)  # on PostgreSQL read here (the page's loader does the same)
+    for kpi in defined:
         check = kpi.latest_checks[0] if kpi.latest_checks else None
         kpis.append(
             {

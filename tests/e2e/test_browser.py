@@ -318,8 +318,11 @@ def test_viewer_sees_no_edit_controls(open_page, people, initiative_at):
     sign_in(page, "victor")
     page.goto(f"/initiatives/{initiative.reference}/")
     assert page.locator("#read-only-note").is_visible()
-    assert page.locator("#initiative form").count() == 0
-    assert page.locator("#initiative textarea, #initiative input, #initiative select").count() == 0
+    # a viewer may watch the initiative (to be told of it) and edit nothing
+    assert page.locator("#watchers form").count() == 1
+    assert page.locator("#initiative form:not(#watchers form)").count() == 0
+    fields = "#initiative :is(textarea, input, select):not(#watchers *)"
+    assert page.locator(fields).count() == 0
     assert page.get_by_role("button", name=re.compile("Save|Record|Add|Move|Mark")).count() == 0
     # the page is still fully readable: KPIs with their chart, the steps and the log
     assert page.locator("#kpis svg.chart").count() >= 1

@@ -4,31 +4,25 @@ bad files, permission), a KPI's measurements from CSV, and PATCH/DELETE of a mea
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.utils import timezone
-from openpyxl import Workbook
 
 from improvement import services
 from improvement.models import Initiative, KPICheck, Measurement
 
 from .. import factories
+from ..sheets import xlsx_upload
 from .support import client_for
 
 URL = "/api/v1/initiatives/import/"
 
 
 def xlsx(rows) -> SimpleUploadedFile:
-    workbook = Workbook()
-    for row in rows:
-        workbook.active.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return SimpleUploadedFile("register.xlsx", out.getvalue())
+    return xlsx_upload(rows)
 
 
 ROWS = [

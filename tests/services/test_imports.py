@@ -4,10 +4,8 @@ idempotence, people, steps through the workflow's guards, and bad files."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import pytest
-from openpyxl import Workbook
 
 from improvement import services, sheets
 from improvement.choices import Step
@@ -15,6 +13,7 @@ from improvement.exceptions import Forbidden, InvalidInput
 from improvement.models import Event, ImportMapping, Initiative, TransitionLog
 from improvement.services import imports
 from tests import factories
+from tests.sheets import xlsx_bytes
 
 HEADER = [
     "Title", "Source", "External system", "External ID", "Owner", "Goals", "Value",
@@ -23,14 +22,7 @@ HEADER = [
 
 
 def xlsx(rows, header=HEADER) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.append(header)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    return xlsx_bytes([header, *rows])
 
 
 @pytest.fixture

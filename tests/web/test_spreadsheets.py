@@ -11,7 +11,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 
 from improvement import services, sheets
 from improvement.choices import Step
@@ -20,6 +20,7 @@ from improvement.services import imports
 from improvement.web.register import EXPORT_COLUMNS
 
 from .. import factories
+from ..sheets import xlsx_upload
 from .conftest import text, url
 
 pytestmark = pytest.mark.django_db
@@ -132,20 +133,11 @@ def test_the_export_query_count_does_not_grow_with_rows(
 # --- the import page ----------------------------------------------------------------------
 
 
-def _upload_xlsx(rows) -> SimpleUploadedFile:
-    workbook = Workbook()
-    for row in rows:
-        workbook.active.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return SimpleUploadedFile("register.xlsx", out.getvalue())
-
-
 def test_the_import_page_previews_then_imports(client_for, csi, team_member):
     client = client_for(csi)
     rows = [["Summary", "Owner"], ["VPN drops", "tina"], ["Ghost", "nobody"]]
 
-    preview = client.post(url("register-import"), {"file": _upload_xlsx(rows)})
+    preview = client.post(url("register-import"), {"file": xlsx_upload(rows)})
 
     assert preview.status_code == 422
     page = text(preview)

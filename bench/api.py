@@ -53,7 +53,10 @@ def _ensure_initiatives(count: int) -> None:
         )
         cur.execute(
             "INSERT INTO improvement_initiative_goals (initiative_id, goal_id) "
-            "SELECT id, (ARRAY[%s])[1 + (id %% 5)] FROM improvement_initiative "
+            # a goal drawn independently of value, effort and urgency (bulk_initiatives
+            # sets those from the id modulo 125): a goal's share of the best scored
+            # initiatives is then its share of the register, as in a real one
+            "SELECT id, (ARRAY[%s])[1 + (id / 125 %% 5)] FROM improvement_initiative "
             "WHERE id %% 3 = 0 ON CONFLICT DO NOTHING" % ",".join(str(g.pk) for g in goals)
         )
         cur.execute("ANALYZE improvement_initiative; ANALYZE improvement_initiative_goals;")

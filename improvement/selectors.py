@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     BooleanField,
+    Count,
     Exists,
     ExpressionWrapper,
     F,
@@ -15,12 +16,23 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Sum,
 )
 from django.utils import timezone
 
 from . import permissions
-from .choices import LIVE_STEPS, OPEN_STEPS, Role, Step
-from .models import KPI, Goal, Initiative, KPICheck
+from .choices import FINAL_STEPS, LIVE_STEPS, OPEN_ACTION_STATUSES, OPEN_STEPS, Role, Step
+from .models import (
+    KPI,
+    Action,
+    ActionTally,
+    Goal,
+    GoalTally,
+    Initiative,
+    KPICheck,
+    KPITally,
+    RegisterTally,
+)
 
 
 def initiatives_visible_to(user) -> QuerySet[Initiative]:
@@ -304,3 +316,72 @@ def top_initiatives_per_goal(visible: QuerySet[Initiative], goal_ids, n: int) ->
     for goal_id, initiative_id in rows:
         found[goal_id].append(initiative_id)
     return found
+
+
+# --- running counts (models.Tally) ---------------------------------------------------------
+
+
+def tallies_serve(visible: QuerySet[Initiative]) -> bool:
+    """Whether the running counts answer for `visible`: on PostgreSQL (where triggers keep
+    them) and when `visible` is the whole register (any CIR role reads all of it)."""
+    return connection.vendor == "postgresql" and not visible.query.where
+
+
+def _summed(model, keys: tuple[str, ...]) -> dict[tuple, int]:
+    """{key: count} of a tally: its rows summed per key (a handful of rows once folded)."""
+    rows = model.objects.values_list(*keys).annotate(total=Sum("n")).order_by()
+    return {tuple(row[:-1]): row[-1] for row in rows if row[-1]}
+
+
+def register_tally(visible: QuerySet[Initiative]) -> dict[tuple[str, str, int, int, bool], int]:
+    """How many of `visible` there are of each (step, health, value, effort, serves a goal):
+    read from the running count where it serves, else counted with one GROUP BY."""
+    if tallies_serve(visible):
+        return _summed(RegisterTally, ("step", "health", "value", "effort", "linked"))
+    linked = Exists(Initiative.goals.through.objects.filter(initiative=OuterRef("pk")))
+    rows = (
+        visible.annotate(linked=linked)
+        .values_list("step", "health", "value", "effort", "linked")
+        .annotate(total=Count("id"))
+        .order_by()
+    )
+    return {tuple(row[:-1]): row[-1] for row in rows}
+
+
+def goal_tally(visible: QuerySet[Initiative]) -> dict[tuple[int, str, str], int]:
+    """How many of `visible` serve each goal, per (goal id, step, health)."""
+    if tallies_serve(visible):
+        return _summed(GoalTally, ("goal_id", "step", "health"))
+    links = Initiative.goals.through.objects.filter(initiative__in=visible)
+    rows = (
+        links.values_list("goal_id", "initiative__step", "initiative__health")
+        .annotate(total=Count("id"))
+        .order_by()
+    )
+    return {tuple(row[:-1]): row[-1] for row in rows}
+
+
+def kpi_tally(visible: QuerySet[Initiative]) -> dict[tuple[str, str], int]:
+    """How many KPIs of `visible` initiatives there are per (verdict, initiative's step)."""
+    if tallies_serve(visible):
+        return _summed(KPITally, ("status", "step"))
+    rows = (
+        KPI.objects.filter(initiative__in=visible)
+        .values_list("status", "initiative__step")
+        .annotate(total=Count("id"))
+        .order_by()
+    )
+    return {tuple(row[:-1]): row[-1] for row in rows}
+
+
+def overdue_action_count(visible: QuerySet[Initiative], today: dt.date) -> int:
+    """How many actions of `visible` initiatives are overdue on `today` (Action.is_overdue):
+    from the running count of actions per due date, status and step where it serves."""
+    if not tallies_serve(visible):
+        return Action.objects.overdue(today).filter(initiative__in=visible).count()
+    found = (
+        ActionTally.objects.filter(due_date__lt=today, status__in=OPEN_ACTION_STATUSES)
+        .exclude(step__in=FINAL_STEPS)
+        .aggregate(total=Sum("n"))
+    )
+    return found["total"] or 0

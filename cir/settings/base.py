@@ -316,6 +316,7 @@ CIR_SCHEDULES = {
     ),
     "Notification reminders": ("improvement.tasks.notifications_remind", "CIR_REMIND_SECONDS"),
     "Flag stale initiatives": ("improvement.tasks.initiatives_flag_stale", "CIR_STALE_SECONDS"),
+    "Fold the register's counts": ("improvement.tasks.tallies_fold", "CIR_TALLY_FOLD_SECONDS"),
 }
 _SCHEDULE_DEFAULTS = {"CIR_SWEEP_SECONDS": "60"} if CIR_EMBEDDED_SCHEDULER else {}
 CELERY_BEAT_SCHEDULE = {

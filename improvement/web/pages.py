@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, prefetch_related_objects
+from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.utils import timezone
 
 from .. import choices, permissions, selectors
@@ -88,6 +88,51 @@ def register_filterset(request) -> InitiativeFilterSet:
     )
 
 
+#: the register's filters whose every combination the running count answers
+TALLIED_FILTERS = {"step", "health", "value", "effort", "no_goal", "scope", "phase", "ordering"}
+
+
+def register_count(filterset: InitiativeFilterSet) -> int | None:
+    """How many initiatives the register lists, from the running count when the filters
+    asked for are all among TALLIED_FILTERS (the same rules as the filters, applied to the
+    tally's keys); None when they are not, or the tally does not serve (then the list
+    counts its rows)."""
+    if not filterset.is_valid():
+        return None
+    asked = {name: value for name, value in filterset.form.cleaned_data.items() if value}
+    if not asked.keys() <= TALLIED_FILTERS or not selectors.tallies_serve(filterset.queryset):
+        return None
+    steps = set(asked.get("step") or choices.Step.values)
+    if asked.get("scope") == "open":
+        steps &= {str(s) for s in choices.OPEN_STEPS}
+    if asked.get("phase"):
+        steps &= {str(s) for phase in asked["phase"] for s in choices.PDCA_STEPS[phase]}
+    healths = set(asked.get("health") or choices.Health.values)
+    values = {int(v) for v in asked.get("value") or range(1, 6)}
+    efforts = {int(v) for v in asked.get("effort") or range(1, 6)}
+    served = {"true": {False}, "false": {True}}.get(asked.get("no_goal"), {True, False})
+    return sum(
+        n
+        for (step, health, value, effort, linked), n in selectors.register_tally(
+            filterset.queryset
+        ).items()
+        if step in steps
+        and health in healths
+        and value in values
+        and effort in efforts
+        and linked in served
+    )
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its count (register_count), or counting its rows when it is not."""
+
+    def __init__(self, object_list, per_page, count: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        if count is not None:
+            self.__dict__["count"] = count  # the cached_property's slot
+
+
 def register_queryset(filterset: InitiativeFilterSet):
     qs = filterset.qs
     # a stable order, so pages never repeat or skip a row
@@ -99,9 +144,10 @@ def register_filter_options() -> dict:
     return {
         "services": list(Service.objects.order_by("name").values_list("name", flat=True)),
         "goals": list(Goal.objects.order_by("-active", "title").values_list("pk", "title")),
+        # users who are accountable for an initiative: one index probe per user, not a
+        # DISTINCT over every initiative
         "owners": list(
-            User.objects.filter(accountable_for__isnull=False)
-            .distinct()
+            User.objects.filter(Exists(Initiative.objects.filter(accountable=OuterRef("pk"))))
             .order_by("username")
             .values_list("username", "first_name", "last_name")
         ),
@@ -116,7 +162,9 @@ def register_page(request) -> dict:
     except ValueError:
         per_page = PAGE_SIZES[0]
     per_page = per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
-    paginator = Paginator(register_queryset(filterset), per_page)
+    paginator = CountedPaginator(
+        register_queryset(filterset), per_page, count=register_count(filterset)
+    )
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
@@ -196,12 +244,11 @@ def within(queryset, visible, lookup: str = "initiative"):
     return queryset.filter(**{f"{lookup}__in": visible})
 
 
-def _register_counts(visible) -> dict[tuple[str, str, int, int], int]:
-    """How many visible initiatives there are of each (step, health, value, effort): one
-    GROUP BY (over an index alone on PostgreSQL) whose few rows give the step, health and
-    value/effort figures."""
-    rows = visible.values_list("step", "health", "value", "effort").annotate(n=Count("id"))
-    return {tuple(row[:4]): row[4] for row in rows.order_by()}
+def _register_counts(visible) -> dict[tuple[str, str, int, int, bool], int]:
+    """How many visible initiatives there are of each (step, health, value, effort, serves
+    a goal): the running count on PostgreSQL, one GROUP BY elsewhere. Its few rows give the
+    step, health and value/effort figures and the open initiatives serving no goal."""
+    return selectors.register_tally(visible)
 
 
 def _kpis_attention(visible) -> tuple[list[KPI], int]:
@@ -210,7 +257,12 @@ def _kpis_attention(visible) -> tuple[list[KPI], int]:
     live = within(KPI.objects, visible).filter(
         initiative__step__in=choices.LIVE_STEPS, status__in=ATTENTION_STATUSES
     )
-    by_status = dict(live.values_list("status").annotate(n=Count("id")).order_by())
+    live_steps = {str(s) for s in choices.LIVE_STEPS}
+    count = sum(
+        n
+        for (status, step), n in selectors.kpi_tally(visible).items()
+        if status in ATTENTION_STATUSES and step in live_steps
+    )
     severity = [s for s in choices.SEVERITY if s in ATTENTION_STATUSES]
     top: list[KPI] = []
     for status in severity:  # always one query per verdict: a flat query count
@@ -218,27 +270,31 @@ def _kpis_attention(visible) -> tuple[list[KPI], int]:
         top += list(found.order_by("initiative_id", "name", "pk")[:TOP_N])
     top = top[:TOP_N]
     prefetch_related_objects(top, selectors.latest_checks_prefetch())
-    return top, sum(by_status.values())
+    return top, count
 
 
-def _by_goal(visible) -> list[dict]:
+def _by_goal(visible, counts: dict) -> list[dict]:
     """Each active goal with how many open initiatives serve it and its TOP_N best scored,
-    then the open initiatives linked to no goal; a fixed number of queries."""
+    then the open initiatives linked to no goal (`counts`: _register_counts); a fixed
+    number of queries."""
     goals = list(Goal.objects.filter(active=True).select_related("owner").order_by("title"))
-    links = within(Initiative.goals.through.objects, visible).filter(
-        initiative__step__in=choices.OPEN_STEPS
-    )
-    counts = dict(links.values_list("goal_id").annotate(n=Count("initiative_id")).order_by())
+    open_steps = {str(s) for s in choices.OPEN_STEPS}
+    by_goal: Counter = Counter()
+    for (goal_id, step, _), n in selectors.goal_tally(visible).items():
+        if step in open_steps:
+            by_goal[goal_id] += n
     linked = Exists(Initiative.goals.through.objects.filter(initiative=OuterRef("pk")))
     unlinked = visible.filter(~linked, step__in=choices.OPEN_STEPS)
-    unlinked_count = unlinked.count()
+    unlinked_count = sum(
+        n for (step, _, _, _, served), n in counts.items() if step in open_steps and not served
+    )
     top_ids = selectors.top_initiatives_per_goal(visible, [g.pk for g in goals], TOP_N)
     wanted = {pk for pks in top_ids.values() for pk in pks}
     top_unlinked = list(unlinked.order_by(*selectors.TOP_ORDER)[:TOP_N])
     found = {i.pk: i for i in visible.filter(pk__in=wanted)}
 
     groups = [
-        {"goal": g, "count": counts.get(g.pk, 0),
+        {"goal": g, "count": by_goal.get(g.pk, 0),
          "top": sorted((found[pk] for pk in top_ids.get(g.pk, []) if pk in found), key=_best_first)}
         for g in goals
     ]  # fmt: skip
@@ -260,7 +316,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
     health: Counter = Counter()
     cells: Counter = Counter()
     achieved = 0
-    for (step, h, value, effort), n in counts.items():
+    for (step, h, value, effort, _), n in counts.items():
         by_step[step] += n
         if h == choices.Health.ACHIEVED:
             achieved += n
@@ -287,7 +343,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
     ]
     kpis_attention, kpis_attention_count = _kpis_attention(visible)
     overdue = within(Action.objects.overdue(today), visible)
-    overdue_count = overdue.count()
+    overdue_count = selectors.overdue_action_count(visible, today)
     overdue_actions = list(
         overdue.select_related("initiative", "owner").order_by("due_date", "id")[:TOP_N]
     )
@@ -300,7 +356,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
         kpis_attention_count=kpis_attention_count,
         overdue_actions=overdue_actions,
         overdue_count=overdue_count,
-        by_goal=_by_goal(visible),
+        by_goal=_by_goal(visible, counts),
         achieved_count=achieved,
         max_step_count=max([c for _, _, c in step_counts] + [1]),
         max_health_count=max([c for _, _, c in health_counts] + [1]),
@@ -326,12 +382,7 @@ def goals_overview(user) -> list[Goal]:
     (`goal.top`): a fixed number of queries whatever the register's size."""
     visible = selectors.initiatives_visible_to(user)
     goals = list(Goal.objects.select_related("owner").order_by("-active", "title"))
-    links = within(Initiative.goals.through.objects, visible)
-    rows = (
-        links.values_list("goal_id", "initiative__step", "initiative__health")
-        .annotate(n=Count("initiative_id"))
-        .order_by()
-    )
+    rows = [(*key, n) for key, n in selectors.goal_tally(visible).items()]
     open_steps = {str(s) for s in choices.OPEN_STEPS}
     total: Counter = Counter()
     open_health: dict[int, Counter] = {g.pk: Counter() for g in goals}

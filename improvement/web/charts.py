@@ -395,10 +395,12 @@ def _draw(
         )
     # the raw measurements behind an aggregate, lightly
     if raw:
-        parts.append('<g class="chart-raw" aria-hidden="true">')
+        # the circles' shared paint is the group's (inherited), not repeated on each
+        parts.append(
+            f'<g class="chart-raw" aria-hidden="true" fill="{RAW_COLOUR}" fill-opacity=".55">'
+        )
         parts.extend(
-            f'<circle cx="{sx(p.at):.1f}" cy="{sy(p.value):.1f}" r="2" fill="{RAW_COLOUR}" '
-            f'fill-opacity=".55"/>'
+            f'<circle cx="{sx(p.at):.1f}" cy="{sy(p.value):.1f}" r="2"/>'
             for p in thinned(raw, g.markers)
         )
         parts.append("</g>")
@@ -414,16 +416,19 @@ def _draw(
         # the line joins every point; markers (with their values on hover) on at most
         # g.markers of them, the extremes and the last kept, so the page's size is bounded
         marked = thinned(pts, g.markers)
+        # white markers ringed in ink (the group's paint); the last one in the verdict's colour
+        parts.append(f'<g class="chart-markers" fill="#fff" stroke="{INK}" stroke-width="2">')
         for n, p in enumerate(marked):
             last = n == len(marked) - 1
             local = timezone.localtime(p.at) if timezone.is_aware(p.at) else p.at
             tip = f"{fmt_number(p.value, unit)} on {local:%d %b %Y %H:%M}"
+            paint = f' fill="{colour}" stroke="{colour}"' if last else ""
             parts.append(
                 f'<circle cx="{sx(p.at):.1f}" cy="{sy(p.value):.1f}" '
-                f'r="{radius + 2 if last else radius}" fill="{colour if last else "#fff"}" '
-                f'stroke="{colour if last else INK}" stroke-width="2">'
+                f'r="{radius + 2 if last else radius}"{paint}>'
                 f"<title>{escape(tip)}</title></circle>"
             )
+        parts.append("</g>")
     parts.append("</svg>")
     # every value interpolated above is a number or went through escape()/format_html()
     return mark_safe("".join(parts))  # noqa: S308

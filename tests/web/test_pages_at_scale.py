@@ -153,6 +153,30 @@ def test_the_initiative_page_is_bounded_whatever_the_points(
     assert reverse("improvement:kpi-data", args=[initiative.reference, kpi.pk]) in card
 
 
+def test_an_initiative_of_ten_kpis_of_a_hundred_points_stays_under_300_kb(
+    client_for, csi, initiative_at
+):
+    """The issue's heaviest initiative page: 10 KPIs x 100 points, every card with its two
+    charts (wide and phone), its table and its forms. The HTML's size does not depend on
+    the register's, so it is pinned here rather than in the bench."""
+    initiative = initiative_at(Step.ACTION)
+    first = initiative.kpis.get()
+    kpis = [first] + [
+        factories.KPIFactory(
+            initiative=initiative, name=f"KPI {n}",
+            baseline_value=first.baseline_value, baseline_date=first.baseline_date,
+            target_value=first.target_value, target_date=first.target_date,
+        )
+        for n in range(9)
+    ]  # fmt: skip
+    for kpi in kpis:
+        points(kpi, 100)
+    html = client_for(csi).get(page(initiative)).content
+    assert html.count(b'<svg class="chart"') == 20
+    open("/tmp/t.html", "wb").write(html)
+    assert len(html) < 300_000, len(html)
+
+
 def test_the_kpi_data_page_pages_every_measurement_newest_first(client_for, viewer, initiative_at):
     initiative = initiative_at(Step.ACTION)
     kpi = initiative.kpis.get()

@@ -173,7 +173,6 @@ def test_an_initiative_of_ten_kpis_of_a_hundred_points_stays_under_300_kb(
         points(kpi, 100)
     html = client_for(csi).get(page(initiative)).content
     assert html.count(b'<svg class="chart"') == 20
-    open("/tmp/t.html", "wb").write(html)
     assert len(html) < 300_000, len(html)
 
 

@@ -61,12 +61,18 @@ class InitiativeFilterSet(django_filters.FilterSet):
     `scope=open` for the open initiatives alone (`all`: every one); free-text `search` over
     reference, title, description and external id; `ordering` (blank due dates last)."""
 
-    step = django_filters.MultipleChoiceFilter(choices=choices.Step.choices)
-    health = django_filters.MultipleChoiceFilter(choices=choices.Health.choices)
-    source = django_filters.MultipleChoiceFilter(choices=choices.Source.choices)
-    priority = django_filters.MultipleChoiceFilter(choices=choices.Priority.choices)
-    value = django_filters.MultipleChoiceFilter(choices=SCALE_CHOICES, label="Value")
-    effort = django_filters.MultipleChoiceFilter(choices=SCALE_CHOICES, label="Effort")
+    # columns of the initiative itself: no join, so no duplicate rows, and no DISTINCT
+    # (django-filter's default for these, which sorts every matching row before paging)
+    step = django_filters.MultipleChoiceFilter(choices=choices.Step.choices, distinct=False)
+    health = django_filters.MultipleChoiceFilter(choices=choices.Health.choices, distinct=False)
+    source = django_filters.MultipleChoiceFilter(choices=choices.Source.choices, distinct=False)
+    priority = django_filters.MultipleChoiceFilter(choices=choices.Priority.choices, distinct=False)
+    value = django_filters.MultipleChoiceFilter(
+        choices=SCALE_CHOICES, label="Value", distinct=False
+    )
+    effort = django_filters.MultipleChoiceFilter(
+        choices=SCALE_CHOICES, label="Effort", distinct=False
+    )
     service = django_filters.ModelChoiceFilter(
         queryset=Service.objects.all(), to_field_name="name", label="Service"
     )
@@ -95,8 +101,9 @@ class InitiativeFilterSet(django_filters.FilterSet):
         label="Open or all",
     )
     phase = django_filters.MultipleChoiceFilter(
-        choices=choices.PDCAPhase.choices, method="filter_phase", label="PDCA phase"
-    )
+        choices=choices.PDCAPhase.choices, method="filter_phase", label="PDCA phase",
+        distinct=False,
+    )  # fmt: skip
     no_realised_benefit = django_filters.ChoiceFilter(
         choices=(("true", "No realised benefit"), ("false", "A realised benefit")),
         method="filter_no_realised_benefit",
@@ -184,8 +191,8 @@ class InitiativeFilterSet(django_filters.FilterSet):
 class KPIFilterSet(django_filters.FilterSet):
     """Filter KPIs by initiative, status, kind and key."""
 
-    status = django_filters.MultipleChoiceFilter(choices=choices.KPIStatus.choices)
-    kind = django_filters.MultipleChoiceFilter(choices=choices.KPIKind.choices)
+    status = django_filters.MultipleChoiceFilter(choices=choices.KPIStatus.choices, distinct=False)
+    kind = django_filters.MultipleChoiceFilter(choices=choices.KPIKind.choices, distinct=False)
     initiative = django_filters.NumberFilter(field_name="initiative_id")
     key = django_filters.CharFilter()
 

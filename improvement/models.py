@@ -248,7 +248,8 @@ class Initiative(ConcurrentTransitionMixin, InitiativeWorkflow, TimeStamped):
         ]
         indexes = [
             models.Index(fields=["-score", "-created_at"], name="improvement_init_score_idx"),
-            models.Index(fields=["due_date"], name="improvement_init_due_idx"),
+            # the register's sort by due date, soonest first, its ties newest first
+            models.Index(fields=["due_date", "-id"], name="improvement_init_due_id_idx"),
             models.Index(fields=["source"], name="improvement_init_source_idx"),
             # pages at scale: the portfolio's counts read this index alone, not the table
             models.Index(
@@ -430,6 +431,14 @@ class Action(TimeStamped):
 
     class Meta:
         ordering = ["due_date", "id"]
+        indexes = [
+            # the longest overdue first (the portfolio's list): walked in order, never sorted
+            models.Index(
+                fields=["due_date", "id"],
+                condition=Q(status__in=choices.OPEN_ACTION_STATUSES),
+                name="improvement_act_open_due_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -139,7 +139,8 @@ class InitiativeAdmin(
         "accountable",
     )
     list_select_related = ("accountable", "service", "practice")
-    search_fields = ("reference", "title", "description", "external_id")
+    # the external id matched whole, as the register's search does (an index serves it)
+    search_fields = ("reference", "title", "description", "=external_id")
     # native selects and Django's filter boxes: each one labelled and named for assistive
     # technology (the select2 autocomplete leaves its search box and an empty choice unnamed)
     filter_horizontal = ("goals", "responsible", "consulted", "informed")

@@ -366,3 +366,72 @@ def test_a_filter_outside_the_tally_counts_its_rows(client_for, csi):
     assert pages.register_count(filterset) is None
     listed = client_for(csi).get(url("register") + "?search=find").context["page"]
     assert listed.paginator.count == 1
+
+
+# --- the register's sorts and searches read indexes ----------------------------------------
+
+
+def _plan(queryset, *off: str) -> str:
+    """PostgreSQL's plan of `queryset` with sequential scans, sorts (and `off`) priced out,
+    as on a register of 100 000 rows: what remains is what the indexes can serve."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        for setting in ("seqscan", "sort", *off):
+            cursor.execute(f"SET LOCAL enable_{setting} = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def _register(csi, **query):
+    from django.test import RequestFactory
+
+    from improvement.web import pages
+
+    request = RequestFactory().get("/register/", query)
+    request.user = csi
+    return pages.register_queryset(pages.register_filterset(request))
+
+
+@pytest.mark.postgres
+def test_the_register_search_reads_the_trigram_indexes(csi):
+    factories.InitiativeFactory(title="Password resets take too long", external_id="INC0012")
+    # its count: no index walked whole either, only the searched expressions' indexes
+    plan = _plan(_register(csi, search="reset", scope="all").order_by(), "indexscan")
+    for index in ("ref_up_trgm", "title_up_trgm", "descr_up_trgm", "extid_up_idx"):
+        assert f"improvement_init_{index}" in plan, plan
+    assert "Seq Scan" not in plan
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("ordering", ["due_date", "-due_date"])
+def test_the_register_by_due_date_walks_an_index_in_order(csi, ordering):
+    factories.InitiativeFactory(due_date=dt.date(2026, 5, 1))
+    plan = _plan(_register(csi, ordering=ordering, scope="all", health=["at_risk", "missed"])[:25])
+    assert "Sort" not in plan, plan  # neither a sort of every row nor of a date's ties
+    assert "improvement_init_due" in plan
+
+
+def test_the_register_filters_add_no_distinct(client_for, csi, django_assert_num_queries):
+    """Filters on the initiative's own columns join nothing: a DISTINCT would only make
+    PostgreSQL sort every matching row before it can page them."""
+    from django.test.utils import CaptureQueriesContext
+
+    factories.InitiativeFactory()
+    with CaptureQueriesContext(connection) as ctx:
+        client_for(csi).get(
+            url("register")
+            + "?scope=all&health=at_risk&step=plan&value=3&effort=2&source=incident"
+            + "&priority=P1&phase=plan"
+        )
+    listed = [q["sql"] for q in ctx.captured_queries if "improvement_initiative" in q["sql"]]
+    assert listed and not any("DISTINCT" in sql for sql in listed), listed
+
+
+def test_the_admin_finds_an_initiative_by_its_whole_external_id(client_for, csi):
+    found = factories.InitiativeFactory(external_id="INC0012345", title="Printer queue")
+    factories.InitiativeFactory(title="Other")
+    csi.is_staff = True
+    csi.save()
+    changelist = reverse("admin:improvement_initiative_changelist")
+    listed = client_for(csi).get(changelist, {"q": "inc0012345"}).context["cl"].result_list
+    assert list(listed) == [found]

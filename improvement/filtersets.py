@@ -142,7 +142,7 @@ class InitiativeFilterSet(django_filters.FilterSet):
             ("due_date", "due_date"),
             ("created_at", "created_at"),
             ("updated_at", "updated_at"),
-            ("accountable__username", "owner"),
+            ("owner_sort", "owner"),  # the owner's username, kept on the row
             ("step_entered_at", "days_in_step"),
         ),
     )

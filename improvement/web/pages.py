@@ -88,6 +88,9 @@ def register_filterset(request) -> InitiativeFilterSet:
     )
 
 
+#: how far the register counts the matches of a free-text search
+SEARCH_COUNT_LIMIT = 1000
+
 #: the register's filters whose every combination the running count answers
 TALLIED_FILTERS = {"step", "health", "value", "effort", "no_goal", "scope", "phase", "ordering"}
 
@@ -162,9 +165,14 @@ def register_page(request) -> dict:
     except ValueError:
         per_page = PAGE_SIZES[0]
     per_page = per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
-    paginator = CountedPaginator(
-        register_queryset(filterset), per_page, count=register_count(filterset)
-    )
+    listed = register_queryset(filterset)
+    count, capped = register_count(filterset), False
+    if count is None and filterset.is_valid() and filterset.form.cleaned_data.get("search"):
+        # a free-text search is counted up to SEARCH_COUNT_LIMIT: past it the figure is
+        # "more than", so a loose word does not count every initiative of the register
+        count = listed.order_by()[: SEARCH_COUNT_LIMIT + 1].count()
+        capped = count > SEARCH_COUNT_LIMIT
+    paginator = CountedPaginator(listed, per_page, count=count)
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
@@ -180,6 +188,8 @@ def register_page(request) -> dict:
         page_sizes=PAGE_SIZES,
         default_ordering=DEFAULT_ORDERING.split(",")[0],
         filters_active=bool(active),
+        count_capped=capped,
+        search_count_limit=SEARCH_COUNT_LIMIT,
         scope=scope,
         open_only=scope == DEFAULT_SCOPE,
         # asked only when nothing is listed: is the register empty, or only of open ones?

@@ -403,12 +403,20 @@ def test_the_register_search_reads_the_trigram_indexes(csi):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("ordering", ["due_date", "-due_date"])
-def test_the_register_by_due_date_walks_an_index_in_order(csi, ordering):
+@pytest.mark.parametrize(
+    "ordering, index",
+    [
+        ("due_date", "improvement_init_due"),
+        ("-due_date", "improvement_init_due"),
+        ("owner", "improvement_init_owner"),
+        ("-owner", "improvement_init_owner"),
+    ],
+)
+def test_the_register_sorts_walk_an_index_in_order(csi, ordering, index):
     factories.InitiativeFactory(due_date=dt.date(2026, 5, 1))
     plan = _plan(_register(csi, ordering=ordering, scope="all", health=["at_risk", "missed"])[:25])
-    assert "Sort" not in plan, plan  # neither a sort of every row nor of a date's ties
-    assert "improvement_init_due" in plan
+    assert "Sort" not in plan, plan  # neither a sort of every row nor of a key's ties
+    assert index in plan
 
 
 def test_the_register_filters_add_no_distinct(client_for, csi, django_assert_num_queries):
@@ -435,3 +443,49 @@ def test_the_admin_finds_an_initiative_by_its_whole_external_id(client_for, csi)
     changelist = reverse("admin:improvement_initiative_changelist")
     listed = client_for(csi).get(changelist, {"q": "inc0012345"}).context["cl"].result_list
     assert list(listed) == [found]
+
+
+def test_the_register_sorts_by_owner_whoever_is_renamed_or_reassigned(csi, make_user):
+    """The owner's name the sort reads is kept by the database: on creation, on a new
+    owner (saved or updated in bulk), on a user's new name."""
+    from django.contrib.auth import get_user_model
+
+    ann, bob, cid = make_user(username="ann"), make_user(username="bob"), make_user(username="cid")
+    one = factories.InitiativeFactory(accountable=bob, title="one")
+    two = factories.InitiativeFactory(accountable=ann, title="two")
+    three = factories.InitiativeFactory(accountable=cid, title="three")
+    four = factories.InitiativeFactory(accountable=None, title="four")
+
+    def titles(ordering="owner"):
+        listed = _register(csi, ordering=ordering, scope="all")
+        return [i.title for i in listed if i.accountable_id]
+
+    assert titles() == ["two", "one", "three"]
+    get_user_model().objects.filter(pk=ann.pk).update(username="zoe")  # renamed
+    assert titles() == ["one", "three", "two"]
+    Initiative.objects.filter(pk=three.pk).update(accountable=bob)  # reassigned in bulk
+    four.accountable = ann  # reassigned and saved
+    four.save()
+    assert titles() == ["three", "one", "four", "two"]  # bob's newest first, then zoe's
+    assert titles("-owner") == ["four", "two", "three", "one"]
+    assert set(Initiative.objects.values_list("owner_sort", flat=True)) == {"bob", "zoe"}
+    assert one.pk and two.pk
+
+
+def test_a_loose_search_is_counted_up_to_a_limit(client_for, csi, monkeypatch):
+    from improvement.web import pages
+
+    monkeypatch.setattr(pages, "SEARCH_COUNT_LIMIT", 4)
+    factories.InitiativeFactory.create_batch(6, title="Printer outage")
+    factories.InitiativeFactory(title="Slow VPN")
+    client = client_for(csi)
+
+    loose = client.get(url("register") + "?search=printer")
+    assert loose.context["count_capped"]
+    assert "More than 4 open initiatives match" in loose.content.decode()
+    assert len(loose.context["initiatives"]) == 5  # the limit and one: the pages go on
+
+    exact = client.get(url("register") + "?search=vpn")
+    assert not exact.context["count_capped"]
+    assert exact.context["page"].paginator.count == 1
+    assert "1 open initiative match" in exact.content.decode()

@@ -5,7 +5,8 @@ Each trigger is a statement trigger with transition tables: one `UPDATE` of 2 00
 appends at most a row per (key, sign) it changed, not a row per KPI. Only the columns a
 tally counts by matter; an update that changes none of them appends nothing.
 
-Migration 0021 installs `TRIGGERS_SQL` and fills the tallies with `REBUILD_SQL`;
+Migration 0021 installs `TRIGGERS_SQL` and `TRUNCATE_SQL` and fills the tallies with
+`REBUILD_SQL`;
 `services.tallies_fold` runs `FOLD_SQL`.
 """
 
@@ -17,6 +18,14 @@ TALLIES = (
     ("improvement_goaltally", ("goal_id", "step", "health")),
     ("improvement_kpitally", ("status", "step")),
     ("improvement_actiontally", ("due_date", "status", "step")),
+)
+
+#: (trigger name, table) of the tables the tallies count
+COUNTED = (
+    ("initiative", "improvement_initiative"),
+    ("link", "improvement_initiative_goals"),
+    ("kpi", "improvement_kpi"),
+    ("action", "improvement_action"),
 )
 
 _LINKED = "EXISTS (SELECT 1 FROM improvement_initiative_goals l WHERE l.initiative_id = {}.id)"
@@ -182,12 +191,7 @@ CREATE TRIGGER improvement_tally_{name}_update AFTER UPDATE ON {table}
 CREATE TRIGGER improvement_tally_{name}_delete AFTER DELETE ON {table}
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION improvement_tally_{name}();
 """
-    for name, table in (
-        ("initiative", "improvement_initiative"),
-        ("link", "improvement_initiative_goals"),
-        ("kpi", "improvement_kpi"),
-        ("action", "improvement_action"),
-    )
+    for name, table in COUNTED
 )
 
 DROP_SQL = """
@@ -195,6 +199,7 @@ DROP FUNCTION IF EXISTS improvement_tally_initiative() CASCADE;
 DROP FUNCTION IF EXISTS improvement_tally_link() CASCADE;
 DROP FUNCTION IF EXISTS improvement_tally_kpi() CASCADE;
 DROP FUNCTION IF EXISTS improvement_tally_action() CASCADE;
+DROP FUNCTION IF EXISTS improvement_tally_truncated() CASCADE;
 """
 
 #: every tally counted again from its tables (the migration's fill; a repair)
@@ -218,6 +223,26 @@ SELECT a.due_date, a.status, i.step, count(*)
   FROM improvement_action a JOIN improvement_initiative i ON i.id = a.initiative_id
  GROUP BY 1, 2, 3;
 """
+
+
+#: TRUNCATE fires no row or statement trigger of the kinds above: a truncated table counts
+#: its tallies again from scratch (truncating is an operator's or a benchmark's act)
+TRUNCATE_SQL = (
+    """
+CREATE FUNCTION improvement_tally_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+"""
+    + REBUILD_SQL
+    + """
+  RETURN NULL;
+END $$;
+"""
+    + "".join(
+        f"CREATE TRIGGER improvement_tally_{name}_truncate AFTER TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION improvement_tally_truncated();\n"
+        for name, table in COUNTED
+    )
+)
 
 
 def fold_sql(table: str, keys: tuple[str, ...]) -> str:

@@ -2,13 +2,14 @@
 
 from django.db import migrations, models
 
-from improvement.tallies import DROP_SQL, REBUILD_SQL, TRIGGERS_SQL
+from improvement.tallies import DROP_SQL, REBUILD_SQL, TRIGGERS_SQL, TRUNCATE_SQL
 
 
 def install(apps, schema_editor):
     """PostgreSQL: the triggers that keep the tallies, then the tallies counted once."""
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(TRIGGERS_SQL)
+        schema_editor.execute(TRUNCATE_SQL)
         schema_editor.execute(REBUILD_SQL)
 
 

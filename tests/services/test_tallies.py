@@ -248,3 +248,23 @@ def test_the_fold_runs_every_minute_as_a_periodic_job():
         Initiative.objects.filter(pk=initiative.pk).update(health=health)
     assert fold_task.delay().get() > 0
     assert RegisterTally.objects.count() == len(_counted()["register"])
+
+
+@pytest.mark.postgres
+def test_a_truncated_table_counts_its_tallies_again():
+    """TRUNCATE fires none of the row triggers: the tallies are counted again from scratch."""
+    goal = GoalFactory()
+    for _ in range(3):
+        initiative = InitiativeFactory()
+        initiative.goals.add(goal)
+        KPIFactory(initiative=initiative)
+        Action.objects.create(initiative=initiative, title="Do", iteration=1)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's rows checked now
+        cursor.execute("TRUNCATE improvement_action, improvement_kpi CASCADE")
+    assert _tallied() == _counted()
+    assert not _counted()["kpis"] and not _counted()["actions"]
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE improvement_initiative_goals")
+    assert _tallied() == _counted()
+    assert all(not linked for (*_, linked) in _tallied()["register"])

@@ -261,9 +261,10 @@ def _register_counts(visible) -> dict[tuple[str, str, int, int, bool], int]:
     return selectors.register_tally(visible)
 
 
-def _kpis_attention(visible) -> tuple[list[KPI], int]:
-    """The KPIs needing attention, worst verdict first (then by initiative): the first
-    TOP_N, and how many there are. One count, then one short read per verdict."""
+def kpis_attention(visible, with_checks: bool = True) -> tuple[list[KPI], int]:
+    """The KPIs of live initiatives needing attention, worst verdict first (then by
+    initiative and name): the first TOP_N (with their latest checks when `with_checks`),
+    and how many there are (the running count). One short indexed read per verdict."""
     live = within(KPI.objects, visible).filter(
         initiative__step__in=choices.LIVE_STEPS, status__in=ATTENTION_STATUSES
     )
@@ -279,7 +280,8 @@ def _kpis_attention(visible) -> tuple[list[KPI], int]:
         found = live.filter(status=status).select_related("initiative")
         top += list(found.order_by("initiative_id", "name", "pk")[:TOP_N])
     top = top[:TOP_N]
-    prefetch_related_objects(top, selectors.latest_checks_prefetch())
+    if with_checks:
+        prefetch_related_objects(top, selectors.latest_checks_prefetch())
     return top, count
 
 
@@ -351,7 +353,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
         }
         for value in range(5, 0, -1)
     ]
-    kpis_attention, kpis_attention_count = _kpis_attention(visible)
+    attention, attention_count = kpis_attention(visible)
     overdue = within(Action.objects.overdue(today), visible)
     overdue_count = selectors.overdue_action_count(visible, today)
     overdue_actions = list(
@@ -362,8 +364,8 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
         health_counts=health_counts,
         open_count=open_count,
         matrix=matrix,
-        kpis_attention=kpis_attention,
-        kpis_attention_count=kpis_attention_count,
+        kpis_attention=attention,
+        kpis_attention_count=attention_count,
         overdue_actions=overdue_actions,
         overdue_count=overdue_count,
         by_goal=_by_goal(visible, counts),

@@ -13,13 +13,13 @@ from collections import defaultdict
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Sum, When
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
 from .. import choices, permissions, selectors
-from ..models import KPI, Benefit, BenefitRealisation, Initiative
+from ..models import Benefit, BenefitRealisation, Initiative
 from . import charts
 from .access import CIRAccessMixin, _get
 from .pages_initiative import (
@@ -175,33 +175,14 @@ def closed_without_realised(user, top: int = TOP_N) -> dict:
 
 # --- the portfolio report -----------------------------------------------------------------
 
-#: KPI verdicts that need attention, worst first
-ATTENTION = (
-    choices.KPIStatus.REVERTED,
-    choices.KPIStatus.REGRESSED,
-    choices.KPIStatus.MISSED,
-    choices.KPIStatus.AT_RISK,
-)
-
 
 def kpis_at_risk(user, top: int = TOP_N) -> dict:
-    """KPIs whose verdict needs attention, worst first: how many, and the first `top`."""
-    kpis = KPI.objects.filter(
-        initiative__in=selectors.initiatives_visible_to(user),
-        initiative__step__in=choices.LIVE_STEPS,
-        status__in=ATTENTION,
-    )
-    severity = Case(
-        *(When(status=s, then=n) for n, s in enumerate(ATTENTION)), output_field=IntegerField()
-    )
-    return {
-        "count": kpis.count(),
-        "top": list(
-            kpis.select_related("initiative")
-            .annotate(severity=severity)
-            .order_by("severity", "initiative__reference", "name")[:top]
-        ),
-    }
+    """KPIs whose verdict needs attention, worst first: how many, and the first `top` (the
+    portfolio's list, pages.kpis_attention)."""
+    from .pages import kpis_attention
+
+    found, count = kpis_attention(selectors.initiatives_visible_to(user), with_checks=False)
+    return {"count": count, "top": found[:top]}
 
 
 def portfolio_report(user, top: int = TOP_N) -> dict:
@@ -209,12 +190,11 @@ def portfolio_report(user, top: int = TOP_N) -> dict:
     expected versus realised, and top-N lists. A fixed number of queries."""
     visible = selectors.initiatives_visible_to(user)
     by_step = step_counts(user)
-    health = dict(
-        visible.filter(step__in=choices.OPEN_STEPS)
-        .order_by()
-        .values_list("health")
-        .annotate(n=Count("id"))
-    )
+    open_steps = {str(s) for s in choices.OPEN_STEPS}
+    health: dict[str, int] = defaultdict(int)
+    for (step, h, *_), n in selectors.register_tally(visible).items():
+        if step in open_steps:
+            health[h] += n
     health_order = [*choices.SEVERITY, choices.Health.NONE]
     outcomes = dict(
         visible.filter(step=choices.Step.CLOSED)

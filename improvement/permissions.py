@@ -163,6 +163,7 @@ EDITORS = (
 )
 NEED_EDIT = f"Only {EDITORS} may change this initiative."
 NEED_CSI = "Only a CSI manager may do this."
+NEED_REBASELINE = "Only a CSI manager may re-baseline a KPI after step 3."
 NEED_CONTRIBUTOR = (
     "Only the Improvement team, Service owners, Process owners, ITSM integrations and CSI "
     "managers may propose initiatives."

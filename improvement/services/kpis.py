@@ -126,9 +126,7 @@ def kpi_update(*, kpi: KPI, actor, **data) -> KPI:
 
 def kpi_rebaseline(*, kpi: KPI, actor, reason: str, **data) -> KPI:
     """A CSI manager changes a locked KPI definition, with a reason kept in its revision."""
-    require(
-        permissions.may_rebaseline(actor), "Only a CSI manager may re-baseline a KPI after step 3."
-    )
+    require(permissions.may_rebaseline(actor), permissions.NEED_REBASELINE)
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput(
             "A re-baseline needs a reason.", errors={"reason": ["Say why the KPI changes."]}

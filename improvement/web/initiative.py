@@ -25,6 +25,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -60,8 +61,17 @@ class InitiativeView(CIRAccessMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         initiative = load_for_page(self.request.user, kwargs["reference"])
         overrides = refusal_restore(self.request, initiative)
+        for name in OPEN_KPI_FORMS.values():
+            # the way to a KPI's form without JavaScript (KPIFormMixin.get)
+            value = self.request.GET.get(name, "")
+            if value.isdigit():
+                overrides.setdefault(f"open_{name}", int(value))
         context.update(pages.initiative_page(self.request.user, initiative, **overrides))
         return context
+
+
+#: the query parameter of the page that shows a KPI's edit or re-baseline form open
+OPEN_KPI_FORMS = {"edit": "kpi_edit", "rebaseline": "kpi_rebaseline"}
 
 
 #: the session key of a refused write, kept for the page shown after its redirect
@@ -455,6 +465,36 @@ class KPIPostView(InitiativePostView):
         return self.form_for(get_object_or_404(initiative.kpis, pk=pk), data)
 
 
+class KPIFormMixin:
+    """GET: a KPI card's form on its own, asked for by the card when its <details> is first
+    opened (htmx), as the POST to the same URL would show it; the same permission as the
+    POST. Without htmx (no JavaScript), the page with that form open."""
+
+    http_method_names = ["get", "post"]
+    #: which form: a key of OPEN_KPI_FORMS
+    form_name = ""
+    template = ""
+
+    def get(self, request, reference, pk):
+        initiative = load_for_write(request.user, reference)
+        kpi = get_object_or_404(initiative.kpis, pk=pk)
+        rebaseline = self.form_name == "rebaseline"
+        if rebaseline:
+            self.require(permissions.may_rebaseline(request.user), permissions.NEED_REBASELINE)
+        else:
+            self.require(permissions.may_edit(request.user, initiative))
+        if not request.htmx:
+            page = initiative_url(initiative)
+            return HttpResponseRedirect(
+                f"{page}?{OPEN_KPI_FORMS[self.form_name]}={kpi.pk}#kpi-{kpi.pk}-{self.form_name}"
+            )
+        context = pages.kpi_form_card(request.user, initiative, kpi, rebaseline=rebaseline)
+        response = HttpResponse(render_to_string(self.template, context, request=request))
+        add_never_cache_headers(response)  # a form shows the KPI as it is now
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
 class KPICreateView(KPIPostView):
     def handle(self, request, initiative):
         self.require(permissions.may_edit(request.user, initiative))
@@ -472,9 +512,12 @@ class KPICreateView(KPIPostView):
         return KPIForm(data, auto_id="id_newkpi_%s")
 
 
-class KPIUpdateView(KPIPostView):
+class KPIUpdateView(KPIFormMixin, KPIPostView):
     """Change a KPI's definition. Once the initiative has left step 3 the goalposts are
     locked: a change of them is refused with the way on, and nothing changes."""
+
+    form_name = "edit"
+    template = "improvement/includes/_kpi_edit.html"
 
     form_errors = (InvalidInput, Conflict)
 
@@ -493,8 +536,11 @@ class KPIUpdateView(KPIPostView):
         return KPIForm(data, instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s")
 
 
-class KPIRebaselineView(KPIPostView):
+class KPIRebaselineView(KPIFormMixin, KPIPostView):
     """A CSI manager changes a locked KPI definition, with a reason kept in its revision."""
+
+    form_name = "rebaseline"
+    template = "improvement/includes/_kpi_rebaseline.html"
 
     def handle(self, request, initiative, pk):
         kpi = get_object_or_404(initiative.kpis, pk=pk)

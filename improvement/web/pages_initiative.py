@@ -186,7 +186,8 @@ def initiative_page(user, initiative: Initiative, **overrides) -> dict:
 
     `overrides` carries bound forms with errors (by their context name), `move_errors`,
     `record_conflict` (a stale edit's message and what was not saved), `saved` (the
-    section just saved) and `opened` (sections to show expanded).
+    section just saved), `opened` (sections to show expanded) and `open_kpi_edit` /
+    `open_kpi_rebaseline` (the pk of a KPI whose form shows open).
     """
     today = timezone.localdate()
     can_edit = permissions.may_edit(user, initiative)
@@ -490,15 +491,21 @@ def _kpi_card(
     kpi: KPI, *, can_edit: bool, may_record: bool, locked: bool, may_rebaseline: bool, overrides
 ) -> dict:
     """One KPI with its latest check, its chart, its revisions and (for those who may) its
-    forms; the goalposts locked after step 3, re-baselined by a CSI manager."""
-    edit_form = overrides.get("kpi_forms", {}).get(kpi.pk)
-    if edit_form is not None and locked:
-        edit_form.lock()  # a refused change: the stored goalposts, with the errors
-    if edit_form is None and can_edit:
-        edit_form = KPIForm(instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s", locked=locked)
+    forms; the goalposts locked after step 3, re-baselined by a CSI manager.
+
+    The edit and re-baseline forms are on the card only when they show open: a refused post
+    with its errors, or asked for by `open_kpi_edit` / `open_kpi_rebaseline` (the page
+    without JavaScript); else the card asks for them when they are opened (kpi_form_card)."""
+    edit_forms = overrides.get("kpi_forms", {})
     rebaseline_forms = overrides.get("rebaseline_forms", {})
     measurement_forms = overrides.get("measurement_forms", {})
     delete_errors = overrides.get("kpi_delete_errors", {})
+    open_edit = can_edit and (
+        kpi.pk in edit_forms or kpi.pk in delete_errors or overrides.get("open_kpi_edit") == kpi.pk
+    )
+    open_rebaseline = may_rebaseline and (
+        kpi.pk in rebaseline_forms or overrides.get("open_kpi_rebaseline") == kpi.pk
+    )
     check = kpi.latest_checks[0] if kpi.latest_checks else None
     return {
         "kpi": kpi,
@@ -507,12 +514,11 @@ def _kpi_card(
         "chart": partial(charts.kpi_chart, kpi, kpi.recent_measurements, check=check),
         "revisions": kpi_revisions(kpi),
         "locked": locked,
-        "edit_form": edit_form if can_edit else None,
-        "rebaseline_form": (
-            rebaseline_forms.get(kpi.pk)
-            or KPIRebaselineForm(instance=kpi, auto_id=f"id_rb{kpi.pk}_%s")
-        )
-        if may_rebaseline
+        "may_edit": can_edit,
+        "may_rebaseline": may_rebaseline,
+        "edit_form": kpi_edit_form(kpi, locked, edit_forms.get(kpi.pk)) if open_edit else None,
+        "rebaseline_form": kpi_rebaseline_form(kpi, rebaseline_forms.get(kpi.pk))
+        if open_rebaseline
         else None,
         "measurement_form": (
             measurement_forms.get(kpi.pk)
@@ -520,11 +526,46 @@ def _kpi_card(
         )
         if may_record and not kpi.derived  # a derived KPI is measured from ITSM records
         else None,
-        "open_edit": kpi.pk in overrides.get("kpi_forms", {}) or kpi.pk in delete_errors,
-        "open_rebaseline": kpi.pk in rebaseline_forms,
+        "open_edit": open_edit,
+        "open_rebaseline": open_rebaseline,
         "delete_error": delete_errors.get(kpi.pk, ""),
         "open_measure": kpi.pk in measurement_forms,
         "saved": overrides.get("saved_kpi") == kpi.pk,
+    }
+
+
+def kpi_edit_form(kpi: KPI, locked: bool, bound: KPIForm | None = None) -> KPIForm:
+    """The KPI's edit form: `bound` (a refused post, with the stored goalposts when they
+    are locked) or the KPI as it stands."""
+    if bound is None:
+        return KPIForm(instance=kpi, auto_id=f"id_kpi{kpi.pk}_%s", locked=locked)
+    if locked:
+        bound.lock()  # a refused change: the stored goalposts, with the errors
+    return bound
+
+
+def kpi_rebaseline_form(kpi: KPI, bound: KPIRebaselineForm | None = None) -> KPIRebaselineForm:
+    """The KPI's re-baseline form: `bound` (a refused post) or the KPI as it stands."""
+    return bound or KPIRebaselineForm(instance=kpi, auto_id=f"id_rb{kpi.pk}_%s")
+
+
+def kpi_form_card(user, initiative: Initiative, kpi: KPI, *, rebaseline: bool) -> dict:
+    """What the KPI card's edit form (or, with `rebaseline`, its re-baseline form) needs
+    when the card asks for it on its own: the form as the page would show it open. The
+    caller has checked that `user` may use it."""
+    locked = workflow.kpi_definition_locked(initiative)
+    may_rebaseline = locked and permissions.may_rebaseline(user)
+    card = {"kpi": kpi, "locked": locked, "delete_error": ""}
+    if rebaseline:
+        card["rebaseline_form"] = kpi_rebaseline_form(kpi)
+    else:
+        card["edit_form"] = kpi_edit_form(kpi, locked)
+    return {
+        "initiative": initiative,
+        "kpi": kpi,
+        "card": card,
+        "locked_note": LOCKED_NOTE,
+        "locked_how": LOCKED_HOW_CSI if may_rebaseline else LOCKED_HOW_TO_PROCEED,
     }
 
 

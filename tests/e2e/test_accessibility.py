@@ -6,7 +6,8 @@ axe.min.js (no CDN, no copy in this repository). Every CIR page — the register
 propose, portfolio, goals, an initiative in each kind of step, the sign-in, 403 and 404
 pages — is checked as a CSI manager, an improvement team member and a viewer at 1366 and
 375 px, and the admin pages a CSI manager uses at both widths. Every `<details>` is opened
-first, so the forms folded in them are checked too.
+first, so the forms folded in them are checked too (a KPI card's edit and re-baseline
+forms once they have come in).
 
 A violation of serious or critical impact fails the test; the message lists each one with
 the page, role, width, rule id, impact, target and axe's summary of the fix.
@@ -120,8 +121,10 @@ def sign_in(page, username: str) -> None:
 
 
 def blocking_violations(page) -> list[dict]:
-    """axe's serious and critical violations of the page as it stands, details opened."""
+    """axe's serious and critical violations of the page as it stands, details opened (and
+    the forms a KPI card loads when they are opened, loaded)."""
     page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    page.wait_for_function("() => !document.querySelector('.kpi__later')")
     violations = page.evaluate("axe.run({resultTypes: ['violations']}).then(r => r.violations)")
     return [v for v in violations if v["impact"] in BLOCKING]
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from improvement.choices import Step
-from improvement.models import Initiative, TransitionLog
+from improvement.models import KPI, Initiative, TransitionLog
 from tests import factories
 
 from .test_browser import people, sign_in, swapped  # noqa: F401
@@ -109,3 +109,62 @@ def test_no_sideways_scroll_at_375_px_on_any_step(open_page, people, initiative_
         page.goto(f"/initiatives/{reference}/")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{step}: {width} px wide"
+
+
+def test_a_kpi_form_loads_when_opened_and_posts_in_place(open_page, people, initiative_at):  # noqa: F811
+    # given a KPI whose goalposts are locked (step 5), and a CSI manager on its page
+    initiative = initiative_at(Step.ACTION)
+    kpi = initiative.kpis.get()
+    page = open_page()
+    sign_in(page, "csi")
+    page.goto(f"/initiatives/{initiative.reference}/")
+    edit, rebaseline = (
+        page.locator(f"#kpi-{kpi.pk}-edit"),
+        page.locator(f"#kpi-{kpi.pk}-rebaseline"),
+    )
+    assert edit.locator("form").count() == 0 and rebaseline.locator("form").count() == 0
+    # when she opens the edit form: it comes in place, and saves in place
+    edit.locator("summary").click()
+    edit.get_by_label("Name").fill("Mean time to restore")
+    swapped(page, "kpis", edit.get_by_role("button", name="Save KPI").click)
+    assert (
+        "KPI “Mean time to restore” saved." in page.locator("#kpis .message--success").inner_text()
+    )
+    assert KPI.objects.get(pk=kpi.pk).name == "Mean time to restore"
+    # a re-baseline without a reason: its form stays open with the error
+    rebaseline = page.locator(f"#kpi-{kpi.pk}-rebaseline")
+    rebaseline.locator("summary").click()
+    rebaseline.get_by_label("Target value").fill("7")
+    swapped(page, "kpis", rebaseline.get_by_role("button", name="Re-baseline the KPI").click)
+    rebaseline = page.locator(f"#kpi-{kpi.pk}-rebaseline")
+    assert rebaseline.get_attribute("open") is not None
+    assert "Say why the KPI changes." in rebaseline.inner_text()
+    # with one, it is re-baselined; the edit form, reopened, shows the KPI as it is now
+    rebaseline.get_by_label(re.compile("^Why re-baseline")).fill("Two queues merged.")
+    swapped(page, "kpis", rebaseline.get_by_role("button", name="Re-baseline the KPI").click)
+    assert KPI.objects.get(pk=kpi.pk).target_value == 7
+    edit = page.locator(f"#kpi-{kpi.pk}-edit")
+    edit.locator("summary").click()
+    assert edit.get_by_label("Target value").input_value() == "7"
+
+
+def test_without_javascript_a_kpi_form_opens_on_the_page(browser, live_server, people,  # noqa: F811
+                                                         initiative_at):  # fmt: skip
+    initiative = initiative_at(Step.TARGET)
+    kpi = initiative.kpis.get()
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, "csi")
+        page.goto(f"/initiatives/{initiative.reference}/")
+        edit = page.locator(f"#kpi-{kpi.pk}-edit")
+        edit.locator("summary").click()
+        edit.get_by_role("link", name=re.compile("^Open the edit form")).click()
+        assert f"?kpi_edit={kpi.pk}#kpi-{kpi.pk}-edit" in page.url
+        edit = page.locator(f"#kpi-{kpi.pk}-edit")
+        edit.get_by_label("Target value").fill("6")
+        edit.get_by_role("button", name="Save KPI").click()
+        page.wait_for_url(re.compile(r"#kpis$"))
+        assert KPI.objects.get(pk=kpi.pk).target_value == 6
+    finally:
+        context.close()

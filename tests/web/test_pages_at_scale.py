@@ -157,8 +157,9 @@ def test_an_initiative_of_ten_kpis_of_a_hundred_points_stays_under_300_kb(
     client_for, csi, initiative_at
 ):
     """The issue's heaviest initiative page: 10 KPIs x 100 points, every card with its two
-    charts (wide and phone), its table and its forms. The HTML's size does not depend on
-    the register's, so it is pinned here rather than in the bench."""
+    charts (wide and phone), its table and its measurement form (its edit and re-baseline
+    forms load when opened). The HTML's size does not depend on the register's, so it is
+    pinned here rather than in the bench."""
     initiative = initiative_at(Step.ACTION)
     first = initiative.kpis.get()
     kpis = [first] + [

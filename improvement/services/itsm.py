@@ -362,20 +362,9 @@ K_DATE, K_COUNT, K_BOOL, K_TEXT = range(4)
 DATE_CACHE = 200_000
 
 
-def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Callable:
-    """A function reading one row (its values) into a clean record; it raises ValueError
-    with the reason when the row cannot be read. Built once per import: it runs per row."""
-    specs = []
-    for name, index in columns.items():
-        if name in DATE_FIELDS:
-            specs.append((name, index, K_DATE, 0))
-        elif name in COUNT_FIELDS or name == "version":
-            specs.append((name, index, K_COUNT, 0))
-        elif name == "sla_met":
-            specs.append((name, index, K_BOOL, 0))
-        else:
-            specs.append((name, index, K_TEXT, TEXT_LIMITS[name]))
-    width_all = len(headers)
+def _date_reader(parse_date) -> Callable[[str, str], dt.datetime]:
+    """`date(field, text)`: the text as an aware datetime, remembered by text (an audit export
+    repeats each opened_at); ValueError with the row's reason when it is not a date."""
     dates: dict[str, dt.datetime] = {}
 
     def date(name: str, text: str) -> dt.datetime:
@@ -389,6 +378,49 @@ def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Cal
                 dates.clear()
             dates[text] = value
         return value
+
+    return date
+
+
+def _read_count(name: str, text: str) -> int:
+    """A count or version (a whole number, 0 to 2**31 - 1); ValueError with the reason."""
+    try:
+        number = int(text) if text.isdigit() else int(float(text))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{name}: {text!r} is not a whole number") from None
+    if not 0 <= number < 2**31:
+        raise ValueError(f"{name}: {text!r} is out of range")
+    return number
+
+
+def _read_bool(name: str, text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{name}: {text!r} is not true or false")
+
+
+def _field_kind(name: str) -> int:
+    if name in DATE_FIELDS:
+        return K_DATE
+    if name in COUNT_FIELDS or name == "version":
+        return K_COUNT
+    if name == "sla_met":
+        return K_BOOL
+    return K_TEXT
+
+
+def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Callable:
+    """A function reading one row (its values) into a clean record; it raises ValueError
+    with the reason when the row cannot be read. Built once per import: it runs per row."""
+    specs = []
+    for name, index in columns.items():
+        kind = _field_kind(name)
+        specs.append((name, index, kind, TEXT_LIMITS[name] if kind == K_TEXT else 0))
+    width_all = len(headers)
+    date = _date_reader(parse_date)
 
     def clean(values: list[str]) -> Clean:
         width = len(values)
@@ -404,21 +436,9 @@ def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Cal
             elif kind == K_DATE:
                 out[name] = date(name, text)
             elif kind == K_COUNT:
-                try:
-                    number = int(text) if text.isdigit() else int(float(text))
-                except (ValueError, OverflowError):
-                    raise ValueError(f"{name}: {text!r} is not a whole number") from None
-                if not 0 <= number < 2**31:
-                    raise ValueError(f"{name}: {text!r} is out of range")
-                out[name] = number
+                out[name] = _read_count(name, text)
             else:
-                lowered = text.lower()
-                if lowered in _TRUE:
-                    out[name] = True
-                elif lowered in _FALSE:
-                    out[name] = False
-                else:
-                    raise ValueError(f"sla_met: {text!r} is not true or false")
+                out[name] = _read_bool(name, text)
         if not out.get("number"):
             raise ValueError("number: no record number")
         if out.get("opened_at") is None:

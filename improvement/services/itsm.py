@@ -7,9 +7,12 @@ given); a row that cannot be read is rejected with its row number and reason, th
 are kept. Of several rows of one record (an audit export) the latest wins: the greatest
 `sys_updated_at`, then `sys_mod_count`, then the row further down the file; a stored record
 is only replaced by a version at least as recent. The write is one transaction: nothing is
-half-imported. PostgreSQL: the clean rows stream into COPY into a temporary table, then one
-INSERT ... ON CONFLICT upserts them. After the write the derived KPIs of the records' kind
-are measured again (services/derived.py).
+half-imported. PostgreSQL: the file's values are copied as text into a temporary table and
+cleaned there in SQL (the values of a shape the SQL does not read go through the Python
+reader, once per distinct text: same records, same reasons), then the latest versions are
+compared with the stored records, the changed ones updated and the new ones inserted; the
+push API's clean rows are copied into the same load table. After the write the derived
+KPIs of the records' kind are measured again (services/derived.py).
 """
 
 from __future__ import annotations
@@ -675,10 +678,10 @@ def itsm_records_import(
                 errors={"file": [f"Row {number + 1}: {exc}"]},
             ) from exc
 
-    if connection.vendor == "postgresql" and CLEAN_IN_SQL:
+    if connection.vendor == "postgresql" and CLEAN_IN_SQL and width <= MAX_SQL_COLUMNS:
 
-        def load() -> None:
-            _load_staged(rows=values(), headers=headers, columns=columns, order=order,
+        def load() -> list[str]:
+            return _load_staged(rows=values(), headers=headers, columns=columns, order=order,
                          parse_date=parse_date, zone=zone, result=result,
                          between=report)  # fmt: skip
 
@@ -804,13 +807,14 @@ class _DryRun(Exception):
 
 def _write(*, actor, rows: Iterator[tuple[int, Clean]] | None, system: str, kind: str,
            result: ImportResult, dry_run: bool, between: Callable | None = None,
-           load: Callable[[], None] | None = None) -> None:  # fmt: skip
+           load: Callable[[], list[str]] | None = None) -> None:  # fmt: skip
     """Store the clean rows, the latest version of each record winning; fills `result`.
 
     The rows are read (and, on PostgreSQL, loaded into a temporary table) before the
     write's transaction opens, so an import's progress can be seen while the file is read;
     the records themselves are written in one transaction, all or nothing. `load`
-    (PostgreSQL) fills the load table itself, instead of the clean `rows`.
+    (PostgreSQL) fills the load table itself, instead of the clean `rows`, and returns the
+    file's headers (the raw row is made from the values it keeps).
     """
     from .derived import derived_kpis_refresh
 
@@ -824,7 +828,7 @@ def _write(*, actor, rows: Iterator[tuple[int, Clean]] | None, system: str, kind
             between()
         with transaction.atomic():
             if postgres:
-                _upsert_postgresql(system, kind, result)
+                _upsert_postgresql(system, kind, result, headers=latest)
             else:
                 _store_portable(latest, system, kind, result)
             if dry_run:
@@ -1000,21 +1004,36 @@ def _drop_load() -> None:
         pass
 
 
-def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
+def _upsert_postgresql(system: str, kind: str, result: ImportResult,
+                       headers: list[str] | None = None) -> None:  # fmt: skip
     """PostgreSQL: upsert the latest version of each number of the load table; a stored
     record is replaced only by a version at least as recent, and only when it changed.
 
     The latest versions are compared with the stored records first (one join): the changed
     ones are updated, the new ones inserted, and an unchanged record is neither written nor
     locked (an INSERT ... ON CONFLICT locks every row it meets, which made the re-import of
-    an unchanged file slower than its first import)."""
+    an unchanged file slower than its first import).
+
+    `headers`: the load table holds the file's values (c0, c1, ...) rather than the raw row,
+    which is made (a JSON object by header) only for the latest versions, as they are
+    written: the versions are sorted without it."""
     table = ITSMRecord._meta.db_table
     select = ", ".join(
         f"coalesce({c}, '') AS {c}" if c in _TEXTS
         else f"coalesce({c}, 0) AS {c}" if c in _COUNTS
         else c
         for c in COLUMNS
+        if c != "raw" or headers is None
     )  # fmt: skip
+    if headers is not None:
+        values = ", ".join(f"c{i}" for i in range(len(headers)))
+        select += f", jsonb_object(%(headers)s::text[], ARRAY[{values}]) AS raw"
+    params = {"system": system, "kind": kind, "headers": headers}
+    # the latest versions: the load table's rows whose position won
+    latest = (
+        f"(SELECT lower(number) AS key, {select} FROM cir_itsm_load "  # noqa: S608
+        "WHERE position IN (SELECT position FROM cir_itsm_latest))"
+    )
     later = (
         "({t}.source_updated_at IS NULL OR {n}.source_updated_at IS NULL"
         "  OR {n}.source_updated_at > {t}.source_updated_at"
@@ -1027,16 +1046,17 @@ def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         # names of our own table and columns; the values are parameters
         cursor.execute(
-            f"CREATE TEMPORARY TABLE cir_itsm_latest ON COMMIT DROP AS "  # noqa: S608
-            f"SELECT DISTINCT ON (lower(number)) lower(number) AS key, {select} "
+            "CREATE TEMPORARY TABLE cir_itsm_latest ON COMMIT DROP AS "
+            "SELECT DISTINCT ON (lower(number)) position "
             "FROM cir_itsm_load ORDER BY lower(number), source_updated_at DESC NULLS LAST, "
             "source_version DESC NULLS LAST, position DESC"
         )
         records = cursor.rowcount
+        cursor.execute("ANALYZE cir_itsm_latest")
         cursor.execute(
             f"UPDATE {table} SET "  # noqa: S608
             + ", ".join(f"{c} = latest.{c}" for c in COMPARED)
-            + f", imported_at = now() FROM cir_itsm_latest AS latest WHERE {stored} "
+            + f", imported_at = now() FROM {latest} AS latest WHERE {stored} "
             f"AND lower({table}.number) = latest.key AND "
             + later.format(
                 t=table,
@@ -1044,14 +1064,14 @@ def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
                 old=", ".join(f"{table}.{c}" for c in COMPARED),
                 new=", ".join(f"latest.{c}" for c in COMPARED),
             ),  # fmt: skip
-            {"system": system, "kind": kind},
+            params,
         )
         updated = cursor.rowcount
         # the new ones (ON CONFLICT: one written meanwhile by another import)
         cursor.execute(
             f"WITH written AS (INSERT INTO {table} (system, kind, imported_at, "  # noqa: S608
             f"{', '.join(COLUMNS)}) SELECT %(system)s, %(kind)s, now(), {', '.join(COLUMNS)} "
-            f"FROM cir_itsm_latest AS latest WHERE NOT EXISTS (SELECT FROM {table} WHERE "
+            f"FROM {latest} AS latest WHERE NOT EXISTS (SELECT FROM {table} WHERE "
             f"{stored} AND lower({table}.number) = latest.key) "
             "ON CONFLICT (system, kind, lower(number)) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in (*COMPARED, "imported_at"))
@@ -1065,7 +1085,7 @@ def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
             + " RETURNING (xmax = 0) AS created) "
             "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) "
             "FROM written",
-            {"system": system, "kind": kind},
+            params,
         )
         created, also_updated = cursor.fetchone()
         cursor.execute("DROP TABLE cir_itsm_latest")
@@ -1079,6 +1099,8 @@ def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
 #: whether a PostgreSQL import cleans the values in SQL (False: row by row in Python, as on
 #: SQLite; both give the same records and the same answer)
 CLEAN_IN_SQL = True
+#: files of more columns are cleaned row by row (a PostgreSQL table holds at most 1600)
+MAX_SQL_COLUMNS = 1500
 #: what Python's str.strip() removes (the characters of str.isspace()), for btrim
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
@@ -1171,11 +1193,12 @@ def _sql_zone(cursor, zone: dt.tzinfo) -> str | None | bool:
 
 def _load_staged(*, rows: Iterator[list], headers: list[str], columns: dict[str, int],
                  order: str, parse_date, zone: dt.tzinfo, result: ImportResult,
-                 between: Callable | None) -> None:  # fmt: skip
+                 between: Callable | None) -> list[str]:  # fmt: skip
     """PostgreSQL: COPY the rows' values as text into a temporary table (`rows`: the row
     number then the values, one per header), clean them in SQL into the load table the
-    upsert reads, reading in Python only the values of a shape the SQL does not read (once
-    per distinct text), and report the rejected rows with the Python reader's reasons."""
+    upsert reads (it keeps the values too, for the raw row: the headers are returned),
+    reading in Python only the values of a shape the SQL does not read (once per distinct
+    text), and report the rejected rows with the Python reader's reasons."""
     width = len(headers)
     stage = ", ".join(f"c{i}" for i in range(width))
     fields = {name: (index, _field_kind(name)) for name, index in columns.items()}
@@ -1218,12 +1241,12 @@ def _load_staged(*, rows: Iterator[list], headers: list[str], columns: dict[str,
         odd_any = " OR ".join(f"(v_{n} IS NULL AND x_{n} IS NOT NULL)" for n in typed) or "false"
         clean = (  # names of our own columns and SQL of our own; the values are parameters
             f"SELECT position, {', '.join(out)}, "  # noqa: S608
-            f"raw, ({odd_any}) AS odd FROM ("
-            f"  SELECT position, jsonb_object(%(headers)s::text[], ARRAY[{stage}]) AS raw{read} "
+            f"{stage}, ({odd_any}) AS odd FROM ("
+            f"  SELECT position, {stage}{read} "
             f"  FROM (SELECT position, {stage}{trimmed} FROM cir_itsm_stage OFFSET 0) AS t "
             "  OFFSET 0) AS r"
         )
-        params = {"ws": WHITESPACE, "headers": headers}
+        params = {"ws": WHITESPACE}
         cursor.execute(f"CREATE TEMPORARY TABLE cir_itsm_load AS {clean} WITH NO DATA", params)
         # COPY_ROWS rows at a time: copied, then cleaned while the next ones are being read
         # (the reading runs in a thread, the cleaning in the database: the work of two cores)
@@ -1241,6 +1264,7 @@ def _load_staged(*, rows: Iterator[list], headers: list[str], columns: dict[str,
         cursor.execute("DROP TABLE cir_itsm_stage")
         reasons = _read_odd(cursor, typed, parse_date) if typed else {}
         _reject_staged(cursor, fields, reasons, result)
+    return headers
 
 
 def _read_odd(cursor, typed: list[str], parse_date) -> dict[tuple[str, str], str]:

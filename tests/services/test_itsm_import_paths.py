@@ -157,3 +157,12 @@ def test_many_rejected_rows_show_the_first_thousand(csi, monkeypatch):
     by_sql = _import(csi, content, in_sql=True, monkeypatch=monkeypatch)
     assert by_sql == by_python
     assert by_sql["rejected_count"] == 1500 and len(by_sql["rejected"]) == 1000
+
+
+def test_a_file_of_more_columns_than_a_table_holds_is_cleaned_row_by_row(csi, monkeypatch):
+    headers = ["number", "opened_at"] + [f"extra {n}" for n in range(itsm.MAX_SQL_COLUMNS + 100)]
+    row = ["INC1", "13-11-2026 10:00:00"] + ["x"] * (itsm.MAX_SQL_COLUMNS + 100)
+    content = (",".join(headers) + "\n" + ",".join(row) + "\n").encode()
+    answer = _import(csi, content, in_sql=True, monkeypatch=monkeypatch)
+    assert answer["created"] == 1
+    assert ITSMRecord.objects.get().raw["extra 1499"] == "x"

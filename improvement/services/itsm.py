@@ -1207,8 +1207,8 @@ def _load_staged(*, rows: Iterator[list], headers: list[str], columns: dict[str,
         cursor.execute("DROP TABLE IF EXISTS cir_itsm_stage, cir_itsm_load, cir_itsm_odd")
         _set_temp_buffers(cursor)
         zone_name = _sql_zone(cursor, zone)
-        if zone_name is False:
-            order = "format"  # no date read in SQL
+        if zone_name is False:  # no date read in SQL: all through the Python reader
+            order, zone_name = "format", None
         cursor.execute(
             "CREATE TEMPORARY TABLE cir_itsm_stage (position integer"
             + "".join(f", c{i} text" for i in range(width))

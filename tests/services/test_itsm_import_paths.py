@@ -166,3 +166,15 @@ def test_a_file_of_more_columns_than_a_table_holds_is_cleaned_row_by_row(csi, mo
     answer = _import(csi, content, in_sql=True, monkeypatch=monkeypatch)
     assert answer["created"] == 1
     assert ITSMRecord.objects.get().raw["extra 1499"] == "x"
+
+
+def test_a_zone_the_database_does_not_know_reads_the_dates_in_python(csi, monkeypatch):
+    content = messy_export() + b"FOLD1,fold,New,25-10-2026 02:30:00\r\n"
+    options = {"time_zone": "Europe/Paris"}
+    by_python = _import(csi, content, in_sql=False, monkeypatch=monkeypatch, **options)
+    python_records = _stored()
+    ITSMRecord.objects.all().delete()
+    monkeypatch.setattr(itsm, "_sql_zone", lambda cursor, zone: False)
+    by_sql = _import(csi, content, in_sql=True, monkeypatch=monkeypatch, **options)
+    assert by_sql == by_python
+    assert _stored() == python_records

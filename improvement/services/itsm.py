@@ -7,9 +7,12 @@ given); a row that cannot be read is rejected with its row number and reason, th
 are kept. Of several rows of one record (an audit export) the latest wins: the greatest
 `sys_updated_at`, then `sys_mod_count`, then the row further down the file; a stored record
 is only replaced by a version at least as recent. The write is one transaction: nothing is
-half-imported. PostgreSQL: the clean rows stream into COPY into a temporary table, then one
-INSERT ... ON CONFLICT upserts them. After the write the derived KPIs of the records' kind
-are measured again (services/derived.py).
+half-imported. PostgreSQL: the file's values are copied as text into a temporary table and
+cleaned there in SQL (the values of a shape the SQL does not read go through the Python
+reader, once per distinct text: same records, same reasons), then the latest versions are
+compared with the stored records, the changed ones updated and the new ones inserted; the
+push API's clean rows are copied into the same load table. After the write the derived
+KPIs of the records' kind are measured again (services/derived.py).
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import json
+import queue
 import re
+import threading
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -362,20 +368,9 @@ K_DATE, K_COUNT, K_BOOL, K_TEXT = range(4)
 DATE_CACHE = 200_000
 
 
-def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Callable:
-    """A function reading one row (its values) into a clean record; it raises ValueError
-    with the reason when the row cannot be read. Built once per import: it runs per row."""
-    specs = []
-    for name, index in columns.items():
-        if name in DATE_FIELDS:
-            specs.append((name, index, K_DATE, 0))
-        elif name in COUNT_FIELDS or name == "version":
-            specs.append((name, index, K_COUNT, 0))
-        elif name == "sla_met":
-            specs.append((name, index, K_BOOL, 0))
-        else:
-            specs.append((name, index, K_TEXT, TEXT_LIMITS[name]))
-    width_all = len(headers)
+def _date_reader(parse_date) -> Callable[[str, str], dt.datetime]:
+    """`date(field, text)`: the text as an aware datetime, remembered by text (an audit export
+    repeats each opened_at); ValueError with the row's reason when it is not a date."""
     dates: dict[str, dt.datetime] = {}
 
     def date(name: str, text: str) -> dt.datetime:
@@ -389,6 +384,49 @@ def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Cal
                 dates.clear()
             dates[text] = value
         return value
+
+    return date
+
+
+def _read_count(name: str, text: str) -> int:
+    """A count or version (a whole number, 0 to 2**31 - 1); ValueError with the reason."""
+    try:
+        number = int(text) if text.isdigit() else int(float(text))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{name}: {text!r} is not a whole number") from None
+    if not 0 <= number < 2**31:
+        raise ValueError(f"{name}: {text!r} is out of range")
+    return number
+
+
+def _read_bool(name: str, text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{name}: {text!r} is not true or false")
+
+
+def _field_kind(name: str) -> int:
+    if name in DATE_FIELDS:
+        return K_DATE
+    if name in COUNT_FIELDS or name == "version":
+        return K_COUNT
+    if name == "sla_met":
+        return K_BOOL
+    return K_TEXT
+
+
+def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Callable:
+    """A function reading one row (its values) into a clean record; it raises ValueError
+    with the reason when the row cannot be read. Built once per import: it runs per row."""
+    specs = []
+    for name, index in columns.items():
+        kind = _field_kind(name)
+        specs.append((name, index, kind, TEXT_LIMITS[name] if kind == K_TEXT else 0))
+    width_all = len(headers)
+    date = _date_reader(parse_date)
 
     def clean(values: list[str]) -> Clean:
         width = len(values)
@@ -404,21 +442,9 @@ def _row_cleaner(columns: dict[str, int], parse_date, headers: list[str]) -> Cal
             elif kind == K_DATE:
                 out[name] = date(name, text)
             elif kind == K_COUNT:
-                try:
-                    number = int(text) if text.isdigit() else int(float(text))
-                except (ValueError, OverflowError):
-                    raise ValueError(f"{name}: {text!r} is not a whole number") from None
-                if not 0 <= number < 2**31:
-                    raise ValueError(f"{name}: {text!r} is out of range")
-                out[name] = number
+                out[name] = _read_count(name, text)
             else:
-                lowered = text.lower()
-                if lowered in _TRUE:
-                    out[name] = True
-                elif lowered in _FALSE:
-                    out[name] = False
-                else:
-                    raise ValueError(f"sla_met: {text!r} is not true or false")
+                out[name] = _read_bool(name, text)
         if not out.get("number"):
             raise ValueError("number: no record number")
         if out.get("opened_at") is None:
@@ -617,8 +643,53 @@ def itsm_records_import(
                 errors={"file": [f"Row {number + 1}: {exc}"]},
             ) from exc
 
-    _write(actor=actor, rows=rows(), system=system, kind=kind, result=result, dry_run=dry_run,
-           between=report)  # fmt: skip
+    width = len(headers)
+
+    def values() -> Iterator[list]:
+        """The rows' values for the SQL cleaning: the row number, then one value per header
+        (what the cleaner reads: missing values empty, extra ones left out); the rows the
+        cleaner would skip or reject before reading a value are skipped or rejected here."""
+        source = _Counting(text) if progress is not None else io.StringIO(text)
+        body = csv.reader(source, delimiter=delimiter)
+        next(body, None)
+        number = 1
+        try:
+            for row in body:
+                number += 1
+                if len(row) < 2 and (not row or not row[0].strip()):
+                    continue
+                result.rows_read += 1
+                if has_nul and any("\x00" in v for v in row):
+                    result.rejected_count += 1
+                    if len(result.rejected) < MAX_REJECTED_SHOWN:
+                        result.rejected.append(
+                            {"row": number, "reason": "the row holds a NUL character"}
+                        )
+                    continue
+                if len(row) != width:
+                    row = row[:width] if len(row) > width else row + [""] * (width - len(row))
+                row.insert(0, number)
+                yield row
+                if progress is not None and result.rows_read % PROGRESS_EVERY == 0:
+                    reached[0] = min(99, source.read_chars * 100 // total)
+        except csv.Error as exc:
+            raise InvalidInput(
+                f"Row {number + 1} is not valid CSV: {exc}; nothing was imported.",
+                errors={"file": [f"Row {number + 1}: {exc}"]},
+            ) from exc
+
+    if connection.vendor == "postgresql" and CLEAN_IN_SQL and width <= MAX_SQL_COLUMNS:
+
+        def load() -> list[str]:
+            return _load_staged(rows=values(), headers=headers, columns=columns, order=order,
+                         parse_date=parse_date, zone=zone, result=result,
+                         between=report)  # fmt: skip
+
+        _write(actor=actor, rows=None, system=system, kind=kind, result=result,
+               dry_run=dry_run, between=report, load=load)  # fmt: skip
+    else:
+        _write(actor=actor, rows=rows(), system=system, kind=kind, result=result,
+               dry_run=dry_run, between=report)  # fmt: skip
     if progress is not None:
         progress(100)
     return result
@@ -734,25 +805,30 @@ class _DryRun(Exception):
     """Rolls a dry run's writes back."""
 
 
-def _write(*, actor, rows: Iterator[tuple[int, Clean]], system: str, kind: str,
-           result: ImportResult, dry_run: bool,
-           between: Callable | None = None) -> None:  # fmt: skip
+def _write(*, actor, rows: Iterator[tuple[int, Clean]] | None, system: str, kind: str,
+           result: ImportResult, dry_run: bool, between: Callable | None = None,
+           load: Callable[[], list[str]] | None = None) -> None:  # fmt: skip
     """Store the clean rows, the latest version of each record winning; fills `result`.
 
     The rows are read (and, on PostgreSQL, loaded into a temporary table) before the
     write's transaction opens, so an import's progress can be seen while the file is read;
-    the records themselves are written in one transaction, all or nothing.
+    the records themselves are written in one transaction, all or nothing. `load`
+    (PostgreSQL) fills the load table itself, instead of the clean `rows`, and returns the
+    file's headers (the raw row is made from the values it keeps).
     """
     from .derived import derived_kpis_refresh
 
     postgres = connection.vendor == "postgresql"
     try:
-        latest = _load_postgresql(rows, between) if postgres else _latest_portable(rows)
+        if load is not None:
+            latest = load()
+        else:
+            latest = _load_postgresql(rows, between) if postgres else _latest_portable(rows)
         if between is not None:
             between()
         with transaction.atomic():
             if postgres:
-                _upsert_postgresql(system, kind, result)
+                _upsert_postgresql(system, kind, result, headers=latest)
             else:
                 _store_portable(latest, system, kind, result)
             if dry_run:
@@ -818,6 +894,7 @@ COPY_ROWS = 100_000
 _LOAD_COLUMNS = ("position", *COLUMNS)
 _TEXTS = ("state", "priority", "category", "subcategory", "service", "assignment_group",
           "problem")  # fmt: skip
+_COUNTS = ("reopen_count", "reassignment_count")
 
 
 _to_json = json.JSONEncoder(ensure_ascii=False).encode
@@ -922,43 +999,404 @@ def _set_temp_buffers(cursor) -> None:
 def _drop_load() -> None:
     try:
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS cir_itsm_load")
+            cursor.execute("DROP TABLE IF EXISTS cir_itsm_load, cir_itsm_stage, cir_itsm_odd")
     except DatabaseError:  # a failed transaction: its rollback removes the table
         pass
 
 
-def _upsert_postgresql(system: str, kind: str, result: ImportResult) -> None:
-    """PostgreSQL: one INSERT ... ON CONFLICT upserts the latest version of each number of
-    the load table; a stored record is replaced only by a version at least as recent."""
+def _upsert_postgresql(system: str, kind: str, result: ImportResult,
+                       headers: list[str] | None = None) -> None:  # fmt: skip
+    """PostgreSQL: upsert the latest version of each number of the load table; a stored
+    record is replaced only by a version at least as recent, and only when it changed.
+
+    The latest versions are compared with the stored records first (one join): the changed
+    ones are updated, the new ones inserted, and an unchanged record is neither written nor
+    locked (an INSERT ... ON CONFLICT locks every row it meets, which made the re-import of
+    an unchanged file slower than its first import).
+
+    `headers`: the load table holds the file's values (c0, c1, ...) rather than the raw row,
+    which is made (a JSON object by header) only for the latest versions, as they are
+    written: the versions are sorted without it."""
     table = ITSMRecord._meta.db_table
-    select = ", ".join(f"coalesce({c}, '') AS {c}" if c in _TEXTS else c for c in COLUMNS)
-    compared = ", ".join(f"{table}.{c}" for c in COMPARED)
-    compared_new = ", ".join(f"excluded.{c}" for c in COMPARED)
+    select = ", ".join(
+        f"coalesce({c}, '') AS {c}" if c in _TEXTS
+        else f"coalesce({c}, 0) AS {c}" if c in _COUNTS
+        else c
+        for c in COLUMNS
+        if c != "raw" or headers is None
+    )  # fmt: skip
+    if headers is not None:
+        values = ", ".join(f"c{i}" for i in range(len(headers)))
+        select += f", jsonb_object(%(headers)s::text[], ARRAY[{values}]) AS raw"
+    params = {"system": system, "kind": kind, "headers": headers}
+    # the latest versions: the load table's rows whose position won
+    latest = (
+        f"(SELECT lower(number) AS key, {select} FROM cir_itsm_load "  # noqa: S608
+        "WHERE position IN (SELECT position FROM cir_itsm_latest))"
+    )
+    later = (
+        "({t}.source_updated_at IS NULL OR {n}.source_updated_at IS NULL"
+        "  OR {n}.source_updated_at > {t}.source_updated_at"
+        "  OR ({n}.source_updated_at = {t}.source_updated_at AND"
+        "      coalesce({n}.source_version, -1) >= coalesce({t}.source_version, -1)))"
+        "  AND ROW({old}) IS DISTINCT FROM ROW({new})"
+    )
+    stored = f"{table}.system = %(system)s AND {table}.kind = %(kind)s"
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         # names of our own table and columns; the values are parameters
         cursor.execute(
-            f"WITH latest AS (SELECT DISTINCT ON (lower(number)) {select} FROM cir_itsm_load "  # noqa: S608
-            "  ORDER BY lower(number), source_updated_at DESC NULLS LAST, "
-            "  source_version DESC NULLS LAST, position DESC), "
-            f"written AS (INSERT INTO {table} (system, kind, imported_at, {', '.join(COLUMNS)}) "
-            f"  SELECT %s, %s, now(), {', '.join(COLUMNS)} FROM latest "
-            "  ON CONFLICT (system, kind, lower(number)) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in (*COMPARED, "imported_at"))
-            + f"  WHERE ({table}.source_updated_at IS NULL OR excluded.source_updated_at IS NULL"  # noqa: S608
-            f"    OR excluded.source_updated_at > {table}.source_updated_at"
-            f"    OR (excluded.source_updated_at = {table}.source_updated_at AND"
-            "        coalesce(excluded.source_version, -1) >= "
-            f"        coalesce({table}.source_version, -1)))"
-            f"   AND ROW({compared}) IS DISTINCT FROM ROW({compared_new}) "
-            "  RETURNING (xmax = 0) AS created) "
-            "SELECT (SELECT count(*) FROM latest), count(*) FILTER (WHERE created), "
-            "count(*) FILTER (WHERE NOT created) FROM written",
-            [system, kind],
+            "CREATE TEMPORARY TABLE cir_itsm_latest ON COMMIT DROP AS "
+            "SELECT DISTINCT ON (lower(number)) position "
+            "FROM cir_itsm_load ORDER BY lower(number), source_updated_at DESC NULLS LAST, "
+            "source_version DESC NULLS LAST, position DESC"
         )
-        records, created, updated = cursor.fetchone()
-    result.records, result.created, result.updated = records, created, updated
-    result.unchanged = records - created - updated
+        records = cursor.rowcount
+        cursor.execute("ANALYZE cir_itsm_latest")
+        cursor.execute(
+            f"UPDATE {table} SET "  # noqa: S608
+            + ", ".join(f"{c} = latest.{c}" for c in COMPARED)
+            + f", imported_at = now() FROM {latest} AS latest WHERE {stored} "
+            f"AND lower({table}.number) = latest.key AND "
+            + later.format(
+                t=table,
+                n="latest",
+                old=", ".join(f"{table}.{c}" for c in COMPARED),
+                new=", ".join(f"latest.{c}" for c in COMPARED),
+            ),  # fmt: skip
+            params,
+        )
+        updated = cursor.rowcount
+        # the new ones (ON CONFLICT: one written meanwhile by another import)
+        cursor.execute(
+            f"WITH written AS (INSERT INTO {table} (system, kind, imported_at, "  # noqa: S608
+            f"{', '.join(COLUMNS)}) SELECT %(system)s, %(kind)s, now(), {', '.join(COLUMNS)} "
+            f"FROM {latest} AS latest WHERE NOT EXISTS (SELECT FROM {table} WHERE "
+            f"{stored} AND lower({table}.number) = latest.key) "
+            "ON CONFLICT (system, kind, lower(number)) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in (*COMPARED, "imported_at"))
+            + " WHERE "
+            + later.format(
+                t=table,
+                n="excluded",
+                old=", ".join(f"{table}.{c}" for c in COMPARED),
+                new=", ".join(f"excluded.{c}" for c in COMPARED),
+            )  # fmt: skip
+            + " RETURNING (xmax = 0) AS created) "
+            "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) "
+            "FROM written",
+            params,
+        )
+        created, also_updated = cursor.fetchone()
+        cursor.execute("DROP TABLE cir_itsm_latest")
+    result.records, result.created = records, created
+    result.updated = updated + also_updated
+    result.unchanged = records - result.created - result.updated
+
+
+# --- PostgreSQL: the file's values loaded as text, cleaned in SQL ---------------------------
+
+#: whether a PostgreSQL import cleans the values in SQL (False: row by row in Python, as on
+#: SQLite; both give the same records and the same answer)
+CLEAN_IN_SQL = True
+#: files of more columns are cleaned row by row (a PostgreSQL table holds at most 1600)
+MAX_SQL_COLUMNS = 1500
+#: what Python's str.strip() removes (the characters of str.isspace()), for btrim
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: the load table's column of each of our fields
+_LOAD_COLUMN = {"updated_at": "source_updated_at", "version": "source_version"}
+_SQL_TYPE = {K_DATE: "timestamptz", K_COUNT: "bigint", K_BOOL: "boolean", K_TEXT: "text"}
+#: the usual 19-character shapes the SQL reads (the first branch of the Python reader), the
+#: year 1901-8999, the month, the hour, the minutes and the seconds in their ranges; any other
+#: value goes to the Python reader, once per distinct text
+_YEAR, _MONTH, _DAY = "(190[1-9]|19[1-9][0-9]|[2-8][0-9]{3})", "(0[1-9]|1[0-2])", "[0-3][0-9]"
+_TIME = "[ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+_SHAPE_YEAR_FIRST = f"^{_YEAR}[-/.]{_MONTH}[-/.]{_DAY}{_TIME}"
+_SHAPE_DAY_FIRST = f"^{_DAY}[-/.]{_MONTH}[-/.]{_YEAR}{_TIME}"
+_SHAPE_MONTH_FIRST = f"^{_MONTH}[-/.]{_DAY}[-/.]{_YEAR}{_TIME}"
+
+
+def _sql_text(value: str) -> str:
+    """A literal of our own constants (never of the file's values, which are parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_naive_date(x: str, order: str) -> str:
+    """SQL reading the column `x` as a timestamp without zone when it has one of the usual
+    shapes and is a real date (as the Python reader's first branch does); else NULL."""
+
+    def read(shape: str, year: int, month: int, day: int) -> str:
+        y, m, d = (f"substr({x}, {at}, {4 if at == year else 2})::integer"
+                   for at in (year, month, day))  # fmt: skip
+        h, mi, sec = (f"substr({x}, {at}, 2)::integer" for at in (12, 15, 18))
+        last_day = (f"CASE WHEN {m} IN (4, 6, 9, 11) THEN 30 WHEN {m} = 2 THEN CASE WHEN "
+                    f"mod({y}, 4) = 0 AND (mod({y}, 100) <> 0 OR mod({y}, 400) = 0) "
+                    "THEN 29 ELSE 28 END ELSE 31 END")  # fmt: skip
+        return (f"WHEN {x} ~ '{shape}' THEN CASE WHEN {d} BETWEEN 1 AND 28 OR "
+                f"({d} >= 1 AND {d} <= {last_day}) "
+                f"THEN make_timestamp({y}, {m}, {d}, {h}, {mi}, {sec}) END")  # fmt: skip
+
+    year_first = read(_SHAPE_YEAR_FIRST, 1, 6, 9)
+    if order == "mdy":
+        year_last = read(_SHAPE_MONTH_FIRST, 7, 1, 4)
+    else:
+        year_last = read(_SHAPE_DAY_FIRST, 7, 4, 1)
+    # the file's own shape first: one pattern read per value
+    if order == "ymd":
+        return f"CASE {year_first} {year_last} END"
+    return f"CASE {year_last} {year_first} END"
+
+
+def _sql_aware(naive: str, zone: str | None) -> str:
+    """SQL placing a timestamp without zone in `zone` as Python does (an hour that occurs
+    twice is its first occurrence, fold=0; PostgreSQL would take the second)."""
+    if zone is None:
+        return f"({naive} AT TIME ZONE 'UTC')"
+    z = _sql_text(zone)
+    t = f"({naive} AT TIME ZONE {z})"
+    before = f"({t} - interval '1 day')"
+    offset_before = f"(({before} AT TIME ZONE {z}) - ({before} AT TIME ZONE 'UTC'))"
+    first = f"(({naive} - {offset_before}) AT TIME ZONE 'UTC')"
+    return (f"(CASE WHEN {first} < {t} AND ({first} AT TIME ZONE {z}) = {naive} "
+            f"THEN {first} ELSE {t} END)")  # fmt: skip
+
+
+def _sql_fast(name: str, kind: int, x: str, order: str) -> str:
+    if kind == K_DATE:
+        return "NULL::timestamp" if order == "format" else _sql_naive_date(x, order)
+    if kind == K_COUNT:
+        return f"CASE WHEN length({x}) < 10 AND ltrim({x}, '0123456789') = '' THEN {x}::bigint END"
+    true = sorted({v for t in _TRUE for v in (t, t.upper(), t.capitalize())})
+    false = sorted({v for t in _FALSE for v in (t, t.upper(), t.capitalize())})
+    return (f"CASE WHEN {x} IN ({', '.join(map(_sql_text, true))}) THEN true "
+            f"WHEN {x} IN ({', '.join(map(_sql_text, false))}) THEN false END")  # fmt: skip
+
+
+def _sql_zone(cursor, zone: dt.tzinfo) -> str | None | bool:
+    """The zone's name for SQL: None for UTC, False when PostgreSQL does not know it (then
+    every date goes to the Python reader)."""
+    key = getattr(zone, "key", None)
+    if key in ("UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu"):
+        return None
+    if not key:
+        return False
+    try:
+        with transaction.atomic():
+            cursor.execute("SELECT now() AT TIME ZONE %s", [key])
+    except DatabaseError:
+        return False
+    return key
+
+
+def _load_staged(*, rows: Iterator[list], headers: list[str], columns: dict[str, int],
+                 order: str, parse_date, zone: dt.tzinfo, result: ImportResult,
+                 between: Callable | None) -> list[str]:  # fmt: skip
+    """PostgreSQL: COPY the rows' values as text into a temporary table (`rows`: the row
+    number then the values, one per header), clean them in SQL into the load table the
+    upsert reads (it keeps the values too, for the raw row: the headers are returned),
+    reading in Python only the values of a shape the SQL does not read (once per distinct
+    text), and report the rejected rows with the Python reader's reasons."""
+    width = len(headers)
+    stage = ", ".join(f"c{i}" for i in range(width))
+    fields = {name: (index, _field_kind(name)) for name, index in columns.items()}
+    typed = [name for name, (_, kind) in fields.items() if kind != K_TEXT]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS cir_itsm_stage, cir_itsm_load, cir_itsm_odd")
+        _set_temp_buffers(cursor)
+        zone_name = _sql_zone(cursor, zone)
+        if zone_name is False:  # no date read in SQL: all through the Python reader
+            order, zone_name = "format", None
+        cursor.execute(
+            "CREATE TEMPORARY TABLE cir_itsm_stage (position integer"
+            + "".join(f", c{i} text" for i in range(width))
+            + ")"
+        )
+        copy = f"COPY cir_itsm_stage FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({stage}))"
+        # 1: each mapped value trimmed, '?' and '' as NULL; 2: read in SQL where it can be;
+        # 3: the load table, with the texts the SQL could not read (odd_*)
+        trimmed = "".join(
+            f", NULLIF(NULLIF(btrim(c{index}, %(ws)s), ''), '?') AS x_{name}"
+            for name, (index, _) in fields.items()
+        )
+        read = "".join(
+            f", x_{name}" if kind == K_TEXT
+            else f", x_{name}, {_sql_fast(name, kind, f'x_{name}', order)} AS v_{name}"
+            for name, (_, kind) in fields.items()
+        )  # fmt: skip
+        out = []
+        for name in FIELDS:
+            column = _LOAD_COLUMN.get(name, name)
+            if name not in fields:
+                out.append(f"NULL::{_SQL_TYPE[_field_kind(name)]} AS {column}")
+            elif fields[name][1] == K_TEXT:
+                out.append(f"x_{name} AS {column}")
+            elif fields[name][1] == K_DATE:
+                out.append(f"{_sql_aware(f'v_{name}', zone_name)} AS {column}")
+            else:
+                out.append(f"v_{name} AS {column}")
+        out += [f"CASE WHEN v_{name} IS NULL THEN x_{name} END AS odd_{name}" for name in typed]
+        odd_any = " OR ".join(f"(v_{n} IS NULL AND x_{n} IS NOT NULL)" for n in typed) or "false"
+        clean = (  # names of our own columns and SQL of our own; the values are parameters
+            f"SELECT position, {', '.join(out)}, "  # noqa: S608
+            f"{stage}, ({odd_any}) AS odd FROM ("
+            f"  SELECT position, {stage}{read} "
+            f"  FROM (SELECT position, {stage}{trimmed} FROM cir_itsm_stage OFFSET 0) AS t "
+            "  OFFSET 0) AS r"
+        )
+        params = {"ws": WHITESPACE}
+        cursor.execute(f"CREATE TEMPORARY TABLE cir_itsm_load AS {clean} WITH NO DATA", params)
+        # COPY_ROWS rows at a time: copied, then cleaned while the next ones are being read
+        # (the reading runs in a thread, the cleaning in the database: the work of two cores)
+        stream = _Stream(_read_ahead(_stage_chunks(rows), COPY_ROWS // COPY_CHUNK))
+        while not stream.ended:
+            stream.rows = 0
+            cursor.cursor.copy_expert(copy, stream)
+            if stream.error is not None:
+                raise stream.error
+            cursor.execute(f"INSERT INTO cir_itsm_load {clean}", params)
+            cursor.execute("TRUNCATE cir_itsm_stage")
+            if between is not None:
+                between()
+
+        cursor.execute("DROP TABLE cir_itsm_stage")
+        reasons = _read_odd(cursor, typed, parse_date) if typed else {}
+        _reject_staged(cursor, fields, reasons, result)
+    return headers
+
+
+def _read_odd(cursor, typed: list[str], parse_date) -> dict[tuple[str, str], str]:
+    """Read in Python the values the SQL could not (each distinct text once), write the
+    readable ones into the load table; the others' reasons by (field, text)."""
+    pairs = ", ".join(f"({_sql_text(name)}, odd_{name})" for name in typed)
+    cursor.execute(
+        "SELECT DISTINCT v.field, v.text FROM cir_itsm_load, "  # noqa: S608
+        f"LATERAL (VALUES {pairs}) AS v (field, text) WHERE odd AND v.text IS NOT NULL"
+    )
+    odd = cursor.fetchall()
+    if not odd:
+        return {}
+    date = _date_reader(parse_date)
+    reasons: dict[tuple[str, str], str] = {}
+    values = io.StringIO()
+    writerow = csv.writer(values, lineterminator="\n").writerow
+    for name, text in odd:
+        kind = _field_kind(name)
+        try:
+            if kind == K_DATE:
+                value = date(name, text).isoformat()
+            elif kind == K_COUNT:
+                value = _read_count(name, text)
+            else:
+                value = "t" if _read_bool(name, text) else "f"
+        except ValueError as exc:
+            reasons[name, text] = str(exc)
+            continue
+        writerow((name, text, value))
+    cursor.execute("CREATE TEMPORARY TABLE cir_itsm_odd (field text, text text, value text)")
+    values.seek(0)
+    cursor.cursor.copy_expert("COPY cir_itsm_odd FROM STDIN WITH (FORMAT csv)", values)
+    for name in {name for name, _ in odd}:
+        column = _LOAD_COLUMN.get(name, name)
+        cursor.execute(
+            f"UPDATE cir_itsm_load AS l SET {column} = o.value::{_SQL_TYPE[_field_kind(name)]} "  # noqa: S608
+            f"FROM cir_itsm_odd AS o WHERE o.field = %s AND o.text = l.odd_{name}",
+            [name],
+        )
+    return reasons
+
+
+def _reject_staged(cursor, fields: dict[str, tuple[int, int]],
+                   reasons: dict[tuple[str, str], str], result: ImportResult) -> None:  # fmt: skip
+    """The rows of the load table that cannot be records, removed and reported as the
+    Python reader reports them (the first field in the order of the columns, then the
+    missing number or opened date), with the rows rejected while reading."""
+    checks = []
+    for name, (_, kind) in fields.items():
+        column = _LOAD_COLUMN.get(name, name)
+        if kind == K_TEXT:
+            checks.append(f"CASE WHEN length({column}) > {TEXT_LIMITS[name]} THEN '' END")
+        else:
+            checks.append(f"CASE WHEN {column} IS NULL THEN odd_{name} END")
+    bad = " OR ".join(f"({c}) IS NOT NULL" for c in checks)
+    bad = f"{bad} OR number IS NULL OR opened_at IS NULL"
+    cursor.execute(
+        f"SELECT position, count(*) OVER (), number IS NULL, {', '.join(checks)} "  # noqa: S608
+        "FROM cir_itsm_load "
+        f"WHERE {bad} ORDER BY position LIMIT %s",
+        [MAX_REJECTED_SHOWN],
+    )
+    found = cursor.fetchall()
+    shown = []
+    for position, _, no_number, *failed in found:
+        reason = None
+        for (name, (_, kind)), text in zip(fields.items(), failed, strict=True):
+            if text is not None:
+                reason = (f"{name}: more than {TEXT_LIMITS[name]} characters" if kind == K_TEXT
+                          else reasons[name, text])  # fmt: skip
+                break
+        if reason is None:  # an unknown field passes its check: no number, or no date
+            reason = "number: no record number" if no_number else "opened_at: no opened date"
+        shown.append({"row": position, "reason": reason})
+    if found:
+        cursor.execute(f"DELETE FROM cir_itsm_load WHERE {bad}")  # noqa: S608
+    result.rejected_count += found[0][1] if found else 0
+    result.rejected = sorted([*result.rejected, *shown], key=lambda r: r["row"])[
+        :MAX_REJECTED_SHOWN
+    ]
+
+
+def _read_ahead(items: Iterator, ahead: int) -> Iterator:
+    """The items of `items`, made in a thread up to `ahead` items before they are asked for
+    (what making them raises is raised here, in the asking thread)."""
+    made: queue.Queue = queue.Queue(maxsize=ahead)
+    end = object()
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        made.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            made.put((end, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the asking thread
+            made.put((end, exc))
+
+    thread = threading.Thread(target=make, name="itsm-import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = made.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _stage_chunks(rows: Iterator[list]) -> Iterator[str]:
+    """The rows as COPY's CSV, COPY_CHUNK rows a chunk (written in C, no work per value)."""
+    buffer = io.StringIO()
+    writerows = csv.writer(buffer, lineterminator="\n").writerows
+    while True:
+        writerows(itertools.islice(rows, COPY_CHUNK))
+        text = buffer.getvalue()
+        if not text:
+            return
+        yield text
+        buffer.seek(0)
+        buffer.truncate()
 
 
 # --- imports started from the browser: run as a task, their progress polled -------------------

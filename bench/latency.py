@@ -195,8 +195,10 @@ def run(scale: dict) -> dict:
             for t in threads:
                 t.start()
             time.sleep(seconds)
-            stop.set()
+            # the moment first: a poller that saw the stop before it would take the 30 s
+            # of grace as already over and count every point still in flight as lost
             stopped_at[0] = time.time()
+            stop.set()
             for t in threads:
                 t.join()
             elapsed = time.perf_counter() - started

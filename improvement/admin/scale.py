@@ -34,19 +34,23 @@ def estimated_rows(model, using: str = "default") -> int | None:
 
 def table_count(model, using: str = "default") -> int:
     """How many rows `model`'s table holds, in one query on PostgreSQL: the planner's
-    estimate (pg_class.reltuples) above ESTIMATE_ABOVE rows, an exact count below, so a
-    list asks the same number of queries whatever its size."""
+    estimate (pg_class.reltuples) above ESTIMATE_ABOVE rows, an exact count below (at most
+    ESTIMATE_ABOVE + 1), so a list asks the same number of queries whatever its size."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return model._default_manager.using(using).count()
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cur:
-        # the count is an InitPlan: PostgreSQL runs it only when the CASE reaches it
+        # the count is an InitPlan: PostgreSQL runs it only when the CASE reaches it. It
+        # stops one row past the limit: a table whose statistics are stale (never analysed,
+        # or just bulk-loaded) is not scanned whole, and the plan of a bounded count stays
+        # cheap (a bare count(*) of 10 M rows is priced high enough to be JIT-compiled,
+        # 8 ms of every request, although it never runs)
         cur.execute(
             f"SELECT CASE WHEN c.reltuples > %s THEN c.reltuples::bigint "  # noqa: S608
-            f"ELSE (SELECT count(*) FROM {table}) END "
+            f"ELSE (SELECT count(*) FROM (SELECT FROM {table} LIMIT %s) AS bounded) END "
             "FROM pg_class c WHERE c.oid = to_regclass(%s)",
-            [ESTIMATE_ABOVE, model._meta.db_table],
+            [ESTIMATE_ABOVE, ESTIMATE_ABOVE + 1, model._meta.db_table],
         )
         return cur.fetchone()[0]
 

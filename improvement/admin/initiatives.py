@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from .. import permissions, services, workflow
 from ..choices import Priority, Step
 from ..models import Initiative
-from ..services.initiatives import INITIATIVE_FIELDS, RACI_FIELDS
+from ..services.initiatives import INITIATIVE_FIELDS, RACI_FIELDS, REFERENCE_PREFIX
 from ..workflow import deletion_blockers
 from .base import (
     DeletedByServiceMixin,
@@ -141,6 +141,15 @@ class InitiativeAdmin(
     list_select_related = ("accountable", "service", "practice")
     # the external id matched whole, as the register's search does (an index serves it)
     search_fields = ("reference", "title", "description", "=external_id")
+
+    def get_search_results(self, request, queryset, search_term):
+        """A reference, whole or its beginning ("CIR-0004"), finds those initiatives by the
+        reference's index; any other text searches the search fields."""
+        term = search_term.strip()
+        if REFERENCE_PREFIX.match(term):
+            return queryset.filter(reference__startswith=term.upper()), False
+        return super().get_search_results(request, queryset, search_term)
+
     # native selects and Django's filter boxes: each one labelled and named for assistive
     # technology (the select2 autocomplete leaves its search box and an empty choice unnamed)
     filter_horizontal = ("goals", "responsible", "consulted", "informed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
@@ -77,6 +78,10 @@ def _derive_priority(initiative: Initiative) -> None:
         except (TypeError, ValueError, ZeroDivisionError):
             return  # full_clean reports the bad numbers
         initiative.priority = priority_for_score(score)
+
+
+#: a reference as _next_reference writes it, whole or its beginning ("CIR-0004")
+REFERENCE_PREFIX = re.compile(r"^CIR-\d{0,9}$", re.IGNORECASE)
 
 
 def _next_reference() -> str:

@@ -495,3 +495,19 @@ def test_a_loose_search_is_counted_up_to_a_limit(client_for, csi, monkeypatch):
     assert not exact.context["count_capped"]
     assert exact.context["page"].paginator.count == 1
     assert "1 open initiative match" in exact.content.decode()
+
+
+def test_the_admin_finds_initiatives_by_their_reference_or_its_beginning(client_for, csi):
+    csi.is_staff = True
+    csi.save()
+    first = factories.InitiativeFactory(reference="CIR-00042", title="Printer queue")
+    factories.InitiativeFactory(reference="CIR-00050", title="Follows CIR-00042 up")
+    changelist = reverse("admin:improvement_initiative_changelist")
+    client = client_for(csi)
+
+    by_reference = client.get(changelist, {"q": first.reference.lower()}).context["cl"]
+    assert list(by_reference.result_list) == [first]
+    beginning = client.get(changelist, {"q": first.reference[:-1]}).context["cl"]
+    assert first in beginning.result_list
+    by_text = client.get(changelist, {"q": "printer"}).context["cl"]
+    assert list(by_text.result_list) == [first]

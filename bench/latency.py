@@ -112,6 +112,7 @@ def run(scale: dict) -> dict:
     request_times: list[float] = []
     lock = threading.Lock()
     stop = threading.Event()
+    clients_done = threading.Event()
     counts = {"points": 0, "requests": 0, "errors": 0}
     with producer([queue]):
         worker = Worker([queue], concurrency=concurrency)
@@ -166,7 +167,9 @@ def run(scale: dict) -> dict:
 
             def poller() -> None:
                 try:
-                    while not stop.is_set() or sent_at:
+                    # until every client has its last answer (a request in flight at the
+                    # stop adds its points after it) and every point is seen or given up
+                    while not clients_done.is_set() or sent_at:
                         with lock:
                             waiting = dict(sent_at)
                         if waiting:
@@ -181,7 +184,7 @@ def run(scale: dict) -> dict:
                                     if version and version.timestamp() >= waiting[kpi_id]:
                                         with lock:
                                             latencies.append(seen - sent_at.pop(kpi_id))
-                        if stop.is_set() and time.time() > stopped_at[0] + 30:
+                        if clients_done.is_set() and time.time() > stopped_at[0] + 30:
                             break  # what is still waiting after 30 s is counted as lost
                         time.sleep(0.02)
                 finally:
@@ -195,12 +198,13 @@ def run(scale: dict) -> dict:
             for t in threads:
                 t.start()
             time.sleep(seconds)
-            # the moment first: a poller that saw the stop before it would take the 30 s
-            # of grace as already over and count every point still in flight as lost
-            stopped_at[0] = time.time()
             stop.set()
             for t in threads:
                 t.join()
+            # the 30 s of grace run from the last answer; the moment is stamped before the
+            # poller may read it
+            stopped_at[0] = time.time()
+            clients_done.set()
             elapsed = time.perf_counter() - started
             watcher.join()
             lost = len(sent_at)

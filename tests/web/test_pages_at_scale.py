@@ -382,7 +382,7 @@ def _plan(queryset, *off: str) -> str:
     as on a register of 100 000 rows: what remains is what the indexes can serve."""
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
-        for setting in ("seqscan", "sort", *off):
+        for setting in ("seqscan", "sort", "incremental_sort", *off):
             cursor.execute(f"SET LOCAL enable_{setting} = off")
         cursor.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())

@@ -89,7 +89,9 @@ def run_fanout(scale: dict) -> dict:
                 before = done()
                 start = time.perf_counter()
                 kpis_sweep.apply_async(args=[True], queue=queue)
-                if not wait_for(lambda: done() >= before + batches or failed(), timeout=900):
+                # every 50 ms: the wait scans the workers' logs, CPU the workers need more
+                finished = lambda: done() >= before + batches or failed()  # noqa: E731
+                if not wait_for(finished, timeout=900, interval=0.05):
                     raise RuntimeError("the fanned-out sweep did not finish")
                 if failed():
                     raise RuntimeError("".join(workers[0].lines[-40:] + workers[1].lines[-40:]))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Count,
@@ -385,3 +386,17 @@ def overdue_action_count(visible: QuerySet[Initiative], today: dt.date) -> int:
         .aggregate(total=Sum("n"))
     )
     return found["total"] or 0
+
+
+@contextmanager
+def one_snapshot():
+    """The reads inside see the database at one moment (PostgreSQL: one REPEATABLE READ
+    transaction), so a KPI's verdict and its latest check, read by two queries, never come
+    from either side of a check's commit. Within a transaction already open, its own."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield

@@ -95,6 +95,15 @@ class KPIViewSet(KPISheetActions, ServiceViewSet):
             queryset = queryset.prefetch_related(selectors.latest_checks_prefetch())
         return queryset.order_by("initiative_id", "name", "id")
 
+    # a KPI's verdict and its latest check are two queries: read them at one moment
+    def list(self, request, *args, **kwargs):
+        with selectors.one_snapshot():
+            return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        with selectors.one_snapshot():
+            return super().retrieve(request, *args, **kwargs)
+
     def written(self, kpi: KPI) -> dict:
         # read again, with its latest check, as a read would show it
         queryset = self.get_queryset().prefetch_related(selectors.latest_checks_prefetch())

@@ -1,6 +1,9 @@
-"""A KPI read through the API shows its verdict and its latest check from one moment,
-although they are two queries: a check committed between them (a worker's) is either
-wholly in the answer or wholly out of it."""
+"""A KPI read through the API shows its verdict and its latest check from one moment
+(selectors.one_snapshot), although they are two queries: a check committed between them
+(a worker's) is either wholly in the answer or wholly out of it.
+
+A transactional test, beside the other ones that commit from a second connection: its
+flush at the end empties every table, the data the migrations put there too."""
 
 import threading
 
@@ -10,8 +13,8 @@ from django.utils import timezone
 
 from improvement.models import KPI, KPICheck
 
+from ..api.support import client_for
 from ..factories import KPIFactory
-from .support import client_for
 
 
 def _commit_a_check(kpi_id: int) -> None:

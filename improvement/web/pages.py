@@ -254,13 +254,6 @@ def within(queryset, visible, lookup: str = "initiative"):
     return queryset.filter(**{f"{lookup}__in": visible})
 
 
-def _register_counts(visible) -> dict[tuple[str, str, int, int, bool], int]:
-    """How many visible initiatives there are of each (step, health, value, effort, serves
-    a goal): the running count on PostgreSQL, one GROUP BY elsewhere. Its few rows give the
-    step, health and value/effort figures and the open initiatives serving no goal."""
-    return selectors.register_tally(visible)
-
-
 def kpis_attention(visible, with_checks: bool = True) -> tuple[list[KPI], int]:
     """The KPIs of live initiatives needing attention, worst verdict first (then by
     initiative and name): the first TOP_N (with their latest checks when `with_checks`),
@@ -287,7 +280,7 @@ def kpis_attention(visible, with_checks: bool = True) -> tuple[list[KPI], int]:
 
 def _by_goal(visible, counts: dict) -> list[dict]:
     """Each active goal with how many open initiatives serve it and its TOP_N best scored,
-    then the open initiatives linked to no goal (`counts`: _register_counts); a fixed
+    then the open initiatives linked to no goal (`counts`: selectors.register_tally); a fixed
     number of queries."""
     goals = list(Goal.objects.filter(active=True).select_related("owner").order_by("title"))
     open_steps = {str(s) for s in choices.OPEN_STEPS}
@@ -321,7 +314,7 @@ def portfolio(user, today: dt.date | None = None) -> Portfolio:
     initiatives of each goal (the first TOP_N of each with their total)."""
     today = today or timezone.localdate()
     visible = selectors.initiatives_visible_to(user)
-    counts = _register_counts(visible)
+    counts = selectors.register_tally(visible)
     open_steps = {str(s) for s in choices.OPEN_STEPS}
 
     by_step: Counter = Counter()

@@ -42,7 +42,11 @@ def _checked(kpi: KPI) -> bool:
 
 
 def _blocked_on_a_lock() -> bool:
+    """Some connection to the test database waits for a lock, now. pg_stat_activity is read
+    once per transaction and kept until its end: the test asks from inside the transaction
+    that holds the lock, so each look first drops the copy of the previous one."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock'"
@@ -77,6 +81,7 @@ def test_a_task_of_a_killed_worker_is_redelivered_after_the_visibility_timeout(
         # and a worker that takes the check and is held mid-task (the KPI's row is locked)
         with transaction.atomic():
             KPI.objects.select_for_update().get(pk=kpi.pk)
+            assert not _blocked_on_a_lock()  # nobody waits yet
             first.start()
             assert wait_until(_blocked_on_a_lock, timeout=120), "".join(first.lines)
             assert first.said("kpis_check_stale", "received")

@@ -90,8 +90,11 @@ def run_fanout(scale: dict) -> dict:
                 before = done()
                 start = time.perf_counter()
                 kpis_sweep.apply_async(args=[True], queue=queue)
-                # every 50 ms: the wait scans the workers' logs, CPU the workers need more
-                finished = lambda: done() >= before + batches or failed()  # noqa: E731
+
+                def finished() -> bool:
+                    return done() >= before + batches or failed() > 0
+
+                # every 50 ms: each look scans the workers' logs, on the workers' CPU
                 if not wait_for(finished, timeout=900, interval=0.05):
                     raise RuntimeError("the fanned-out sweep did not finish")
                 if failed():

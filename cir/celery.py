@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun
+from django.db import close_old_connections
 
 from cir import logformat
 
@@ -24,8 +25,6 @@ def task_db_connections(sender=None, **kwargs) -> None:
     it runs inside its caller's request or transaction."""
     if getattr(sender.request, "is_eager", False):
         return
-    from django.db import close_old_connections
-
     close_old_connections()
 
 

@@ -14,12 +14,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from improvement import services
-from improvement.choices import Step
 from improvement.models import KPI
 
-from ..conftest import force_step
-from ..factories import GoalFactory, InitiativeFactory, KPIFactory, UserFactory
-from .live import PrivateRedis, Worker, point_producer_at, wait_until
+from .live import PrivateRedis, Worker, checked_kpi, point_producer_at, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -57,14 +54,7 @@ def _blocked_on_a_lock() -> bool:
 def test_a_task_of_a_killed_worker_is_redelivered_after_the_visibility_timeout(
     redis_binary, restore_celery
 ):
-    actor = UserFactory(username="csi-redelivery", roles=["CSI manager"])
-    initiative = force_step(InitiativeFactory(accountable=actor), Step.ACTION)
-    initiative.goals.add(GoalFactory())
-    kpi = KPIFactory(
-        initiative=initiative, key="mttr-redelivery", baseline_value=10.0, target_value=8.0,
-        baseline_date=(NOW - dt.timedelta(days=60)).date(),
-        target_date=(NOW + dt.timedelta(days=120)).date(),
-    )  # fmt: skip
+    actor, kpi = checked_kpi("csi-redelivery", "mttr-redelivery", NOW)
     broker = PrivateRedis()
     broker.start()
     first = Worker(broker.url, "celery", env=WORKER_ENV)

@@ -2,6 +2,7 @@
 tests needing real services skip without them — and fail under CIR_REQUIRE_SERVICES=1."""
 
 import os
+import socket
 
 import pytest
 from django.db import connection
@@ -20,6 +21,14 @@ def skip_or_fail(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"required service missing (CIR_REQUIRE_SERVICES=1): {reason}")
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS picks it): for a server a test starts,
+    or for a service that is down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def pytest_collection_modifyitems(config, items):

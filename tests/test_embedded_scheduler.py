@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,12 @@ from standardwebhooks.webhooks import Webhook as ReferenceWebhook
 from cir import embedded
 from improvement.evaluation import compute_expected
 
+from .conftest import free_port
 from .services.test_webhooks import Receiver
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: when the KPI of the scenario turns from on_track to at_risk, after the data is made
 FLIP_AFTER = dt.timedelta(seconds=8)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -113,7 +107,7 @@ def test_runserver_alone_sweeps_kpis_and_retries_webhooks(embedded_env, receiver
     assert [r["headers"]["webhook-id"] for r in receiver.requests] and not receiver.answers
 
     # when the development server runs, with nothing else: no broker, no worker, no beat
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         cwd=BASE_DIR, env=embedded_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

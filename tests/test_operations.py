@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from cir.celery import app as celery_app
 from improvement import services
 from improvement.models import Counter
 
+from .conftest import free_port
 from .factories import KPIFactory
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -39,9 +39,7 @@ def production_like(settings):
 @pytest.fixture
 def closed_port():
     """A loopback port nothing listens on (a broker that is down)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from django.db import connection
 from cir.celery import app as celery_app
 from improvement.choices import Step
 
-from ..conftest import force_step
+from ..conftest import force_step, free_port
 from ..factories import GoalFactory, InitiativeFactory, KPIFactory, UserFactory
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -38,12 +38,6 @@ def checked_kpi(username: str, key: str, now):
         target_date=(now + dt.timedelta(days=120)).date(),
     )  # fmt: skip
     return actor, kpi
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def reachable(host: str, port: int) -> bool:

@@ -12,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 LOCK_FLAGS = --python-version 3.11 --custom-compile-command "make lock" -q $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test install install-dev lint lock smoke bench diagram worker beat clean
+.PHONY: run test install install-dev lint lock smoke bench diagram screenshots worker beat clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ lint: install-dev
 ## Benchmarks on PostgreSQL; SCALE=large for 100 000 KPIs.
 bench: install-dev
 	$(PY) -m bench.run
+
+## Retake docs/screenshots/ (the browser tests; `make test` writes them to a temporary folder).
+screenshots: install-dev
+	CIR_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/e2e/test_browser.py
 
 ## Redraw docs/workflow.svg from the state machine in the code.
 diagram: install

@@ -1,5 +1,6 @@
 """The browser of the end-to-end tests: one Chromium for the whole session (Playwright's
-sync API allows one instance at a time), shared by every module of tests/e2e/."""
+sync API allows one instance at a time), shared by every module of tests/e2e/; and where
+their screenshots go."""
 
 import os
 from pathlib import Path
@@ -52,3 +53,13 @@ def open_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """The folder the screenshots go to: docs/screenshots under `make screenshots`
+    (CIR_SCREENSHOTS names it), else a temporary one, so a test run leaves the checkout as
+    it was."""
+    folder = Path(os.environ.get("CIR_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

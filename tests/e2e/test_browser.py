@@ -2,7 +2,8 @@
 
 The journey of one idea from proposal to sustain, a blocked move with its reasons, a move
 back with its reason, a refused review decision then its override, on hold and resume, a
-viewer who sees no edit controls, and the screenshots of docs/screenshots/.
+viewer who sees no edit controls, and the screenshots of docs/screenshots/ (written there
+by `make screenshots`; elsewhere to a temporary folder).
 
 Needs the `playwright` package and a Chromium at /usr/bin/chromium (or $CIR_CHROMIUM); without
 them these tests skip, and under CIR_REQUIRE_SERVICES=1 they fail.
@@ -10,7 +11,6 @@ them these tests skip, and under CIR_REQUIRE_SERVICES=1 they fail.
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -22,7 +22,6 @@ from tests import factories
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "pass-1234"
 
 
@@ -79,7 +78,7 @@ def people(db):
     return made
 
 
-def test_an_idea_goes_from_proposal_to_sustain(open_page, people):
+def test_an_idea_goes_from_proposal_to_sustain(open_page, people, screenshots):
     today = timezone.localdate()
     page = open_page()
 
@@ -195,8 +194,7 @@ def test_an_idea_goes_from_proposal_to_sustain(open_page, people):
     assert page.locator(".stepper li.is-done").count() >= 6
     log = page.locator("#log").inner_text()
     assert "Carla Santos" in log and "Tina Okafor" in log
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "journey-sustain.png", full_page=True)
+    page.screenshot(path=screenshots / "journey-sustain.png", full_page=True)
 
 
 def confirm_move(page, to: str, fields: dict[str, str]) -> None:
@@ -208,7 +206,7 @@ def confirm_move(page, to: str, fields: dict[str, str]) -> None:
     move(page, re.compile("^Confirm: "))
 
 
-def test_back_with_a_reason_an_override_and_a_hold(open_page, people, initiative_at):
+def test_back_with_a_reason_an_override_and_a_hold(open_page, people, initiative_at, screenshots):
     # given iteration 1 reviewed "iterate" and sent back to the plan, and iteration 2 at work
     today = timezone.localdate()
     initiative = initiative_at(Step.REVIEW, title="Cut the time to restore payroll")
@@ -267,12 +265,11 @@ def test_back_with_a_reason_an_override_and_a_hold(open_page, people, initiative
     )
     banner = page.locator("#hold-banner").inner_text()
     assert "from 7 · Keep the momentum going" in banner and "Waiting for the payroll" in banner
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "journey-hold.png", full_page=True)
+    page.screenshot(path=screenshots / "journey-hold.png", full_page=True)
     narrow = open_page(width=375, height=812)
     sign_in(narrow, "tina")
     narrow.goto(f"/initiatives/{initiative.reference}/")
-    narrow.screenshot(path=SCREENSHOTS / "journey-hold-375.png", full_page=True)
+    narrow.screenshot(path=screenshots / "journey-hold-375.png", full_page=True)
     move(page, "Resume")
     assert page.locator("#hold-banner").count() == 0
     initiative = Initiative.objects.get(pk=initiative.pk)
@@ -339,11 +336,10 @@ def test_keyboard_reaches_the_content_with_visible_focus(open_page, people):
     assert outline != "none"
 
 
-def test_screenshots_of_the_main_pages(open_page, live_server):
+def test_screenshots_of_the_main_pages(open_page, live_server, screenshots):
     from . import demo
 
     demo.build()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     featured = Initiative.objects.get(title="Cut the time to restore the payroll service")
     pages = {
         "my-work": "/",
@@ -357,7 +353,7 @@ def test_screenshots_of_the_main_pages(open_page, live_server):
         for name, path in pages.items():
             page.goto(path)
             page.locator("main").wait_for()
-            page.screenshot(path=SCREENSHOTS / f"{name}{suffix}.png", full_page=True)
+            page.screenshot(path=screenshots / f"{name}{suffix}.png", full_page=True)
     for name in pages:
-        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
-        assert (SCREENSHOTS / f"{name}-375.png").stat().st_size > 10_000
+        assert (screenshots / f"{name}.png").stat().st_size > 10_000
+        assert (screenshots / f"{name}-375.png").stat().st_size > 10_000

@@ -7,7 +7,8 @@ propose, portfolio, goals, an initiative in each kind of step, the sign-in, 403 
 pages — is checked as a CSI manager, an improvement team member and a viewer at 1366 and
 375 px, and the admin pages a CSI manager uses at both widths. Every `<details>` is opened
 first, so the forms folded in them are checked too (a KPI card's edit and re-baseline
-forms once they have come in).
+forms once they have come in). Each viewer is a test of its own (the CSI manager's admin
+pages apart), so that `make test` runs them side by side.
 
 A violation of serious or critical impact fails the test; the message lists each one with
 the page, role, width, rule id, impact, target and axe's summary of the fix.
@@ -27,7 +28,6 @@ from tests.conftest import skip_or_fail
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 PASSWORD = "cir-demo-2026"
-ROLES = ("csi", "tina", "victor")  # CSI manager, improvement team member, viewer
 WIDTHS = (1366, 375)
 BLOCKING = {"serious", "critical"}
 #: the steps whose initiative page is checked (the demo's step 4 has actions)
@@ -142,7 +142,21 @@ def describe(where: str, violation: dict) -> list[str]:
     return lines
 
 
-def test_no_serious_or_critical_violations_on_any_page(chromium, live_server):
+#: who looks, and at which pages: one test each, so that they run side by side (make test)
+VIEWERS = {
+    "anonymous": lambda: [("sign-in", "/accounts/login/", 200)],
+    "csi": lambda: cir_pages() + [("import", reverse("improvement:register-import"), 200)],
+    "csi admin": admin_pages,
+    "tina": cir_pages,
+    "victor": lambda: (
+        [p for p in cir_pages() if p[0] not in ("propose", "propose duplicates")]
+        + [("403", reverse("improvement:propose"), 403)]
+    ),  # a viewer may not propose
+}
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_no_serious_or_critical_violations_on_any_page(chromium, live_server, viewer):
     # given the demo register
     call_command("seed_demo", stdout=StringIO())
     browser, axe_script = chromium
@@ -157,36 +171,24 @@ def test_no_serious_or_critical_violations_on_any_page(chromium, live_server):
         for violation in violations:
             found.extend(describe(f"{name} ({path}) as {who}", violation))
 
-    # when every page is shown to each role at each width
-    def new_page():
-        context = browser.new_context(base_url=live_server.url)
-        context.set_default_timeout(30_000)
-        context.add_init_script(script=axe_script)  # in every page the context opens
-        return context, context.new_page()
-
-    context, page = new_page()
+    # when every page is shown to them at each width
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(30_000)
+    context.add_init_script(script=axe_script)  # in every page the context opens
+    page = context.new_page()
+    username = viewer.split()[0]
+    if username != "anonymous":
+        sign_in(page, username)
+    pages = VIEWERS[viewer]()
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
-        check(page, "sign-in", "/accounts/login/", 200, f"anonymous at {width} px")
+        for name, path, status in pages:
+            check(page, name, path, status, f"{username} at {width} px")
     context.close()
-    forbidden = ("403", reverse("improvement:propose"), 403)  # a viewer may not propose
-    for role in ROLES:
-        context, page = new_page()
-        sign_in(page, role)
-        pages = cir_pages() if role != "victor" else [
-            p for p in cir_pages() if p[0] not in ("propose", "propose duplicates")
-        ] + [forbidden]  # fmt: skip
-        if role == "csi":
-            pages += [("import", reverse("improvement:register-import"), 200)]
-            pages += admin_pages()
-        for width in WIDTHS:
-            page.set_viewport_size({"width": width, "height": 900})
-            for name, path, status in pages:
-                check(page, name, path, status, f"{role} at {width} px")
-        context.close()
 
     # then none has a serious or critical violation
     failing = {where: n for where, n in counts.items() if n}
+    assert len(counts) == 2 * len(pages)
     assert not found, (
         f"{len(found)} serious or critical axe-core violations on {len(failing)} of "
         f"{len(counts)} page views:\n" + "\n".join(found)

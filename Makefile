@@ -39,9 +39,11 @@ run: install
 	@echo ""
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-## Run the whole test suite (SQLite by default; PostgreSQL/Redis when configured).
+## Run the whole test suite (SQLite by default; PostgreSQL/Redis when configured), one
+## process per core (TEST_PROCESSES=0: all in this one, as plain pytest does).
+TEST_PROCESSES ?= auto
 test: install-dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_PROCESSES)
 
 ## Recompile the locks from requirements*.in (UPGRADE=1 moves every pin to its newest).
 lock: install-dev

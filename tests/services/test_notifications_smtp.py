@@ -17,10 +17,9 @@ from improvement.services import mail
 from improvement.services import webhooks as webhook_services
 from improvement.tasks import notification_email_send, notification_emails_pending
 
-pytestmark = pytest.mark.django_db
+from ..conftest import free_port
 
-#: a port of this test suite's range (a fixed one: the controller checks it is up)
-SMTP_PORT = 18301
+pytestmark = pytest.mark.django_db
 
 
 class Sink:
@@ -45,11 +44,12 @@ def smtp(settings, monkeypatch):
     # the machine's name as Django's SMTP client greets with it: no DNS look-up in tests
     monkeypatch.setattr(DNS_NAME, "_fqdn", "localhost", raising=False)
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=SMTP_PORT)
+    port = free_port()  # tests run side by side (make test): each its own server
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = SMTP_PORT
+    settings.EMAIL_PORT = port
     settings.EMAIL_USE_TLS = False
     settings.EMAIL_HOST_USER = ""
     settings.EMAIL_HOST_PASSWORD = ""

@@ -9,21 +9,19 @@ from improvement import services
 from improvement.choices import Step
 from improvement.models import Notification
 
-from ..conftest import force_step
+from ..conftest import force_step, free_port
 from ..factories import InitiativeFactory, UserFactory
 from ..services.test_notifications_smtp import Sink
 from .live import Worker, point_producer_at, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-#: a port of this test suite's range
-SMTP_PORT = 18305
-
 
 @pytest.fixture
 def smtp():
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=SMTP_PORT)
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
     yield sink
     controller.stop()
@@ -38,7 +36,7 @@ def test_an_assignment_is_mailed_once_by_the_worker(
     initiative = force_step(InitiativeFactory(accountable=mgr), Step.VISION)
     worker = Worker(
         configured_broker, queue,
-        env={"EMAIL_URL": f"smtp://127.0.0.1:{SMTP_PORT}", "CIR_BASE_URL": "https://cir.test",
+        env={"EMAIL_URL": f"smtp://127.0.0.1:{smtp.port}", "CIR_BASE_URL": "https://cir.test",
              # the email tasks the worker sends after routing come back to it
              "CELERY_TASK_DEFAULT_QUEUE": queue},
     )  # fmt: skip

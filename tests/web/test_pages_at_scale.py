@@ -511,3 +511,15 @@ def test_the_admin_finds_initiatives_by_their_reference_or_its_beginning(client_
     assert first in beginning.result_list
     by_text = client.get(changelist, {"q": "printer"}).context["cl"]
     assert list(by_text.result_list) == [first]
+
+
+def test_counts_of_thousands_are_grouped_where_people_read_them(client_for, csi):
+    # given 1 234 open initiatives
+    Initiative.objects.bulk_create(factories.InitiativeFactory.build_batch(1234))
+    client = client_for(csi)
+    # then the pages read "1,234", while the figures the links and scripts use stay plain
+    portfolio = client.get(url("portfolio")).content.decode()
+    assert '<span class="stat__n">1,234</span>' in portfolio
+    assert 'data-count="1234"' in portfolio
+    register = client.get(url("register")).content.decode()
+    assert "1,234 open initiatives" in " ".join(htmllib.unescape(register).split())

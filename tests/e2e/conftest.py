@@ -63,3 +63,19 @@ def screenshots(tmp_path) -> Path:
     folder = Path(os.environ.get("CIR_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serialized_rollback_in_every_context(django_db_setup):
+    """The database as the migrations left it, for `serialized_rollback` to restore, on every
+    connection object of the backend. Playwright's sync API keeps an event loop running in
+    this thread, so Django keeps a connection object per context here instead of per
+    thread: the test's is not the one the database was set up with, and without this its
+    transactional tests would start from an empty database (no practices, no roles) after
+    the first one."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    contents = getattr(wrapper, "_test_serialized_contents", None)
+    if contents is not None:
+        type(wrapper)._test_serialized_contents = contents

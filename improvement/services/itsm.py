@@ -18,6 +18,7 @@ KPIs of the records' kind are measured again (services/derived.py).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -1427,9 +1428,54 @@ def itsm_import_start(*, actor, content: bytes, file_name: str, system: str, kin
     return job
 
 
+#: an import still queued this long after it was kept never reached a worker (the broker
+#: was down when it was started): *Start imports left queued* sends it again
+IMPORT_RESEND_AFTER = dt.timedelta(minutes=1)
+#: the advisory locks (PostgreSQL) held by the run of an import, one per import
+IMPORT_LOCK = 0x43495249  # "CIRI"
+
+
+def itsm_imports_start_queued(*, older_than: dt.timedelta = IMPORT_RESEND_AFTER,
+                              limit: int = 100) -> int:  # fmt: skip
+    """Send the task of each import still queued `older_than` after it was kept; returns how
+    many were sent. Safe at any time: a task delivered twice runs its import once."""
+    from ..tasks import itsm_import_run as task
+    from ..tasks.publish import publish
+
+    cutoff = timezone.now() - older_than
+    queued = list(
+        ITSMImport.objects.filter(status=ImportStatus.QUEUED, created_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = 0
+    for import_id in queued:
+        if not publish(task, args=[import_id]):
+            break  # the broker is still down: the next run tries again
+        sent += 1
+    return sent
+
+
 def itsm_import_run(*, import_id: int) -> None:
     """Run a kept import (the task's body): its progress is written as the file is read; its
-    answer, or the reason it failed, when it ends. A finished import is not run again."""
+    answer, or the reason it failed, when it ends. A finished import is not run again, nor
+    one another worker is running (on PostgreSQL; a killed worker's lock goes with it)."""
+    if connection.vendor != "postgresql":
+        _import_run(import_id)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [IMPORT_LOCK, import_id])
+        if not cursor.fetchone()[0]:
+            return
+    try:
+        _import_run(import_id)
+    finally:
+        # a connection that broke took its lock with it
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [IMPORT_LOCK, import_id])
+
+
+def _import_run(import_id: int) -> None:
     job = ITSMImport.objects.select_related("created_by").filter(pk=import_id).first()
     if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
         return

@@ -178,3 +178,26 @@ def test_a_zone_the_database_does_not_know_reads_the_dates_in_python(csi, monkey
     by_sql = _import(csi, content, in_sql=True, monkeypatch=monkeypatch, **options)
     assert by_sql == by_python
     assert _stored() == python_records
+
+
+def test_an_import_another_process_runs_is_not_run_again(csi):
+    """A task delivered twice (sent again by *Start imports left queued*, or redelivered)
+    while its import runs: the second finds the import's lock taken and leaves it."""
+    import psycopg2
+    from django.db import connection
+
+    job = itsm.ITSMImport.objects.create(
+        created_by=csi, system="servicenow", kind="incident", content=SAMPLE.read_bytes()
+    )
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:  # the run in another worker holds the lock
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [itsm.IMPORT_LOCK, job.pk])
+        itsm.itsm_import_run(import_id=job.pk)
+        job.refresh_from_db()
+        assert job.status == "queued" and not ITSMRecord.objects.exists()
+    finally:
+        other.close()  # that worker ends: its lock goes with its connection
+    itsm.itsm_import_run(import_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "done" and ITSMRecord.objects.count() == 180

@@ -18,11 +18,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
+from cir.celery import app as celery_app
 from improvement import services
-from improvement.models import Event, Initiative, KPICheck, WebhookDelivery
+from improvement.choices import ImportStatus
+from improvement.models import Event, Initiative, ITSMImport, ITSMRecord, KPICheck, WebhookDelivery
 from improvement.tasks.publish import CircuitBreaker, breaker
 from improvement.webhooks import DeliveryStatus
 
+from ..itsm.reference import SAMPLE
 from .live import PrivateRedis, Worker, checked_kpi, declare_queue, point_producer_at, wait_until
 
 NOW = timezone.now()
@@ -126,6 +129,38 @@ def test_writes_with_the_broker_down_succeed_and_try_the_broker_once(dead_broker
     assert Event.objects.filter(dispatched_at__isnull=True).exists()
     kpi.refresh_from_db()
     assert kpi.checked_version != kpi.data_changed_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_started_with_the_broker_down_is_run_by_the_periodic_job(
+    dead_broker, csi_and_kpi
+):
+    from improvement.services import itsm
+    from improvement.tasks import itsm_imports_start_queued
+
+    actor, _ = csi_and_kpi
+    # given an ITSM export uploaded while the broker is down
+    job = itsm.itsm_import_start(
+        actor=actor, content=SAMPLE.read_bytes(), file_name="export.csv",
+        system="servicenow", kind="incident", options={},
+    )  # fmt: skip
+    # then it is kept, queued, and its task was never sent
+    assert dead_broker.attempts == 1 and breaker.is_open
+    job.refresh_from_db()
+    assert job.status == ImportStatus.QUEUED
+    # when the broker is back (tasks run in-process here) and the periodic job runs
+    celery_app.conf.task_always_eager = True
+    breaker.close()
+    assert itsm_imports_start_queued() == 0  # a minute's grace for the task of its own
+    ITSMImport.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - itsm.IMPORT_RESEND_AFTER
+    )
+    assert itsm_imports_start_queued() == 1
+    # then the import ran, once
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and job.result["created"] == 180
+    assert ITSMRecord.objects.count() == 180
+    assert itsm_imports_start_queued() == 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -156,3 +156,27 @@ def test_the_admin_shows_a_derived_kpis_points_read_only(imported, make_user, cl
     page = text(client.get(f"/admin/improvement/measurement/{point.pk}/change/"))
     assert 'name="value"' not in page and "_save" not in page
     assert services is not None
+
+
+def test_an_import_left_queued_is_started_by_its_periodic_job(csi, client_for):
+    import datetime as dt
+
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask
+
+    from cir.celery import app as celery_app
+
+    # given an import kept two minutes ago whose task never reached a worker
+    job = ITSMImport.objects.create(created_by=csi, system="servicenow", kind="incident",
+                                    content=SAMPLE.read_bytes())  # fmt: skip
+    ITSMImport.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(minutes=2))
+    # when beat (or the embedded scheduler) runs its periodic job, every minute
+    periodic = PeriodicTask.objects.get(name="Start imports left queued")
+    assert periodic.enabled and (periodic.interval.every, periodic.interval.period) == (
+        1, "minutes",
+    )  # fmt: skip
+    assert celery_app.tasks[periodic.task].delay().get() == 1
+    # then the import ran, and its page shows the answer
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert "180 records, 180 created" in text(client_for(csi).get(url("itsm-import", job.pk)))

@@ -40,10 +40,11 @@ run: install
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 ## Run the whole test suite (SQLite by default; PostgreSQL/Redis when configured), one
-## process per core (TEST_PROCESSES=0: all in this one, as plain pytest does).
+## process per core (TEST_PROCESSES=0: all in this one, as plain pytest does), handed out
+## two tests at a time so that the long browser tests spread over the processes.
 TEST_PROCESSES ?= auto
 test: install-dev
-	$(PY) -m pytest -q -n $(TEST_PROCESSES)
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --maxschedchunk 2
 
 ## Recompile the locks from requirements*.in (UPGRADE=1 moves every pin to its newest).
 lock: install-dev

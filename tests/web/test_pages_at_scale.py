@@ -520,6 +520,9 @@ def test_counts_of_thousands_are_grouped_where_people_read_them(client_for, csi)
     # then the pages read "1,234", while the figures the links and scripts use stay plain
     portfolio = client.get(url("portfolio")).content.decode()
     assert '<span class="stat__n">1,234</span>' in portfolio
+    assert '<span class="pdca-counts__n">1,234</span>' in portfolio  # proposed: outside PDCA
     assert 'data-count="1234"' in portfolio
+    report = client.get(url("portfolio-report")).content.decode()
+    assert "<dt>Open</dt><dd>1,234</dd>" in report
     register = client.get(url("register")).content.decode()
     assert "1,234 open initiatives" in " ".join(htmllib.unescape(register).split())

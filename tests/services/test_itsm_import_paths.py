@@ -197,7 +197,10 @@ def test_an_import_another_process_runs_is_not_run_again(csi):
         job.refresh_from_db()
         assert job.status == "queued" and not ITSMRecord.objects.exists()
     finally:
-        other.close()  # that worker ends: its lock goes with its connection
+        with other.cursor() as cursor:  # that run ends (closing the connection frees the
+            # lock too, but only once its backend has gone, a moment later)
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [itsm.IMPORT_LOCK, job.pk])
+        other.close()
     itsm.itsm_import_run(import_id=job.pk)
     job.refresh_from_db()
     assert job.status == "done" and ITSMRecord.objects.count() == 180

@@ -31,10 +31,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-django's order: database tests, then transactional
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgres"):
             item.fixturenames.append("_needs_postgres")
+    # the transactional tests that restore the migrated data (serialized_rollback, the
+    # browser tests) before those that do not: a flush without restore re-creates content
+    # types and permissions under new keys, which a later restore would collide with
+    # (each process of make test runs its share in this order)
+    items.sort(key=_flushes_without_restore)
+
+
+def _flushes_without_restore(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    return bool(
+        marker and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback")
+    )
 
 
 @pytest.fixture

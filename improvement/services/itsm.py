@@ -1418,14 +1418,16 @@ def itsm_import_start(*, actor, content: bytes, file_name: str, system: str, kin
         file_name=(file_name or "")[:200], content=content,
     )  # fmt: skip
 
-    def enqueue() -> None:
-        from ..tasks import itsm_import_run as task
-        from ..tasks.publish import publish
-
-        publish(task, args=[job.pk])
-
-    transaction.on_commit(enqueue, robust=True)
+    transaction.on_commit(lambda: _send_run(job.pk), robust=True)
     return job
+
+
+def _send_run(import_id: int) -> bool:
+    """Send the task that runs an import; False when the broker is down."""
+    from ..tasks import itsm_import_run as task
+    from ..tasks.publish import publish
+
+    return publish(task, args=[import_id])
 
 
 #: an import still queued this long after it was kept never reached a worker (the broker
@@ -1439,9 +1441,6 @@ def itsm_imports_start_queued(*, older_than: dt.timedelta = IMPORT_RESEND_AFTER,
                               limit: int = 100) -> int:  # fmt: skip
     """Send the task of each import still queued `older_than` after it was kept; returns how
     many were sent. Safe at any time: a task delivered twice runs its import once."""
-    from ..tasks import itsm_import_run as task
-    from ..tasks.publish import publish
-
     cutoff = timezone.now() - older_than
     queued = list(
         ITSMImport.objects.filter(status=ImportStatus.QUEUED, created_at__lte=cutoff)
@@ -1450,7 +1449,7 @@ def itsm_imports_start_queued(*, older_than: dt.timedelta = IMPORT_RESEND_AFTER,
     )
     sent = 0
     for import_id in queued:
-        if not publish(task, args=[import_id]):
+        if not _send_run(import_id):
             break  # the broker is still down: the next run tries again
         sent += 1
     return sent

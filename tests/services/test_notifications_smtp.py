@@ -2,6 +2,7 @@
 who received which mail, once; the actor nothing; the headers and both parts; a retried
 task sends nothing new."""
 
+import contextlib
 import email
 import email.policy
 import threading
@@ -39,26 +40,34 @@ class Sink:
         return sorted(r for rcpts, _ in self.messages for r in rcpts)
 
 
-@pytest.fixture
-def smtp(settings, monkeypatch):
-    # the machine's name as Django's SMTP client greets with it: no DNS look-up in tests
-    monkeypatch.setattr(DNS_NAME, "_fqdn", "localhost", raising=False)
+@contextlib.contextmanager
+def smtp_server():
+    """An SMTP server on a free loopback port (tests run side by side): its Sink, whose
+    `port` it listens on."""
     sink = Sink()
-    port = free_port()  # tests run side by side (make test): each its own server
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.CIR_BASE_URL = "https://cir.example.org"
-    settings.DEFAULT_FROM_EMAIL = "CIR <cir@example.org>"
     try:
         yield sink
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp(settings, monkeypatch):
+    # the machine's name as Django's SMTP client greets with it: no DNS look-up in tests
+    monkeypatch.setattr(DNS_NAME, "_fqdn", "localhost", raising=False)
+    with smtp_server() as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = sink.port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.CIR_BASE_URL = "https://cir.example.org"
+        settings.DEFAULT_FROM_EMAIL = "CIR <cir@example.org>"
+        yield sink
 
 
 @pytest.fixture

@@ -3,15 +3,14 @@ server (aiosmtpd) — an assignment committed here reaches each assignee's mailb
 through the worker, never the actor, and a duplicated email task sends nothing new."""
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from improvement import services
 from improvement.choices import Step
 from improvement.models import Notification
 
-from ..conftest import force_step, free_port
+from ..conftest import force_step
 from ..factories import InitiativeFactory, UserFactory
-from ..services.test_notifications_smtp import Sink
+from ..services.test_notifications_smtp import smtp_server
 from .live import Worker, point_producer_at, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -19,12 +18,8 @@ pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.django_db(
 
 @pytest.fixture
 def smtp():
-    sink = Sink()
-    sink.port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    yield sink
-    controller.stop()
+    with smtp_server() as sink:
+        yield sink
 
 
 def test_an_assignment_is_mailed_once_by_the_worker(
